@@ -1,0 +1,22 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The reference data: $XIGSNR_DATA_ROOT, else ../shared/data beside the project."""
+    root = Path(os.environ.get("XIGSNR_DATA_ROOT", REPO.parent / "shared" / "data"))
+    if not (root / "nb201").is_dir():
+        pytest.skip(f"reference data not found at {root} (set XIGSNR_DATA_ROOT)")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    torch.manual_seed(0)
+    yield

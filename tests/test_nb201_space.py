@@ -1,0 +1,86 @@
+"""The NAS-Bench-201 builder against the benchmark's recorded parameter counts."""
+import random
+
+import pandas as pd
+import pytest
+import torch
+
+from xigsnr_naslib.complexity import count_params
+from xigsnr_naslib.spaces import create_space, list_spaces
+from xigsnr_naslib.spaces.nb201 import NB201Network, OPERATIONS, arch_to_str, parse_arch
+
+#: records of params_MB that are not one CIFAR-10 network's count (see the data README):
+#: five whole numbers that contradict the reference network definition...
+CONTRADICTING_RECORDS = {737, 5065, 6545, 11964, 15372}
+#: ...and 199 fractional values (averages), recognised by not being a whole count
+
+
+def test_every_single_network_record_matches_exactly(data_root):
+    table = pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv")
+    recorded = table["params_MB"] * 1e6
+    fractional = (recorded - recorded.round()).abs() > 1e-3
+    assert fractional.sum() == 199
+    # the count depends only on how many 1x1 and 3x3 convolutions the cell has: build one
+    # network per combination, from the first arch string that has it
+    counts = {}
+    for arch_str in table["arch_str"]:
+        ops = parse_arch(arch_str)
+        key = (ops.count("nor_conv_1x1"), ops.count("nor_conv_3x3"))
+        if key not in counts:
+            counts[key] = count_params(NB201Network(ops, num_classes=10))
+    ours = table["arch_str"].map(lambda s: counts[(parse_arch(s).count("nor_conv_1x1"), parse_arch(s).count("nor_conv_3x3"))])
+    mismatched = set(table.loc[(ours != recorded.round()) & ~fractional, "nb201_index"])
+    assert mismatched == CONTRADICTING_RECORDS
+    assert (~fractional).sum() - len(CONTRADICTING_RECORDS) == 15421
+
+
+def test_count_depends_only_on_convolution_counts():
+    rng = random.Random(0)
+    space = create_space("nb201")
+    seen = {}
+    for _ in range(30):
+        arch = space.sample(rng)
+        key = (arch.count("nor_conv_1x1"), arch.count("nor_conv_3x3"))
+        n = count_params(space.build(arch))
+        assert seen.setdefault(key, n) == n
+
+
+@pytest.mark.parametrize("classes", [10, 100, 120])
+def test_classifier_width_and_output(classes):
+    model = NB201Network("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|", classes)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, classes)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, classes)  # ImageNet16-120 resolution
+
+
+def test_string_round_trip_and_order():
+    s = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|none~2|"
+    ops = parse_arch(s)
+    assert ops == ("avg_pool_3x3", "nor_conv_1x1", "skip_connect", "nor_conv_1x1", "skip_connect", "none")
+    assert arch_to_str(ops) == s
+
+
+@pytest.mark.parametrize("bad", [
+    "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    "|none~0|+|none~0|none~1|",
+    "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+    "|none~0|+|none~0|+|none~0|none~1|none~2|",
+    42,
+])
+def test_bad_strings_are_rejected_by_name(bad):
+    with pytest.raises(ValueError, match="NAS-Bench-201|operation|node|edge"):
+        parse_arch(bad)
+
+
+def test_registry_and_search_operations():
+    space = create_space("nb201")
+    assert "nb201" in list_spaces()
+    rng = random.Random(1)
+    a = space.sample(rng)
+    b = space.mutate(a, rng)
+    assert sum(x != y for x, y in zip(a, b)) == 1 and all(op in OPERATIONS for op in b)
+    c = space.crossover(a, b, rng)
+    assert all(ci in (ai, bi) for ai, bi, ci in zip(a, b, c))
+    assert space.decode(space.encode(a)) == a
+    assert len(space.all_archs()) == 15625
+    with pytest.raises(KeyError, match="unknown search space"):
+        create_space("nb999")

@@ -1,0 +1,103 @@
+"""The results store: one JSON line per scored architecture, append-only, resumable.
+
+A record holds the space, dataset, benchmark index, canonical arch string, proxy name, its
+settings and the protocol, the score, seconds, and a ``status``:
+
+* ``"ok"``: ``score`` is a finite number;
+* ``"nonfinite"``: the score was NaN or infinite; ``score`` is null and ``value`` holds
+  ``"nan"``, ``"inf"`` or ``"-inf"``;
+* ``"error"``: scoring raised; ``error`` holds the message (the run went on).
+
+Records are keyed by (space, dataset, arch, proxy, settings, protocol); a re-run skips
+the keys already present, so an interrupted run resumes without recomputing. A line cut
+short by an interruption is dropped (with a warning) when the file is next opened.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+__all__ = ["ResultsStore", "record_key", "score_fields"]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def record_key(record: dict) -> tuple:
+    """What identifies a result: two records with equal keys are the same computation."""
+    return (record.get("space"), record.get("dataset"), record.get("arch"), record.get("proxy"),
+            _canonical(record.get("settings", {})), _canonical(record.get("protocol", {})))
+
+
+def score_fields(score: float) -> dict:
+    """``score``/``status`` fields for a float, recording a non-finite value as such."""
+    if math.isfinite(score):
+        return {"score": float(score), "status": "ok"}
+    return {"score": None, "status": "nonfinite", "value": "nan" if math.isnan(score) else ("inf" if score > 0 else "-inf")}
+
+
+def record_score(record: dict) -> float:
+    """The record's score as a float (NaN for non-finite or failed records)."""
+    if record.get("status") == "ok":
+        return float(record["score"])
+    value = record.get("value")
+    return float(value) if value in ("inf", "-inf") else float("nan")
+
+
+class ResultsStore:
+    """An append-only JSON-lines file of scoring records."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._repair()
+
+    def _repair(self) -> None:
+        """Drop a partial last line left by an interrupted write."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            data = f.read()
+            cut = data.rfind(b"\n") + 1
+            warnings.warn(f"{self.path}: dropping an incomplete last line ({len(data) - cut} bytes) left by an interrupted run")
+            f.truncate(cut)
+
+    def __iter__(self) -> Iterator[dict]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    warnings.warn(f"{self.path}:{number}: unreadable line skipped ({exc})")
+
+    def records(self) -> list[dict]:
+        return list(self)
+
+    def keys(self) -> set[tuple]:
+        return {record_key(r) for r in self}
+
+    def append(self, record: dict) -> None:
+        """Write one record and flush it to disk before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, allow_nan=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def extend(self, records: Iterable[dict]) -> None:
+        for record in records:
+            self.append(record)

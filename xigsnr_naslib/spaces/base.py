@@ -1,0 +1,89 @@
+"""The search-space interface shared by every space, and the registry that names them.
+
+A search space turns architectures (plain, hashable Python values) into PyTorch models and
+back into canonical strings. The registry works like timm's: ``@register_space("nb201")``
+on a class, ``create_space("nb201")`` to get an instance, ``list_spaces()`` to see them.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any, Callable, Hashable
+
+import torch.nn as nn
+
+__all__ = ["SearchSpace", "register_space", "create_space", "list_spaces"]
+
+_REGISTRY: dict[str, Callable[..., "SearchSpace"]] = {}
+
+
+class SearchSpace:
+    """Base class of a search space.
+
+    Subclasses implement :meth:`encode`, :meth:`decode` and :meth:`build`; spaces used by
+    the evolutionary search also implement :meth:`sample`, :meth:`mutate` and
+    :meth:`crossover`. An architecture is any hashable value; its canonical string
+    (:meth:`encode`) is what results files and leaderboards record.
+    """
+
+    name: str = ""
+    #: input resolution the space's networks are built for by default
+    default_resolution: int = 32
+
+    def encode(self, arch: Hashable) -> str:
+        raise NotImplementedError
+
+    def decode(self, code: str) -> Hashable:
+        raise NotImplementedError
+
+    def build(self, arch: Hashable, num_classes: int = 10, **kwargs: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def sample(self, rng: random.Random) -> Hashable:
+        raise NotImplementedError(f"{type(self).__name__} does not sample architectures")
+
+    def mutate(self, arch: Hashable, rng: random.Random) -> Hashable:
+        raise NotImplementedError(f"{type(self).__name__} does not mutate architectures")
+
+    def crossover(self, a: Hashable, b: Hashable, rng: random.Random) -> Hashable:
+        raise NotImplementedError(f"{type(self).__name__} does not cross architectures")
+
+    def arch_hash(self, arch: Hashable) -> str:
+        """A stable hex digest of the canonical encoding."""
+        return hashlib.sha256(self.encode(arch).encode()).hexdigest()[:32]
+
+    def count_params(self, arch: Hashable, num_classes: int = 10) -> int:
+        """Number of parameters of the built network (all of them, as benchmarks count)."""
+        model = self.build(arch, num_classes=num_classes)
+        return sum(p.numel() for p in model.parameters())
+
+
+def register_space(name: str) -> Callable:
+    """Class decorator: make a search space available under ``name``."""
+
+    def decorator(factory: Callable[..., SearchSpace]) -> Callable[..., SearchSpace]:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise ValueError(f"search space {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def create_space(name: str, **kwargs: Any) -> SearchSpace:
+    """Instantiate the search space registered as ``name``."""
+    from . import _load_builtin_spaces
+
+    _load_builtin_spaces()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}") from None
+    return factory(**kwargs)
+
+
+def list_spaces() -> list[str]:
+    from . import _load_builtin_spaces
+
+    _load_builtin_spaces()
+    return sorted(_REGISTRY)

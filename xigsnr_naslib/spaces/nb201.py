@@ -1,0 +1,199 @@
+"""NAS-Bench-201: cell strings, and the networks the benchmark trained (C=16, N=5).
+
+An architecture is the tuple of six operation names on the cell's edges, in the order of the
+benchmark's string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``: node 1 <- 0; node 2 <- 0, 1;
+node 3 <- 0, 1, 2. The network is the benchmark's macro skeleton: a 3x3 stem, three stages
+of N cells with C, 2C and 4C channels separated by residual reduction blocks, then
+BatchNorm-ReLU, global average pooling and a linear classifier. Every BatchNorm is affine
+and tracks running statistics, and the ``none`` operation multiplies its input by zero, as
+in the benchmark's own code, so that parameter counts and gradients match it.
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from .base import SearchSpace, register_space
+
+__all__ = [
+    "OPERATIONS",
+    "NAS_BENCH_201_CLASSES",
+    "parse_arch",
+    "arch_to_str",
+    "NB201Network",
+    "NB201Space",
+]
+
+OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: number of classes of each NAS-Bench-201 dataset
+NAS_BENCH_201_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+#: (target node, source node) of each of the six edges, in string order
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+Arch = tuple[str, str, str, str, str, str]
+
+
+def parse_arch(arch_str: str) -> Arch:
+    """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` into a tuple of six operation names.
+
+    Raises ``ValueError`` naming the string when it is not a NAS-Bench-201 cell.
+    """
+    if not isinstance(arch_str, str):
+        raise ValueError(f"NAS-Bench-201 architecture must be a string, got {arch_str!r}")
+    nodes = arch_str.strip().split("+")
+    if len(nodes) != 3:
+        raise ValueError(f"not a NAS-Bench-201 cell (expected 3 nodes): {arch_str!r}")
+    ops: list[str] = []
+    for target, node in enumerate(nodes, start=1):
+        parts = [p for p in node.strip().strip("|").split("|")]
+        if len(parts) != target:
+            raise ValueError(f"node {target} of {arch_str!r} must have {target} inputs")
+        for source, part in enumerate(parts):
+            op, _, src = part.partition("~")
+            if op not in OPERATIONS:
+                raise ValueError(f"unknown operation {op!r} in {arch_str!r}; known: {OPERATIONS}")
+            if src != str(source):
+                raise ValueError(f"edge {part!r} of {arch_str!r} should come from node {source}")
+            ops.append(op)
+    return tuple(ops)  # type: ignore[return-value]
+
+
+def arch_to_str(arch: Sequence[str]) -> str:
+    """The benchmark's string for a six-operation tuple."""
+    if len(arch) != 6 or any(op not in OPERATIONS for op in arch):
+        raise ValueError(f"not a NAS-Bench-201 operation tuple: {arch!r}")
+    a = list(arch)
+    return f"|{a[0]}~0|+|{a[1]}~0|{a[2]}~1|+|{a[3]}~0|{a[4]}~1|{a[5]}~2|"
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: zeros that keep the graph connected (as the benchmark's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def make_operation(op: str, channels: int) -> nn.Module:
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1, 1, 0)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3, 1, 1)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NAS-Bench-201 operation {op!r}")
+
+
+class Cell(nn.Module):
+    def __init__(self, arch: Arch, channels: int):
+        super().__init__()
+        self.edges = nn.ModuleList(make_operation(op, channels) for op in arch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        edge = 0
+        for target in range(1, 4):
+            total = None
+            for source in range(target):
+                y = self.edges[edge](nodes[source])
+                total = y if total is None else total + y
+                edge += 1
+            nodes.append(total)
+        return nodes[3]
+
+
+class ResidualReduction(nn.Module):
+    """The benchmark's residual block between stages (stride 2, channels doubled)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+class NB201Network(nn.Module):
+    """A NAS-Bench-201 network; ``forward`` returns the logits."""
+
+    def __init__(self, arch: Arch | str, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5):
+        super().__init__()
+        if isinstance(arch, str):
+            arch = parse_arch(arch)
+        self.arch = tuple(arch)
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        )
+        layers: list[nn.Module] = []
+        c = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualReduction(c, 2 * c))
+                c *= 2
+            layers.extend(Cell(self.arch, c) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(self.global_pooling(x).flatten(1))
+
+
+@register_space("nb201")
+class NB201Space(SearchSpace):
+    """The 15,625 cells of NAS-Bench-201 (5 operations on 6 edges)."""
+
+    name = "nb201"
+    default_resolution = 32
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5):
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+
+    def encode(self, arch: Arch) -> str:
+        return arch_to_str(arch)
+
+    def decode(self, code: str) -> Arch:
+        return parse_arch(code)
+
+    def build(self, arch: Arch | str, num_classes: int = 10, **kwargs) -> NB201Network:
+        return NB201Network(arch, num_classes, self.channels, self.cells_per_stage)
+
+    def sample(self, rng: random.Random) -> Arch:
+        return tuple(rng.choice(OPERATIONS) for _ in EDGES)  # type: ignore[return-value]
+
+    def mutate(self, arch: Arch, rng: random.Random) -> Arch:
+        edge = rng.randrange(len(EDGES))
+        op = rng.choice([o for o in OPERATIONS if o != arch[edge]])
+        return tuple(op if i == edge else a for i, a in enumerate(arch))  # type: ignore[return-value]
+
+    def crossover(self, a: Arch, b: Arch, rng: random.Random) -> Arch:
+        return tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))  # type: ignore[return-value]
+
+    def all_archs(self) -> list[Arch]:
+        """All 15,625 cells (not in benchmark index order: use the ground truth for that)."""
+        import itertools
+
+        return [tuple(ops) for ops in itertools.product(OPERATIONS, repeat=len(EDGES))]  # type: ignore[misc]
