@@ -1,0 +1,64 @@
+"""Benchmark: the first N NAS-Bench-201 architectures on CIFAR-10 in each xi-GSNR mode.
+
+Prints Kendall tau, Spearman rho, Pearson r, P@Top-5%/10% against the CIFAR-10 test
+accuracy and the seconds per architecture of each mode, next to the paper's figures for all
+15,625 architectures. Scores are appended to a resumable results file, so an interrupted
+run continues where it stopped (the seconds printed are those recorded when each score was
+computed).
+
+    python -m xigsnr_naslib.evaluation.bench_modes --data-root ../shared/data [--first 200]
+
+Modes: ``official`` and ``paper`` use the paper's protocol (8 batches of 64);
+``per_sample`` uses the released NAS-Bench-101 protocol (per-image gradients of one batch
+of 8), which is what that mode exists for.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+import torch
+
+from xigsnr_naslib.correlate import correlate
+from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
+
+#: (proxy, protocol) per mode
+MODES = {
+    "official": ("xi_gsnr_official", PAPER_NB201),
+    "paper": ("xi_gsnr_paper", PAPER_NB201),
+    "per_sample": ("xi_gsnr_per_sample", RELEASED_NB101),
+}
+PUBLISHED = {"kendall_tau": 0.661, "spearman_rho": 0.845}  # Table 1, CIFAR-10, all 15,625
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--first", type=int, default=200, help="score benchmark indices 0..N-1 (default 200)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--results", default="results/bench_modes_nb201_cifar10.jsonl")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, device {args.device}")
+    rows = []
+    for mode in args.modes:
+        proxy, protocol = MODES[mode]
+        result = correlate("nb201", "cifar10", proxies=[proxy], first=args.first, protocol=protocol,
+                           data_root=args.data_root, results=Path(args.results), device=args.device)
+        m = result.metrics[proxy]
+        rows.append((mode, protocol, m))
+    print(f"\nNAS-Bench-201 CIFAR-10, benchmark indices 0..{args.first - 1}; "
+          f"paper (all 15,625, official code): tau {PUBLISHED['kendall_tau']}, rho {PUBLISHED['spearman_rho']}")
+    print(f"{'mode':<11}{'protocol':<10}{'n':>5}{'tau':>8}{'rho':>8}{'pearson':>9}{'P@5%':>7}{'P@10%':>7}"
+          f"{'s/arch':>8}{'nonfinite':>10}")
+    for mode, protocol, m in rows:
+        print(f"{mode:<11}{f'{protocol.n_batches}x{protocol.batch_size}':<10}{m['n']:>5}{m['kendall_tau']:>8.3f}"
+              f"{m['spearman_rho']:>8.3f}{m['pearson_r']:>9.3f}{m['p_at_top5%']:>7.2f}{m['p_at_top10%']:>7.2f}"
+              f"{m['seconds_per_arch']:>8.2f}{m['n_nonfinite']:>10}")
+
+
+if __name__ == "__main__":
+    main()
