@@ -506,9 +506,12 @@ class BurgerFormerSpace(SearchSpace):
             raise ValueError(f"unknown FLOPs convention {convention!r}; known: macs, released")
         return self._size(arch, resolution or self.resolution, num_classes, convention == "released")[0]
 
-    def count_params(self, arch: Sequence[Stage], num_classes: int = 1000) -> int:
-        """Parameters of the network built at the space's resolution (closed form)."""
-        return self._size(arch, self.resolution, num_classes)[1]
+    def count_params(self, arch: Sequence[Stage], num_classes: int = 1000, resolution: int | None = None) -> int:
+        """Parameters of the network built for ``resolution`` (default: the space's), in closed form.
+
+        Spatial MLPs have (H*W)^2 + H*W parameters, so the count depends on the resolution.
+        """
+        return self._size(arch, resolution or self.resolution, num_classes)[1]
 
     # -- search operators ---------------------------------------------------------------------------
     def _sample_stage(self, i: int, rng: random.Random) -> Stage:

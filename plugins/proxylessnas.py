@@ -320,9 +320,12 @@ class ProxylessNASSpace(SearchSpace):
         """Multiply-adds of all convolutions and the classifier for one image (closed form)."""
         return self._size(arch, resolution or self.resolution, num_classes)[0]
 
-    def count_params(self, arch: Sequence[str], num_classes: int = 1000) -> int:
-        """Parameters of the built network (closed form; BatchNorm running statistics excluded)."""
-        return self._size(arch, self.resolution, num_classes)[1]
+    def count_params(self, arch: Sequence[str], num_classes: int = 1000, resolution: int | None = None) -> int:
+        """Parameters of the built network (closed form; BatchNorm running statistics excluded).
+
+        They do not depend on the resolution; the argument exists for a uniform interface.
+        """
+        return self._size(arch, resolution or self.resolution, num_classes)[1]
 
     # -- search operators -------------------------------------------------------------------
     def sample(self, rng: random.Random) -> Arch:

@@ -176,3 +176,13 @@ def test_proxy_fitness_needs_images_for_data_proxies(space):
     params = proxy_fitness(space, "params", [], num_classes=1000)
     arch = space.sample(random.Random(0))
     assert params(arch) == space.count_params(arch)
+
+
+def test_constraints_are_counted_at_their_own_resolution():
+    from xigsnr_naslib.plugins.burgerformer import BURGERFORMER_TINY
+
+    low = create_space("burgerformer", resolution=32)
+    arch = low.decode(BURGERFORMER_TINY)  # has a spatial MLP, whose size follows the resolution
+    full = create_space("burgerformer")
+    assert arch_size(low, arch, 224) == (full.count_flops(arch), full.count_params(arch))
+    assert arch_size(low, arch) == (low.count_flops(arch), low.count_params(arch)) != arch_size(low, arch, 224)

@@ -24,17 +24,18 @@ def _args(tmp_path, *extra):
 def test_tiny_xi_gsnr_search_writes_rebuildable_architectures(tmp_path, capsys):
     extra = ["--space", "proxylessnas", "--space-option", "skeleton=mobile", "--resolution", "32",
              "--num-classes", "10", "--synthetic-images", "--n-batches", "2", "--batch-size", "4",
-             "--max-flops", "12M", "--top-k", "3"]
+             "--max-flops", "330M", "--top-k", "3"]
     assert main(_args(tmp_path, *extra)) == 0
     report = json.loads((tmp_path / "best.json").read_text())
     assert report["space"] == "proxylessnas" and report["space_options"] == {"skeleton": "mobile", "resolution": 32}
     assert report["proxy"] == "xi_gsnr" and report["flops_unit"] == "multiply-adds"
     assert "synthetic" in report["images"] and report["evaluated"] == 5
-    assert report["settings"]["constraints"]["max_flops"] == 12e6
+    # constraints hold at the deployment resolution (224), whatever resolution is scored
+    assert report["settings"]["constraints"]["max_flops"] == 330e6 and report["flops_resolution"] == 224
     space = create_space(report["space"], **report["space_options"])
     for entry in report["best"]:
         arch = space.decode(entry["arch"])
-        assert entry["flops"] == space.count_flops(arch, num_classes=10) <= 12e6
+        assert entry["flops"] == space.count_flops(arch, resolution=224, num_classes=10) <= 330e6
         assert entry["params"] == sum(p.numel() for p in space.build(arch, num_classes=10).parameters())
     scores = [e["fitness"] for e in report["best"]]
     assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)

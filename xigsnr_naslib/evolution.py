@@ -65,18 +65,27 @@ def parse_amount(text: str | float | int | None) -> float | None:
 
 def arch_size(space: SearchSpace, arch: Hashable, resolution: int | None = None, num_classes: int = 1000
               ) -> tuple[int, int]:
-    """(FLOPs as multiply-adds, parameters) of ``arch``: closed form if the space has it, else measured."""
+    """(FLOPs as multiply-adds, parameters) of ``arch`` at ``resolution``: closed form if the space has it.
+
+    ``resolution`` defaults to the space's own; spaces whose parameter count depends on the
+    resolution (BurgerFormer's spatial MLPs) count parameters at that resolution too.
+    """
     resolution = resolution or getattr(space, "resolution", None) or space.default_resolution
     if hasattr(space, "count_flops"):
         flops = space.count_flops(arch, resolution=resolution, num_classes=num_classes)
-        return int(flops), int(space.count_params(arch, num_classes=num_classes))
+        extra = {"resolution": resolution} if "resolution" in _parameters(space.count_params) else {}
+        return int(flops), int(space.count_params(arch, num_classes=num_classes, **extra))
     model = space.build(arch, num_classes=num_classes)
     return _hook_flops(model, (3, resolution, resolution)), sum(p.numel() for p in model.parameters())
 
 
 @dataclass(frozen=True)
 class Constraints:
-    """Hard bounds on FLOPs (multiply-adds at ``resolution``) and parameters; None: no bound."""
+    """Hard bounds on FLOPs (multiply-adds) and parameters of the network at ``resolution``; None: no bound.
+
+    ``resolution`` None means the space's own. A search scored at a low resolution usually
+    keeps its constraints at the deployment resolution (224 in the paper).
+    """
 
     max_flops: float | None = None
     min_flops: float | None = None

@@ -46,7 +46,10 @@ def add_search_parser(sub) -> None:
                    "(default: one choice on average)")
     g.add_argument("--crossover-rate", type=float, default=0.25, help="probability of crossover (default 0.25)")
     g.add_argument("--search-seed", type=int, default=0, help="seed of the evolution (default 0)")
-    c = p.add_argument_group("constraints (multiply-adds at the search resolution; 400M, 5G, 3e7...)")
+    c = p.add_argument_group("constraints (FLOPs as multiply-adds; amounts as 400M, 5G, 3e7)")
+    c.add_argument("--constraint-resolution", type=int, default=None,
+                   help="resolution the constraints are counted at (default: the space's default, 224, "
+                        "also when scoring at a lower --resolution)")
     c.add_argument("--max-flops", default=None)
     c.add_argument("--min-flops", default=None)
     c.add_argument("--max-params", default=None)
@@ -96,7 +99,8 @@ def run_search(args) -> int:
         value = parse_amount(getattr(args, name))
         if value is not None:
             bounds[name] = value
-    constraints = Constraints(resolution=resolution, num_classes=args.num_classes, **bounds)
+    constraints = Constraints(resolution=args.constraint_resolution or space.default_resolution,
+                              num_classes=args.num_classes, **bounds)
 
     proxy = get_proxy(args.proxy)
     protocol = Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.seed,
@@ -128,7 +132,8 @@ def run_search(args) -> int:
     report = result.to_dict(args.top_k)
     report.update({"space_options": options, "proxy": proxy.name, "proxy_settings": proxy.settings,
                    "protocol": protocol.settings() if proxy.needs_data else {},
-                   "images": source, "flops_unit": "multiply-adds"})
+                   "images": source, "flops_unit": "multiply-adds",
+                   "flops_resolution": constraints.resolution})
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, allow_nan=True))
     print(f"{'rank':>4} {'fitness':>14} {'MFLOPs':>9} {'Mparams':>8}  architecture")
