@@ -447,13 +447,6 @@ class BurgerFormerSpace(SearchSpace):
                                  f"{''.join(map(str, _fixed_edges(s.blocks)))} (use search_edges=True)")
         return arch  # type: ignore[return-value]
 
-    def is_valid(self, arch: Sequence[Stage]) -> bool:
-        try:
-            self.validate(arch)
-        except ValueError:
-            return False
-        return True
-
     def encode(self, arch: Sequence[Stage]) -> str:
         return "|".join(_stage_str(s) for s in self.validate(arch))
 

@@ -259,13 +259,6 @@ class ProxylessNASSpace(SearchSpace):
                 raise ValueError(f"{self.name}: layer {i} cannot be {choice!r}; allowed: {', '.join(self._options[i])}")
         return arch
 
-    def is_valid(self, arch: Sequence[str]) -> bool:
-        try:
-            self.validate(arch)
-        except ValueError:
-            return False
-        return True
-
     def encode(self, arch: Sequence[str]) -> str:
         arch = self.validate(arch)
         parts, start = [], 0

@@ -19,12 +19,7 @@ from xigsnr_naslib.plugins.burgerformer import (
 from xigsnr_naslib.spaces import create_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Published figures: the model table of the BurgerFormer repository README

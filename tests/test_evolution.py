@@ -3,7 +3,6 @@ import math
 import random
 
 import pytest
-import torch
 
 from xigsnr_naslib.evolution import (
     Constraints,
@@ -17,12 +16,7 @@ from xigsnr_naslib.protocol import Protocol, draw_batches
 from xigsnr_naslib.spaces import create_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

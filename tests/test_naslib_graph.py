@@ -16,12 +16,7 @@ from xigsnr_naslib.gsnr import xi_gsnr
 from xigsnr_naslib.spaces import create_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def contract_zero_cost_query(graph, batch, device="cpu"):

@@ -17,12 +17,7 @@ from xigsnr_naslib.plugins.proxylessnas import (
 from xigsnr_naslib.spaces import create_space, list_spaces
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Published figures: the evaluation logs of the ProxylessNAS repository

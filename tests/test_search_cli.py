@@ -2,18 +2,12 @@
 import json
 
 import pytest
-import torch
 
 from xigsnr_naslib.cli import main
 from xigsnr_naslib.spaces import create_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _args(tmp_path, *extra):
