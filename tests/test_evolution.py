@@ -180,3 +180,15 @@ def test_constraints_are_counted_at_their_own_resolution():
     full = create_space("burgerformer")
     assert arch_size(low, arch, 224) == (full.count_flops(arch), full.count_params(arch))
     assert arch_size(low, arch) == (low.count_flops(arch), low.count_params(arch)) != arch_size(low, arch, 224)
+
+
+def test_any_registered_space_can_be_searched():
+    """NAS-Bench-201 has no closed-form FLOPs and a mutate without ``rate``: both are handled."""
+    nb201 = create_space("nb201")
+    cap = Constraints(max_params=0.5e6, resolution=32, num_classes=10)
+    result = RegularizedEvolution(nb201, lambda arch: float(arch.count("nor_conv_3x3")), population_size=4, steps=6,
+                                  sample_size=2, mutation_rate=0.5, constraints=cap, seed=0, progress=False).run()
+    assert len(result.history) == 10
+    for c in result.history:
+        model = nb201.build(nb201.decode(c.arch), num_classes=10)
+        assert c.params == sum(p.numel() for p in model.parameters()) <= 0.5e6
