@@ -7,6 +7,8 @@ __all__ = ["SearchSpace", "create_space", "list_spaces", "register_space"]
 # add themselves here by name so that create_space finds them without a hard import.
 _BUILTIN_SPACE_MODULES = [
     "xigsnr_naslib.spaces.nb201",
+    "xigsnr_naslib.plugins.proxylessnas",
+    "xigsnr_naslib.plugins.burgerformer",
 ]
 _loaded = False
 

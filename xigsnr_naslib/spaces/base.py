@@ -48,6 +48,13 @@ class SearchSpace:
     def crossover(self, a: Hashable, b: Hashable, rng: random.Random) -> Hashable:
         raise NotImplementedError(f"{type(self).__name__} does not cross architectures")
 
+    def is_valid(self, arch: Hashable) -> bool:
+        """Whether ``arch`` follows the space's rules (its encoding decodes back to it)."""
+        try:
+            return self.decode(self.encode(arch)) == arch
+        except (ValueError, TypeError, KeyError):
+            return False
+
     def arch_hash(self, arch: Hashable) -> str:
         """A stable hex digest of the canonical encoding."""
         return hashlib.sha256(self.encode(arch).encode()).hexdigest()[:32]

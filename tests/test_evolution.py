@@ -1,0 +1,194 @@
+"""Regularized evolution: constraints before scoring, reproducibility, resume, and real progress."""
+import math
+import random
+
+import pytest
+
+from xigsnr_naslib.evolution import (
+    Constraints,
+    RegularizedEvolution,
+    arch_size,
+    parse_amount,
+    proxy_fitness,
+)
+from xigsnr_naslib.image_folder import synthetic_images
+from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.spaces import create_space
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def space():
+    return create_space("proxylessnas_xigsnr")
+
+
+def _params_fitness(space, calls=None):
+    def fitness(arch):
+        if calls is not None:
+            calls.append(arch)
+        return float(space.count_params(arch))
+
+    return fitness
+
+
+def test_constraints_are_checked_before_scoring(space):
+    calls = []
+    cap = Constraints(max_flops=330e6, min_flops=300e6)
+    result = RegularizedEvolution(space, _params_fitness(space, calls), population_size=8, steps=40, sample_size=4,
+                                  constraints=cap, seed=0, progress=False).run()
+    assert len(result.history) == 48
+    assert calls, "nothing was scored"
+    for arch in calls:  # every network that reached the fitness satisfies the bounds
+        flops = space.count_flops(arch)
+        assert 300e6 <= flops <= 330e6
+    for c in result.history:
+        assert cap.violations(c.flops, c.params) == []
+        assert (c.flops, c.params) == arch_size(space, space.decode(c.arch))
+    # identical architectures are scored once
+    assert len(calls) == len({space.encode(a) for a in calls}) == len({c.arch for c in result.history})
+
+
+def test_unsatisfiable_constraints_are_reported(space):
+    search = RegularizedEvolution(space, _params_fitness(space), population_size=4, steps=0,
+                                  constraints=Constraints(max_flops=1e6), max_tries=50, progress=False)
+    with pytest.raises(ValueError, match="no architecture within the constraints after 50 draws"):
+        search.run()
+
+
+def test_search_beats_random_sampling_on_a_proxy_with_known_optimum(space):
+    """Fitness = parameter count. Unconstrained, its maximum is every layer k7e6."""
+    optimum = space.count_params(("k7e6",) * space.num_layers)
+    budget = 16 + 200
+    result = RegularizedEvolution(space, _params_fitness(space), population_size=16, steps=200, sample_size=4,
+                                  seed=0, progress=False).run()
+    rng = random.Random(0)
+    random_best = max(space.count_params(space.sample(rng)) for _ in range(budget))
+    best = result.best(1)[0]
+    assert best.fitness > random_best
+    assert best.fitness >= 0.975 * optimum  # random sampling of the same budget reaches about 0.93
+    assert (best.fitness - random_best) / (optimum - random_best) > 0.6
+    # under a FLOPs cap the search still beats random sampling of the same budget, within the cap
+    cap = Constraints(max_flops=350e6)
+    capped = RegularizedEvolution(space, _params_fitness(space), population_size=16, steps=200, sample_size=4,
+                                  constraints=cap, seed=0, progress=False).run()
+    feasible = [a for a in (space.sample(rng) for _ in range(20 * budget)) if space.count_flops(a) <= 350e6][:budget]
+    assert len(feasible) == budget
+    assert capped.best(1)[0].fitness > max(space.count_params(a) for a in feasible)
+    assert capped.best(1)[0].flops <= 350e6
+
+
+def test_seeded_runs_are_reproducible(space):
+    def run(seed):
+        return RegularizedEvolution(space, _params_fitness(space), population_size=6, steps=20, sample_size=3,
+                                    crossover_rate=0.5, mutation_rate=0.2, seed=seed, progress=False).run().history
+
+    first, again, other = run(3), run(3), run(4)
+    assert first == again
+    assert [c.arch for c in first] != [c.arch for c in other]
+
+
+def test_resume_continues_exactly_where_an_uninterrupted_run_ends(space, tmp_path):
+    settings = dict(population_size=6, steps=24, sample_size=3, crossover_rate=0.5, seed=1, progress=False)
+    reference = RegularizedEvolution(space, _params_fitness(space), **settings).run()
+
+    calls = []
+
+    def interrupted(arch):
+        if len(calls) == 17:
+            raise KeyboardInterrupt
+        calls.append(arch)
+        return float(space.count_params(arch))
+
+    ckpt = tmp_path / "population.json"
+    with pytest.raises(KeyboardInterrupt):
+        RegularizedEvolution(space, interrupted, checkpoint=ckpt, checkpoint_every=5, **settings).run()
+    assert ckpt.exists()
+    resumed_calls = []
+    resumed = RegularizedEvolution(space, _params_fitness(space, resumed_calls), checkpoint=ckpt,
+                                   checkpoint_every=5, **settings).run()
+    assert resumed.history == reference.history
+    assert [c.arch for c in resumed.population] == [c.arch for c in reference.population]
+    assert len(resumed_calls) < len({c.arch for c in reference.history})  # finished work was not redone
+    # a checkpoint of other settings is refused, not silently mixed
+    with pytest.raises(ValueError, match="other settings"):
+        RegularizedEvolution(space, _params_fitness(space), checkpoint=ckpt,
+                             **{**settings, "seed": 2}).run()
+
+
+def test_non_finite_fitness_is_recorded_and_never_wins(space):
+    def fitness(arch):
+        return math.nan if arch[0] == "k7e6" else float(space.count_params(arch))
+
+    result = RegularizedEvolution(space, fitness, population_size=8, steps=30, sample_size=4, seed=0,
+                                  progress=False).run()
+    nan = [c for c in result.history if c.fitness is None]
+    assert nan and all(space.decode(c.arch)[0] == "k7e6" for c in nan)
+    assert all(space.decode(c.arch)[0] != "k7e6" for c in result.best(5))
+
+
+def test_best_are_distinct_encodings_that_rebuild_the_networks(space):
+    result = RegularizedEvolution(space, _params_fitness(space), population_size=4, steps=30, sample_size=2,
+                                  seed=0, progress=False).run()
+    best = result.best(5)
+    assert len({c.arch for c in best}) == len(best) == 5
+    assert [c.fitness for c in best] == sorted((c.fitness for c in best), reverse=True)
+    for c in best:
+        model = space.build(space.decode(c.arch))
+        assert sum(p.numel() for p in model.parameters()) == c.params
+
+
+@pytest.mark.parametrize("name", ["proxylessnas_xigsnr", "burgerformer"])
+def test_tiny_xi_gsnr_search_on_synthetic_images_is_reproducible(name):
+    space = create_space(name, resolution=32)
+    images = synthetic_images(16, 32, num_classes=10, seed=0)
+    batches = draw_batches(images, Protocol(n_batches=2, batch_size=8, seed=1, normalization="imagenet"), "imagenet")
+    cap = Constraints(max_params=8e6, resolution=32, num_classes=10)
+
+    def run():
+        fitness = proxy_fitness(space, "xi_gsnr", batches, num_classes=10, seed=1)
+        return RegularizedEvolution(space, fitness, population_size=3, steps=2, sample_size=2, constraints=cap,
+                                    seed=0, progress=False).run()
+
+    first, second = run(), run()
+    assert [(c.arch, c.fitness) for c in first.history] == [(c.arch, c.fitness) for c in second.history]
+    assert all(c.fitness is not None and c.fitness > 0 for c in first.history)
+    assert all(c.params <= 8e6 for c in first.history)
+
+
+def test_amounts_parse():
+    assert parse_amount("400M") == 400e6 and parse_amount("5G") == 5e9 and parse_amount("3e7") == 3e7
+    assert parse_amount(None) is None and parse_amount(12) == 12.0
+    with pytest.raises(ValueError, match="not an amount"):
+        parse_amount("lots")
+
+
+def test_proxy_fitness_needs_images_for_data_proxies(space):
+    with pytest.raises(ValueError, match="needs image batches"):
+        proxy_fitness(space, "xi_gsnr", [])
+    params = proxy_fitness(space, "params", [], num_classes=1000)
+    arch = space.sample(random.Random(0))
+    assert params(arch) == space.count_params(arch)
+
+
+def test_constraints_are_counted_at_their_own_resolution():
+    from xigsnr_naslib.plugins.burgerformer import BURGERFORMER_TINY
+
+    low = create_space("burgerformer", resolution=32)
+    arch = low.decode(BURGERFORMER_TINY)  # has a spatial MLP, whose size follows the resolution
+    full = create_space("burgerformer")
+    assert arch_size(low, arch, 224) == (full.count_flops(arch), full.count_params(arch))
+    assert arch_size(low, arch) == (low.count_flops(arch), low.count_params(arch)) != arch_size(low, arch, 224)
+
+
+def test_any_registered_space_can_be_searched():
+    """NAS-Bench-201 has no closed-form FLOPs and a mutate without ``rate``: both are handled."""
+    nb201 = create_space("nb201")
+    cap = Constraints(max_params=0.5e6, resolution=32, num_classes=10)
+    result = RegularizedEvolution(nb201, lambda arch: float(arch.count("nor_conv_3x3")), population_size=4, steps=6,
+                                  sample_size=2, mutation_rate=0.5, constraints=cap, seed=0, progress=False).run()
+    assert len(result.history) == 10
+    for c in result.history:
+        model = nb201.build(nb201.decode(c.arch), num_classes=10)
+        assert c.params == sum(p.numel() for p in model.parameters()) <= 0.5e6

@@ -1,0 +1,144 @@
+"""The ``xigsnr-naslib search`` command: constrained evolutionary search driven by a proxy.
+
+Example (the paper's ProxylessNAS search, on the user's ImageNet training folder)::
+
+    xigsnr-naslib search --space proxylessnas_xigsnr --max-flops 400M \\
+        --population 128 --steps 2000 --images imagenet/train --data-root /data
+
+The best architectures are written to ``--output`` (JSON: the space, its options, and for
+each architecture its canonical encoding, fitness, FLOPs and parameters), which
+``create_space(space, **options).decode(encoding)`` turns back into the same network. The
+population is checkpointed to ``--checkpoint``; rerunning the same command resumes it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["add_search_parser", "run_search"]
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"space options are KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_search_parser(sub) -> None:
+    p = sub.add_parser("search", help="constrained evolutionary search scored by a zero-cost proxy",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", required=True, help="search space, e.g. proxylessnas_xigsnr, proxylessnas, burgerformer")
+    p.add_argument("--space-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the space, repeatable (e.g. skeleton=gpu, search_edges=true)")
+    p.add_argument("--resolution", type=int, default=None, help="input resolution (default: the space's, 224)")
+    p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    p.add_argument("--proxy", default="xi_gsnr", help="fitness proxy (default xi_gsnr); see 'xigsnr-naslib proxies'")
+    g = p.add_argument_group("evolution")
+    g.add_argument("--population", type=int, default=128, help="population size (default 128, the paper's)")
+    g.add_argument("--steps", type=int, default=2000, help="children after the first population (default 2000)")
+    g.add_argument("--sample-size", type=int, default=32, help="tournament size (default 32)")
+    g.add_argument("--mutation-rate", type=float, default=None, help="per-choice mutation probability "
+                   "(default: one choice on average)")
+    g.add_argument("--crossover-rate", type=float, default=0.25, help="probability of crossover (default 0.25)")
+    g.add_argument("--search-seed", type=int, default=0, help="seed of the evolution (default 0)")
+    c = p.add_argument_group("constraints (FLOPs as multiply-adds; amounts as 400M, 5G, 3e7)")
+    c.add_argument("--constraint-resolution", type=int, default=None,
+                   help="resolution the constraints are counted at (default: the space's default, 224, "
+                        "also when scoring at a lower --resolution)")
+    c.add_argument("--max-flops", default=None)
+    c.add_argument("--min-flops", default=None)
+    c.add_argument("--max-params", default=None)
+    c.add_argument("--min-params", default=None)
+    c.add_argument("--paper-constraints", action="store_true",
+                   help="the xi-GSNR paper's bounds for this space (ProxylessNAS: 400M FLOPs; "
+                        "BurgerFormer: 30M params, 5G FLOPs)")
+    i = p.add_argument_group("images")
+    i.add_argument("--images", default=None, help="image folder or .npz, absolute or under the data root "
+                   "(default: imagenet/train, ILSVRC2012/train or imagenet under the data root)")
+    i.add_argument("--max-images", type=int, default=1024, help="images read from the folder (default 1024)")
+    i.add_argument("--synthetic-images", action="store_true",
+                   help="use random-noise images instead (for tests and timing only)")
+    i.add_argument("--n-batches", type=int, default=8, help="N batches (default 8)")
+    i.add_argument("--batch-size", type=int, default=64, help="|B| images per batch (default 64)")
+    i.add_argument("--seed", type=int, default=1, help="seeds the batch draw and every network's init (default 1)")
+    o = p.add_argument_group("output")
+    o.add_argument("--checkpoint", default=None, help="population checkpoint, resumed if present "
+                   "(default results/search_<space>.checkpoint.json)")
+    o.add_argument("--output", default=None, help="best architectures (default results/search_<space>.best.json)")
+    o.add_argument("--top-k", type=int, default=10, help="architectures written to --output (default 10)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--data-root", default=None, help="folder with the images (default: $XIGSNR_DATA_ROOT)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(handler=run_search)
+
+
+def run_search(args) -> int:
+    from .evolution import Constraints, RegularizedEvolution, parse_amount, proxy_fitness
+    from .image_folder import read_images, synthetic_images
+    from .protocol import Protocol, draw_batches
+    from .proxies import get_proxy
+    from .spaces import create_space
+
+    options = dict(args.space_option)
+    if args.resolution is not None:
+        options["resolution"] = args.resolution
+    try:
+        space = create_space(args.space, **options)
+    except TypeError as exc:
+        raise ValueError(f"space {args.space!r} does not take these options ({options}): {exc}") from None
+    resolution = getattr(space, "resolution", None) or space.default_resolution
+    bounds = dict(getattr(space, "paper_constraints", None) or {}) if args.paper_constraints else {}
+    if args.paper_constraints and not bounds:
+        raise ValueError(f"the paper gives no constraints for space {args.space!r}")
+    for name in ("max_flops", "min_flops", "max_params", "min_params"):
+        value = parse_amount(getattr(args, name))
+        if value is not None:
+            bounds[name] = value
+    constraints = Constraints(resolution=args.constraint_resolution or space.default_resolution,
+                              num_classes=args.num_classes, **bounds)
+
+    proxy = get_proxy(args.proxy)
+    protocol = Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.seed,
+                        normalization="imagenet")
+    batches, source = [], None
+    if proxy.needs_data:
+        needed = args.n_batches * args.batch_size
+        if args.synthetic_images:
+            images = synthetic_images(needed, resolution, args.num_classes, args.seed)
+        else:
+            images = read_images(args.images, args.data_root, resolution, max(args.max_images, args.batch_size),
+                                 args.seed)
+        if images.num_classes > args.num_classes:
+            raise ValueError(f"{images.source} has {images.num_classes} classes but --num-classes is "
+                             f"{args.num_classes}")
+        batches = draw_batches(images, protocol, "imagenet", args.device)
+        source = images.source
+        print(f"images: {images.source} ({len(images)} at {resolution}x{resolution})")
+    fitness = proxy_fitness(space, proxy, batches, args.num_classes, args.seed, args.device)
+
+    checkpoint = Path(args.checkpoint or f"results/search_{args.space}.checkpoint.json")
+    output = Path(args.output or f"results/search_{args.space}.best.json")
+    search = RegularizedEvolution(
+        space, fitness, population_size=args.population, steps=args.steps, sample_size=args.sample_size,
+        mutation_rate=args.mutation_rate, crossover_rate=args.crossover_rate, constraints=constraints,
+        seed=args.search_seed, checkpoint=checkpoint, progress=not args.no_progress)
+    result = search.run()
+
+    report = result.to_dict(args.top_k)
+    report.update({"space_options": options, "proxy": proxy.name, "proxy_settings": proxy.settings,
+                   "protocol": protocol.settings() if proxy.needs_data else {},
+                   "images": source, "flops_unit": "multiply-adds",
+                   "flops_resolution": constraints.resolution})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2, allow_nan=True))
+    print(f"{'rank':>4} {'fitness':>14} {'MFLOPs':>9} {'Mparams':>8}  architecture")
+    for rank, c in enumerate(result.best(args.top_k), 1):
+        fit = "nan" if c.fitness is None else f"{c.fitness:.6g}"
+        print(f"{rank:>4} {fit:>14} {c.flops / 1e6:>9.1f} {c.params / 1e6:>8.2f}  {c.arch}")
+    print(f"best architectures: {output}\ncheckpoint: {checkpoint}")
+    return 0
