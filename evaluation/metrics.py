@@ -5,7 +5,8 @@ All functions take two equal-length sequences, ``scores`` (the proxy) and ``accu
 value is NaN are left out; :func:`correlation_report` says how many.
 
 * :func:`kendall_tau`: Kendall's tau-b (ties handled as scipy does).
-* :func:`spearman_rho`, :func:`pearson_r`.
+* :func:`spearman_rho`, :func:`pearson_r`: the values scipy's ``spearmanr`` / ``pearsonr``
+  give, computed directly (scipy's call overhead dominates a bootstrap otherwise).
 * :func:`precision_at_top`: the paper's P@TopK (Table 10, after Liu et al. 2020):
   ``#{(r < KM) and (n < KM)} / KM`` where r is an architecture's rank by score, n its rank
   by accuracy (0 = best), M the number of architectures and KM = max(1, round(K*M)): the
@@ -69,18 +70,42 @@ def _too_few(s: np.ndarray) -> bool:
     return len(s) < 2 or np.all(s == s[0])
 
 
+#: below this many pairs Kendall's tau-b is computed from the pair-sign matrix (exact, and
+#: much faster than scipy's O(n log n) routine for the small samples of the bootstrap)
+_SMALL_KENDALL = 150
+
+
+def _tau_b_pairs(s: np.ndarray, a: np.ndarray) -> float:
+    """tau-b = sum(sign(ds) sign(da)) / sqrt(#pairs untied in s * #pairs untied in a)."""
+    upper = np.triu_indices(len(s), k=1)
+    ds = np.sign(s[:, None] - s[None, :])[upper]
+    da = np.sign(a[:, None] - a[None, :])[upper]
+    return float(np.dot(ds, da) / math.sqrt(np.count_nonzero(ds) * np.count_nonzero(da)))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x = x - x.mean()
+    y = y - y.mean()
+    x = x / np.linalg.norm(x)
+    y = y / np.linalg.norm(y)
+    return float(np.clip(np.dot(x, y), -1.0, 1.0))
+
+
 def kendall_tau(scores, accuracy) -> float:
     s, a = finite_pairs(scores, accuracy)
     if _too_few(s) or _too_few(a):
         return math.nan
+    if len(s) < _SMALL_KENDALL:
+        return _tau_b_pairs(s, a)
     return float(stats.kendalltau(s, a).statistic)
 
 
 def spearman_rho(scores, accuracy) -> float:
+    """Pearson's r of the average ranks (what scipy's ``spearmanr`` computes)."""
     s, a = finite_pairs(scores, accuracy)
     if _too_few(s) or _too_few(a):
         return math.nan
-    return float(stats.spearmanr(s, a).statistic)
+    return _pearson(stats.rankdata(s), stats.rankdata(a))
 
 
 def pearson_r(scores, accuracy) -> float:
@@ -89,7 +114,7 @@ def pearson_r(scores, accuracy) -> float:
     s, a = finite_pairs(s, a)
     if _too_few(s) or _too_few(a):
         return math.nan
-    return float(stats.pearsonr(s, a).statistic)
+    return _pearson(s, a)
 
 
 def _ranks_best_first(values: np.ndarray) -> np.ndarray:

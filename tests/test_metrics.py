@@ -8,13 +8,17 @@ from scipy import stats
 from xigsnr_naslib.evaluation.metrics import correlation_report, kendall_tau, pearson_r, precision_at_top, spearman_rho
 
 
-def test_against_scipy_with_ties():
-    rng = np.random.default_rng(0)
-    s = rng.integers(0, 5, 50).astype(float)
-    a = s + rng.normal(size=50)
+@pytest.mark.parametrize("n", [50, 400])            # both sides of the small-sample Kendall path
+def test_against_scipy_with_ties(n):
+    rng = np.random.default_rng(n)
+    s = rng.integers(0, 5, n).astype(float)
+    a = np.round(s + rng.normal(size=n), 1)            # ties on both sides
     assert kendall_tau(s, a) == pytest.approx(stats.kendalltau(s, a).statistic)
     assert spearman_rho(s, a) == pytest.approx(stats.spearmanr(s, a).statistic)
     assert pearson_r(s, a) == pytest.approx(stats.pearsonr(s, a).statistic)
+    big = 1e8 * s + 3e9                                  # large magnitudes, as xi-GSNR scores have
+    assert pearson_r(big, a) == pytest.approx(stats.pearsonr(big, a).statistic)
+    assert kendall_tau(a, a) == 1.0 and kendall_tau(-a, a) == -1.0
 
 
 def test_hand_computed_kendall():

@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser"]
 
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+_EXTRA_COMMANDS["leaderboard"] = ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser")
 
 
 def _parse_indices(text: str) -> dict:
