@@ -75,14 +75,17 @@ def correlation_bars(board: "Leaderboard", target: str, path: str | Path) -> Pat
     ax.set_axisbelow(True)
     ax.set_xlabel(f"rank correlation with {board.dataset} {_TARGET_TITLES.get(target, target)}")
     level = board.settings.get("level", 0.95)
-    whiskers = (f"whiskers: {level:.0%} bootstrap interval ({board.settings.get('n_boot')} resamples)"
+    whiskers = (f"whiskers: {level:.0%} bootstrap interval, {board.settings.get('n_boot')} resamples"
                 if board.settings.get("n_boot") else "no bootstrap intervals")
+    protocol = board.settings.get("protocol") or {}
+    computed = (f"shaded: computed here ({protocol.get('n_batches')} × {protocol.get('batch_size')} images)"
+                if any(source == "computed" for _, source in board.proxies.values()) else "")
     ax.set_title(f"{board.space} / {board.dataset}: {board.n_archs:,} architectures, the same for every proxy\n"
-                 f"{whiskers}; bold, shaded = computed by this project", fontsize=9)
+                 + "; ".join(part for part in (whiskers, computed) if part), fontsize=9)
     ax.legend(loc="lower right", fontsize=8, frameon=True)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     return path
 
 
