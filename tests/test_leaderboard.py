@@ -199,3 +199,12 @@ def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, c
         assert main(["leaderboard", "--exclude", "nope", "--proxy", "params", "--table", "naswot", "--out", str(out),
                      "--data-root", str(data_root)]) == 2
     assert "cannot exclude 'nope'" in capsys.readouterr().err
+
+
+def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone():
+    import subprocess
+    import sys
+
+    code = ("import xigsnr_naslib, xigsnr_naslib.evaluation.leaderboard, xigsnr_naslib.cli as cli; "
+            "cli.build_parser(); assert callable(xigsnr_naslib.correlate), type(xigsnr_naslib.correlate)")
+    subprocess.run([sys.executable, "-c", code], check=True)
