@@ -5,22 +5,55 @@ All functions take two equal-length sequences, ``scores`` (the proxy) and ``accu
 value is NaN are left out; :func:`correlation_report` says how many.
 
 * :func:`kendall_tau`: Kendall's tau-b (ties handled as scipy does).
-* :func:`spearman_rho`, :func:`pearson_r`.
+* :func:`spearman_rho`, :func:`pearson_r`: the values scipy's ``spearmanr`` / ``pearsonr``
+  give, computed directly (scipy's call overhead dominates a bootstrap otherwise).
 * :func:`precision_at_top`: the paper's P@TopK (Table 10, after Liu et al. 2020):
   ``#{(r < KM) and (n < KM)} / KM`` where r is an architecture's rank by score, n its rank
   by accuracy (0 = best), M the number of architectures and KM = max(1, round(K*M)): the
   fraction of the true top-K% that the proxy also puts in its top-K%. Ranks among equal
   values follow the input order.
+* :func:`p_at_topk`, :func:`kd_at_topk`: NASLib's ``p_at_top{k}`` and ``kd_at_top{k}``
+  (the zero-cost evaluation of NAS-Bench-Suite-Zero), where ``k`` is a number of
+  architectures, not a fraction. ``p_at_topk`` is ``#{predicted top-k} ∩ {true top-k} / k``
+  (the P@TopK formula above with KM = k); ``kd_at_topk`` is Kendall's tau-b between score
+  and accuracy over the k architectures with the highest scores only (how well the proxy
+  orders its own favourites). Two deliberate differences from NASLib's code, both outside
+  the clean case: pairs with a NaN are dropped first (NASLib's argsort would put NaN scores
+  at the top), and ties are broken by input order (NASLib leaves that to numpy's unstable
+  argsort, so its tied results can differ between machines). For k larger than the number
+  of architectures both are NaN (NASLib would report n/k and the tau of everything).
+* :func:`ndcg_at_k`: normalised discounted cumulative gain of the proxy's top k, with the
+  exponential gain ``2**accuracy - 1`` (accuracy in percentage points, so one point more
+  doubles the gain and a constant shift of all accuracies changes nothing measurable) and
+  the discount ``1/log2(1 + position)``, positions counted from 1; ``k`` is a number of
+  architectures (all of them if k exceeds it). ``gain="linear"`` uses the accuracy itself,
+  as scikit-learn's ``ndcg_score``; on NAS benchmarks, whose accuracies sit in a narrow
+  band, that puts every proxy, random ones included, near 1. Tied scores share the mean
+  gain of their group over the group's positions (McSherry & Najork 2008), so the result
+  does not depend on input order.
+* :func:`bootstrap_ci`: a percentile bootstrap confidence interval of any of these metrics:
+  ``n_boot`` resamples of the (score, accuracy) pairs with replacement, drawn from
+  ``numpy.random.default_rng(seed)``; the interval is the ``(1 - level) / 2`` and
+  ``(1 + level) / 2`` quantiles of the resampled values (linear interpolation). Resamples
+  on which the metric is undefined (NaN, e.g. all scores tied) are left out; when none
+  is left the interval is (NaN, NaN). :func:`metric_table` computes many metrics of many
+  proxies on the same resamples (a paired bootstrap: the intervals of two proxies are
+  comparable).
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-__all__ = ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "finite_pairs", "correlation_report"]
+__all__ = ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "finite_pairs", "correlation_report",
+           "p_at_topk", "kd_at_topk", "ndcg_at_k", "bootstrap_ci", "bootstrap_indices", "standard_metrics",
+           "metric_table"]
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def finite_pairs(scores: Sequence[float], accuracy: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -37,18 +70,42 @@ def _too_few(s: np.ndarray) -> bool:
     return len(s) < 2 or np.all(s == s[0])
 
 
+#: below this many pairs Kendall's tau-b is computed from the pair-sign matrix (exact, and
+#: much faster than scipy's O(n log n) routine for the small samples of the bootstrap)
+_SMALL_KENDALL = 150
+
+
+def _tau_b_pairs(s: np.ndarray, a: np.ndarray) -> float:
+    """tau-b = sum(sign(ds) sign(da)) / sqrt(#pairs untied in s * #pairs untied in a)."""
+    upper = np.triu_indices(len(s), k=1)
+    ds = np.sign(s[:, None] - s[None, :])[upper]
+    da = np.sign(a[:, None] - a[None, :])[upper]
+    return float(np.dot(ds, da) / math.sqrt(np.count_nonzero(ds) * np.count_nonzero(da)))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x = x - x.mean()
+    y = y - y.mean()
+    x = x / np.linalg.norm(x)
+    y = y / np.linalg.norm(y)
+    return float(np.clip(np.dot(x, y), -1.0, 1.0))
+
+
 def kendall_tau(scores, accuracy) -> float:
     s, a = finite_pairs(scores, accuracy)
     if _too_few(s) or _too_few(a):
         return math.nan
+    if len(s) < _SMALL_KENDALL:
+        return _tau_b_pairs(s, a)
     return float(stats.kendalltau(s, a).statistic)
 
 
 def spearman_rho(scores, accuracy) -> float:
+    """Pearson's r of the average ranks (what scipy's ``spearmanr`` computes)."""
     s, a = finite_pairs(scores, accuracy)
     if _too_few(s) or _too_few(a):
         return math.nan
-    return float(stats.spearmanr(s, a).statistic)
+    return _pearson(stats.rankdata(s), stats.rankdata(a))
 
 
 def pearson_r(scores, accuracy) -> float:
@@ -57,7 +114,7 @@ def pearson_r(scores, accuracy) -> float:
     s, a = finite_pairs(s, a)
     if _too_few(s) or _too_few(a):
         return math.nan
-    return float(stats.pearsonr(s, a).statistic)
+    return _pearson(s, a)
 
 
 def _ranks_best_first(values: np.ndarray) -> np.ndarray:
@@ -75,9 +132,152 @@ def precision_at_top(scores, accuracy, fraction: float) -> float:
     m = len(s)
     if m == 0:
         return math.nan
-    k = max(1, int(round(fraction * m)))
+    return _top_overlap(s, a, max(1, int(round(fraction * m))))
+
+
+def _top_overlap(s: np.ndarray, a: np.ndarray, k: int) -> float:
+    """Fraction of the k best by ``a`` that are also among the k best by ``s``."""
     r, n = _ranks_best_first(s), _ranks_best_first(a)
     return float(np.sum((r < k) & (n < k)) / k)
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive whole number of architectures, got {k!r}")
+    return int(k)
+
+
+def p_at_topk(scores, accuracy, k: int) -> float:
+    """NASLib's ``p_at_top{k}``: share of the true top ``k`` in the predicted top ``k``."""
+    k = _check_k(k)
+    s, a = finite_pairs(scores, accuracy)
+    if k > len(s):
+        return math.nan
+    return _top_overlap(s, a, k)
+
+
+def kd_at_topk(scores, accuracy, k: int) -> float:
+    """NASLib's ``kd_at_top{k}``: Kendall's tau-b over the ``k`` highest-scored architectures."""
+    k = _check_k(k)
+    s, a = finite_pairs(scores, accuracy)
+    if k > len(s):
+        return math.nan
+    top = np.argsort(-s, kind="stable")[:k]
+    return kendall_tau(s[top], a[top])
+
+
+_GAINS = {"exp2": lambda a: np.exp2(a) - 1.0, "linear": lambda a: a}
+
+
+def ndcg_at_k(scores, accuracy, k: int, gain: str = "exp2") -> float:
+    """nDCG of the ``k`` highest-scored architectures, ties in ``scores`` averaged.
+
+    ``gain``: ``"exp2"`` (``2**accuracy - 1``, accuracy in percent; the default) or
+    ``"linear"`` (the accuracy itself).
+    """
+    k = _check_k(k)
+    try:
+        to_gain = _GAINS[gain]
+    except KeyError:
+        raise ValueError(f"unknown gain {gain!r}; known: {', '.join(_GAINS)}") from None
+    s, a = finite_pairs(scores, accuracy)
+    m = len(s)
+    if m == 0:
+        return math.nan
+    g = to_gain(a)
+    discount = 1.0 / np.log2(np.arange(2, m + 2))
+    discount[k:] = 0.0
+    order = np.argsort(-s, kind="stable")
+    ranked = s[order]
+    group = np.cumsum(np.r_[True, ranked[1:] != ranked[:-1]]) - 1
+    mean_gain = np.bincount(group, weights=g[order]) / np.bincount(group)
+    dcg = float(np.sum(mean_gain * np.bincount(group, weights=discount)))
+    ideal = float(np.sum(np.sort(g)[::-1] * discount))
+    if ideal <= 0:
+        return math.nan
+    return dcg / ideal
+
+
+def bootstrap_indices(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """``(n_boot, n)`` resample indices drawn with replacement from ``default_rng(seed)``."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return math.nan, math.nan
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def bootstrap_ci(metric: Metric, scores, accuracy, *, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric(scores, accuracy)`` (NaN pairs dropped first)."""
+    _check_level(level)
+    s, a = finite_pairs(scores, accuracy)
+    if len(s) == 0:
+        return math.nan, math.nan
+    draws = bootstrap_indices(len(s), n_boot, seed)
+    values = np.array([metric(s[i], a[i]) for i in draws], dtype=float)
+    return _percentile_interval(values, level)
+
+
+def standard_metrics(top_fractions: Sequence[float] = (0.05, 0.10), naslib_ks: Sequence[int] = (10, 100),
+                     ndcg_ks: Sequence[int] = (10, 50)) -> dict[str, Metric]:
+    """The leaderboard's metrics by column name, in column order.
+
+    ``kendall_tau``, ``spearman_rho``, ``pearson_r``, the paper's ``p_at_top5%`` ...,
+    NASLib's ``p_at_top{k}`` and ``kd_at_top{k}``, and ``ndcg@{k}``.
+    """
+    metrics: dict[str, Metric] = {"kendall_tau": kendall_tau, "spearman_rho": spearman_rho, "pearson_r": pearson_r}
+    for fraction in top_fractions:
+        metrics[f"p_at_top{fraction * 100:g}%"] = lambda s, a, f=fraction: precision_at_top(s, a, f)
+    for k in naslib_ks:
+        metrics[f"p_at_top{k}"] = lambda s, a, k=k: p_at_topk(s, a, k)
+    for k in naslib_ks:
+        metrics[f"kd_at_top{k}"] = lambda s, a, k=k: kd_at_topk(s, a, k)
+    for k in ndcg_ks:
+        metrics[f"ndcg@{k}"] = lambda s, a, k=k: ndcg_at_k(s, a, k)
+    return metrics
+
+
+def metric_table(scores: Mapping[str, Sequence[float]], accuracy: Sequence[float],
+                 metrics: Mapping[str, Metric] | None = None, *, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> pd.DataFrame:
+    """Every metric of every proxy, with paired percentile bootstrap intervals.
+
+    ``scores`` maps proxy name -> scores aligned with ``accuracy``. Returns one row per
+    proxy with the columns ``n`` (pairs used), then for each metric ``<metric>``,
+    ``<metric>_low`` and ``<metric>_high``. All proxies are resampled with the same
+    indices (over all positions; pairs with a NaN drop out inside each resample).
+    ``n_boot=0`` computes the point values only.
+    """
+    _check_level(level)
+    metrics = dict(metrics if metrics is not None else standard_metrics())
+    a = np.asarray(accuracy, dtype=float)
+    draws = bootstrap_indices(len(a), n_boot, seed) if n_boot else None
+    rows = {}
+    for name, values in scores.items():
+        s = np.asarray(values, dtype=float)
+        if s.shape != a.shape:
+            raise ValueError(f"scores of {name!r} have shape {s.shape}, accuracy {a.shape}")
+        row: dict[str, float] = {"n": int(len(finite_pairs(s, a)[0]))}
+        for metric_name, metric in metrics.items():
+            row[metric_name] = metric(s, a)
+            if draws is None:
+                continue
+            replicates = np.array([metric(s[i], a[i]) for i in draws], dtype=float)
+            row[f"{metric_name}_low"], row[f"{metric_name}_high"] = _percentile_interval(replicates, level)
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def correlation_report(scores, accuracy, top_fractions: Sequence[float] = (0.05, 0.10)) -> dict:

@@ -23,6 +23,8 @@ __all__ = ["main", "build_parser"]
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
 _EXTRA_COMMANDS["search"] = ("xigsnr_naslib.search_command", "add_search_parser")
 
+_EXTRA_COMMANDS["leaderboard"] = ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser")
+
 
 def _parse_indices(text: str) -> dict:
     """``0:200`` -> range, ``3,17,99`` -> list."""

@@ -1,0 +1,429 @@
+"""The proxy leaderboard: every proxy ranked on the same architectures, with the same metrics.
+
+:func:`build_leaderboard` is what ``xigsnr-naslib leaderboard`` runs. Its sources:
+
+* the ground truth of the search space (:func:`~xigsnr_naslib.ground_truth.load_ground_truth`:
+  test accuracy as the paper uses it), the target ``test_accuracy``;
+* precomputed tables of other proxies (:mod:`.proxy_tables`): those that :data:`KNOWN_TABLES`
+  lists for the space and dataset, and any NASLib ``zc_<space>.json`` the user passes; the
+  first table that carries NASLib's validation accuracy gives the second target,
+  ``naslib_val``;
+* scores this project computes (:func:`~xigsnr_naslib.pipeline.score_architectures`), by
+  proxy name from the registry: by default the xi-GSNR modes ``xi_gsnr`` and
+  ``xi_gsnr_paper``, ``zico`` when it is registered, ``params`` and ``flops``. They go
+  to a results store, so an interrupted run resumes where it stopped.
+
+The architecture set: an architecture is a candidate when every source has it with a finite
+value (every target and every precomputed score); the candidates' number, and what each
+source removed and why, are printed. A seeded sample of the candidates (``sample``
+architectures; ``random.Random(seed)``, as ``correlate --sample`` draws) is then scored with
+the computed proxies, or all candidates when ``sample`` is None. An architecture whose
+computed score is not finite (or failed) leaves the set for every proxy, and is named. So
+every proxy, computed or precomputed, is ranked on exactly the same architectures against
+the same targets.
+
+Metrics (:func:`~xigsnr_naslib.evaluation.metrics.standard_metrics`) come with paired
+percentile bootstrap intervals (``n_boot`` resamples, seeded with ``seed``).
+:meth:`Leaderboard.write` writes the Markdown table, a CSV of the metrics, a CSV of every
+score, a JSON record of the run, and the figures (:mod:`.figures`).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data_root import find_file, resolve_data_root
+from ..datasets import DATASET_CLASSES, canonical_dataset, load_images
+from ..ground_truth import load_ground_truth
+from ..pipeline import score_architectures
+from ..protocol import PAPER_NB201, Protocol, draw_batches
+from ..proxies import get_proxy, list_proxies
+from ..results import ResultsStore
+from ..spaces import create_space
+from .metrics import Metric, metric_table, standard_metrics
+from .proxy_tables import (ProxyTable, read_naslib_subset_csv, read_naswot_csv, read_suitezero_csv, read_zc_json)
+
+__all__ = ["KNOWN_TABLES", "DEFAULT_PROXIES", "default_proxies", "Leaderboard", "build_leaderboard",
+           "load_tables"]
+
+#: (space, dataset) -> precomputed tables: name -> (file under the data root, reader, used by default).
+#: ``naslib_subset`` shares only about 446 architectures with Suite-Zero on CIFAR-10, so there it
+#: is read only on request (``--table naslib_subset``); it is the only table for CIFAR-100.
+KNOWN_TABLES: dict[tuple[str, str], dict[str, tuple[str, Callable[..., ProxyTable], bool]]] = {
+    ("nb201", "cifar10"): {
+        "suitezero": ("nb201/suitezero_cifar10_9445.csv", read_suitezero_csv, True),
+        "naswot": ("nb201/naswot_scores_all15625.csv", read_naswot_csv, True),
+        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, False),
+    },
+    ("nb201", "cifar100"): {
+        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, True),
+    },
+    ("nb201", "ImageNet16-120"): {
+        "suitezero": ("nb201/suitezero_imagenet16_120_9445.csv", read_suitezero_csv, True),
+        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, False),
+    },
+}
+
+#: the proxies this project computes by default, those of them that are registered
+DEFAULT_PROXIES = ("xi_gsnr", "xi_gsnr_paper", "zico", "params", "flops")
+
+TEST_TARGET = "test_accuracy"
+VAL_TARGET = "naslib_val"
+_VAL_DEFINITION = ("NASLib's validation accuracy (the target NAS-Bench-Suite-Zero correlates with), "
+                   "from the {table} table")
+
+
+def default_proxies() -> list[str]:
+    """:data:`DEFAULT_PROXIES` that the registry knows (``zico`` only where registered)."""
+    known = set(list_proxies())
+    return [p for p in DEFAULT_PROXIES if p in known]
+
+
+def load_tables(space: str, dataset: str, names: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
+                data_root: str | Path | None = None) -> list[ProxyTable]:
+    """The precomputed tables: ``names`` of :data:`KNOWN_TABLES` (default: the default ones), then ``zc_json`` files."""
+    known = KNOWN_TABLES.get((space, dataset), {})
+    if names is None:
+        names = [n for n, (_, _, default) in known.items() if default]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"no precomputed table {', '.join(map(repr, unknown))} for {space}/{dataset}; "
+                       f"known: {', '.join(known) or 'none'} (other tables: pass a zc_<space>.json)")
+    tables = []
+    if names:
+        root = resolve_data_root(data_root)
+        for name in names:
+            relative, reader, _ = known[name]
+            path = find_file(root, [relative], f"precomputed table {name!r}",
+                             "The proxy tables come with the project's reference data (DATA_ROOT/nb201/).")
+            tables.append(reader(path, space=space, dataset=dataset, name=name))
+    for path in zc_json:
+        tables.append(read_zc_json(path, space=space, dataset=dataset))
+    taken = [t.name for t in tables]
+    if len(set(taken)) != len(taken):
+        raise ValueError(f"two tables with the same name among {', '.join(taken)}; rename a zc json file")
+    return tables
+
+
+@dataclass
+class Leaderboard:
+    """What :func:`build_leaderboard` returns.
+
+    ``scores``: one row per architecture of the final set (index: benchmark index), columns
+    ``arch``, the targets, then one column per proxy key; ``proxies``: key -> (name, source);
+    ``targets``: target column -> definition; ``metrics``: target -> :func:`metric_table`
+    frame (one row per proxy key); ``notes``: everything that removed architectures or
+    proxies, and why; ``settings``: how the run was made.
+    """
+
+    space: str
+    dataset: str
+    scores: pd.DataFrame
+    proxies: dict[str, tuple[str, str]]
+    targets: dict[str, str]
+    metrics: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_archs(self) -> int:
+        return len(self.scores)
+
+    def metric_names(self) -> list[str]:
+        frame = next(iter(self.metrics.values()))
+        return [c for c in frame.columns if c != "n" and not c.endswith(("_low", "_high"))]
+
+    def ranking(self, target: str = TEST_TARGET) -> list[str]:
+        """Proxy keys sorted by Kendall tau against ``target``, best first (NaN last)."""
+        tau = self.metrics[target]["kendall_tau"]
+        return list(tau.sort_values(ascending=False, na_position="last", kind="stable").index)
+
+    def summary(self) -> pd.DataFrame:
+        """The long metrics table (the CSV): one row per (target, proxy)."""
+        frames = []
+        for target, frame in self.metrics.items():
+            frame = frame.loc[self.ranking(target)]
+            head = pd.DataFrame({"target": target, "proxy": [self.proxies[k][0] for k in frame.index],
+                                 "source": [self.proxies[k][1] for k in frame.index]}, index=frame.index)
+            frames.append(pd.concat([head, frame], axis=1))
+        out = pd.concat(frames)
+        out.index.name = "key"
+        return out.reset_index()
+
+    def to_markdown(self, ci_metrics: Sequence[str] = ("kendall_tau", "spearman_rho")) -> str:
+        """One Markdown table per target: a row per proxy, a column per metric, best in bold."""
+        return _markdown(self, ci_metrics)
+
+    def write(self, out: str | Path, figures: bool = True) -> dict[str, Path]:
+        """Write ``leaderboard.md``, ``leaderboard.csv``, ``scores.csv``, ``run.json`` and the figures."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv",
+                   "scores": out / "scores.csv", "run": out / "run.json"}
+        self.summary().to_csv(written["csv"], index=False, float_format="%.6g")
+        self.scores.to_csv(written["scores"], float_format="%.9g")
+        run = {"space": self.space, "dataset": self.dataset, "n_architectures": self.n_archs,
+               "targets": self.targets, "proxies": {k: {"name": n, "source": s} for k, (n, s) in self.proxies.items()},
+               "settings": self.settings, "notes": self.notes}
+        written["run"].write_text(json.dumps(run, indent=2, allow_nan=True, default=str) + "\n")
+        if figures:
+            from .figures import correlation_bars, score_scatter
+
+            for target in self.targets:
+                path = out / f"bars_{target}.png"
+                correlation_bars(self, target, path)
+                written[f"bars_{target}"] = path
+            for key in self.proxies:
+                if self.proxies[key][1] == "computed" and key.startswith("xi_gsnr"):
+                    path = out / f"scatter_{key}.png"
+                    score_scatter(self, key, TEST_TARGET, path)
+                    written[f"scatter_{key}"] = path
+        written["markdown"].write_text(self.to_markdown() + _figure_links(written, out))
+        return written
+
+
+#: column headers of the Markdown table
+_HEADERS = {"kendall_tau": "Kendall τ", "spearman_rho": "Spearman ρ", "pearson_r": "Pearson r"}
+_TARGET_TITLES = {TEST_TARGET: "test accuracy", VAL_TARGET: "NASLib validation accuracy"}
+
+
+def _header(metric: str) -> str:
+    if metric in _HEADERS:
+        return _HEADERS[metric]
+    if metric.startswith("p_at_top") and metric.endswith("%"):
+        return f"P@Top{metric[len('p_at_top'):]}"
+    if metric.startswith("ndcg@"):
+        return f"nDCG@{metric[len('ndcg@'):]}"
+    return metric
+
+
+def _cell(value: float, best: bool, low: float | None = None, high: float | None = None) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    text = f"{value:.3f}"
+    if best:
+        text = f"**{text}**"
+    if low is not None and np.isfinite(low) and np.isfinite(high):
+        text += f" [{low:.2f}, {high:.2f}]"
+    return text
+
+
+def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
+    s = board.settings
+    lines = [f"## {board.space} on {board.dataset}: {board.n_archs:,} architectures", ""]
+    chosen = ("all" if s.get("sample") is None else f"a seeded sample (seed {s.get('seed')}) of {s.get('n_selected'):,}")
+    lines.append(f"Every proxy is ranked on the same {board.n_archs:,} architectures: {chosen} of the "
+                 f"{s.get('n_candidates', 0):,} that every source has with a finite value"
+                 + (f", less {s['n_selected'] - board.n_archs} whose computed score failed" if
+                    s.get("n_selected", board.n_archs) != board.n_archs else "") + ".")
+    if s.get("computed"):
+        proto = s.get("protocol", {})
+        lines.append(f"Computed proxies: {', '.join(s['computed'])}, with {proto.get('n_batches')} batches of "
+                     f"{proto.get('batch_size')} training images (seed {proto.get('seed')}).")
+    if s.get("tables"):
+        lines.append(f"Precomputed tables: {', '.join(s['tables'])}.")
+    if s.get("n_boot"):
+        lines.append(f"Intervals: {s['level']:.0%} percentile bootstrap over architectures, {s['n_boot']} resamples "
+                     f"(seed {s.get('seed')}), the same resamples for every proxy; all intervals are in "
+                     "`leaderboard.csv`.")
+    for target, definition in board.targets.items():
+        frame = board.metrics[target].loc[board.ranking(target)]
+        metrics = board.metric_names()
+        # best = the highest value at the printed precision; a column without variation has none
+        best = {m: (frame[m].max(skipna=True) if frame[m].round(3).nunique() > 1 else np.nan) for m in metrics}
+        lines += ["", f"### Against {_TARGET_TITLES.get(target, target)}", "", f"Target: {definition}.", ""]
+        heads = ["#", "proxy", "source"] + [_header(m) + (" [CI]" if m in ci_metrics and s.get("n_boot") else "")
+                                           for m in metrics]
+        lines.append("| " + " | ".join(heads) + " |")
+        lines.append("|" + "|".join(["---:", ":---", ":---"] + ["---:"] * len(metrics)) + "|")
+        for rank, key in enumerate(frame.index, start=1):
+            name, source = board.proxies[key]
+            cells = [str(rank), name, source]
+            for m in metrics:
+                value = frame.at[key, m]
+                is_best = bool(np.isfinite(value) and np.isfinite(best[m]) and round(value, 3) == round(best[m], 3))
+                ci = (frame.at[key, f"{m}_low"], frame.at[key, f"{m}_high"]) \
+                    if m in ci_metrics and f"{m}_low" in frame else (None, None)
+                cells.append(_cell(value, is_best, *ci))
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Metrics (higher is better; best of each column in bold): Kendall τ (tau-b), Spearman ρ and "
+              "Pearson r over all architectures; P@TopK% the paper's Table 10 (share of the true top K% that the "
+              "proxy also puts in its top K%); p_at_topK and kd_at_topK NASLib's (K architectures: share of the "
+              "true top K in the predicted top K, and Kendall τ inside the predicted top K); nDCG@K with gain "
+              "2^accuracy − 1 (accuracy in percent) and discount 1/log2(1 + position)."]
+    if board.notes:
+        lines += ["", "### Notes on the sources: what left the architecture set, and why", ""]
+        lines += [f"- {n}" for n in board.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _figure_links(written: Mapping[str, Path], out: Path) -> str:
+    figures = [p for k, p in written.items() if k.startswith(("bars_", "scatter_"))]
+    if not figures:
+        return ""
+    return "\n" + "\n".join(f"![{p.stem}]({p.relative_to(out)})" for p in figures) + "\n"
+
+
+def _fmt_count(n: int, total: int) -> str:
+    return f"{n:,} of {total:,}"
+
+
+def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies: Sequence[str] | None = None,
+                      tables: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
+                      exclude: Sequence[str] = (), sample: int | None = 500, seed: int = 0,
+                      protocol: Protocol = PAPER_NB201, data_root: str | Path | None = None,
+                      results: str | Path | None = None, device: str = "cpu", n_boot: int = 1000,
+                      level: float = 0.95, metrics: Mapping[str, Metric] | None = None, progress: bool = True,
+                      log: Callable[[str], None] = print) -> Leaderboard:
+    """Build the leaderboard of ``space`` on ``dataset`` (see the module docstring).
+
+    ``proxies``: names of proxies to compute (default :func:`default_proxies`; ``[]`` for
+    none); ``tables``: names in :data:`KNOWN_TABLES` (default: the default ones; ``[]`` for
+    none); ``zc_json``: NASLib ``zc_<space>.json`` files; ``exclude``: proxy keys to leave
+    out (``"naswot.naswot"``, ``"xi_gsnr"``); ``sample``: the sample size (None: every
+    candidate); ``seed``: seeds the sample and the bootstrap; ``results``: the results
+    store of computed scores (resumed when present).
+    """
+    # imported here: importing the submodule at module level would replace the package's
+    # correlate() function by the module xigsnr_naslib.correlate for everyone who imports this
+    from ..correlate import scores_table, select_indices
+
+    dataset = canonical_dataset(dataset)
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        log(f"  - {text}")
+
+    # 1. ground truth
+    truth = load_ground_truth(space, dataset, data_root)
+    search_space = create_space(space)
+    frame = pd.DataFrame({"arch": [search_space.encode(search_space.decode(a)) for a in truth["arch"]],
+                          TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
+    if frame["arch"].duplicated().any():
+        raise ValueError(f"the {space} ground truth lists an architecture twice: "
+                         f"{frame['arch'][frame['arch'].duplicated()].iloc[0]!r}")
+    targets = {TEST_TARGET: truth.attrs.get("definition", "test accuracy")}
+    log(f"ground truth: {len(frame):,} {space} architectures on {dataset} ({targets[TEST_TARGET]})")
+
+    # 2. precomputed tables
+    proxy_info: dict[str, tuple[str, str]] = {}
+    for table in load_tables(space, dataset, tables, zc_json, data_root):
+        log(f"table {table.name}: {len(table):,} architectures, {len(table.proxies)} proxies ({table.source})")
+        for text in table.notes:
+            note(f"{table.name}: {text}")
+        outside = int((~table.scores.index.isin(frame["arch"])).sum())
+        if outside:
+            note(f"{table.name}: {outside:,} architecture(s) not in the ground truth are left out")
+        keys = {p: f"{table.name}.{p}" for p in table.proxies}
+        frame = frame.join(table.scores.rename(columns=keys), on="arch")
+        proxy_info.update({key: (p, table.name) for p, key in keys.items()})
+        if VAL_TARGET in table.targets and VAL_TARGET not in targets:
+            frame = frame.join(table.targets[[VAL_TARGET]], on="arch")
+            targets[VAL_TARGET] = _VAL_DEFINITION.format(table=table.name)
+    if VAL_TARGET not in targets:
+        log(f"no table for {space}/{dataset} carries NASLib's validation accuracy: only the test target")
+
+    computed_names = list(default_proxies() if proxies is None else proxies)
+    if proxies is None and "zico" not in computed_names:
+        log("zico is not registered: left out")
+    unknown = [k for k in exclude if k not in proxy_info and k not in computed_names]
+    if unknown:
+        raise KeyError(f"cannot exclude {', '.join(map(repr, unknown))}: no such proxy here; proxies are named "
+                       f"like 'xi_gsnr' (computed) or 'suitezero.synflow' (table.proxy)")
+    for key in exclude:
+        if key in proxy_info:
+            del proxy_info[key]
+            frame = frame.drop(columns=key)
+        log(f"excluded on request: {key}")
+    proxy_objs = [get_proxy(p) for p in computed_names if p not in exclude]
+
+    # 3. the candidates: a finite value in every source
+    value_columns = [c for c in frame.columns if c != "arch"]
+    finite = pd.DataFrame(np.isfinite(frame[value_columns].to_numpy(dtype=float)), index=frame.index,
+                          columns=value_columns)
+    total = len(frame)
+    for target in targets:
+        absent = int((~finite[target]).sum())
+        if absent:
+            note(f"{target}: no finite value for {_fmt_count(absent, total)} ground-truth architectures")
+    for table_name in dict.fromkeys(source for _, source in proxy_info.values()):
+        columns = [k for k, (_, source) in proxy_info.items() if source == table_name]
+        covered, complete = int(finite[columns].any(axis=1).sum()), int(finite[columns].all(axis=1).sum())
+        if complete < total:
+            note(f"{table_name}: has {_fmt_count(covered, total)} ground-truth architectures, {complete:,} of them "
+                 "with every score finite; the others leave the set")
+    candidates = frame.index[finite.all(axis=1)]
+    log(f"candidates (a finite value in every source): {len(candidates):,} architectures")
+    if len(candidates) == 0:
+        raise ValueError("no architecture is in every source; drop a table (--table) or a proxy (--exclude)")
+
+    # 4. the sample
+    if sample is None:
+        chosen = list(candidates)
+    else:
+        if sample > len(candidates):
+            raise ValueError(f"cannot sample {sample} architectures: only {len(candidates):,} are in every source "
+                             "(see the notes above); ask for fewer, or drop a table")
+        chosen = select_indices(candidates, sample=sample, sample_seed=seed)
+    log(f"selected: {len(chosen):,} architectures "
+        + ("(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
+    frame = frame.loc[chosen]
+
+    # 5. the computed scores
+    records: list[dict] = []
+    if proxy_objs:
+        batches: list = []
+        if any(p.needs_data for p in proxy_objs):
+            batches = draw_batches(load_images(dataset, data_root), protocol, dataset, device)
+        store = ResultsStore(results) if results is not None else None
+        if store is not None:
+            log(f"computed scores: {store.path} (resumed where present)")
+        archs = [(int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen]
+        with torch.inference_mode(False):
+            records = score_architectures(search_space, archs, dataset=dataset, batches=batches, proxies=proxy_objs,
+                                          protocol=protocol, num_classes=DATASET_CLASSES[dataset], store=store,
+                                          device=device, progress=progress)
+        computed = scores_table(records).reindex(index=chosen, columns=[p.name for p in proxy_objs])
+        for proxy in proxy_objs:
+            failed = computed.index[~np.isfinite(computed[proxy.name].to_numpy(dtype=float))]
+            if len(failed):
+                status = {r["index"]: r.get("status") for r in records if r["proxy"] == proxy.name}
+                examples = ", ".join(f"{i} ({status.get(i, 'missing')})" for i in list(failed)[:5])
+                note(f"{proxy.name}: no finite score for {len(failed)} selected architecture(s), which leave the set "
+                     f"for every proxy: index {examples}{' ...' if len(failed) > 5 else ''}")
+        frame = frame.join(computed)
+        proxy_info = {**{p.name: (p.name, "computed") for p in proxy_objs}, **proxy_info}
+        keep = np.isfinite(frame[list(computed.columns)].to_numpy(dtype=float)).all(axis=1)
+        frame = frame[keep]
+    if len(frame) < 2:
+        raise ValueError(f"only {len(frame)} architecture(s) left in every source: nothing to rank")
+    log(f"final set: {len(frame):,} architectures, ranked by {len(proxy_info)} proxies")
+
+    # 6. metrics
+    order = [k for k in proxy_info]
+    columns = ["arch", *targets, *order]
+    frame = frame[columns]
+    metric_fns = dict(metrics if metrics is not None else standard_metrics())
+    results_by_target = {
+        target: metric_table({k: frame[k].to_numpy() for k in order}, frame[target].to_numpy(), metric_fns,
+                             n_boot=n_boot, level=level, seed=seed)
+        for target in targets
+    }
+    seconds = {}
+    for proxy in proxy_objs:
+        values = [r.get("seconds") for r in records if r["proxy"] == proxy.name and r.get("seconds") is not None]
+        seconds[proxy.name] = float(np.mean(values)) if values else math.nan
+    settings = {"sample": sample, "seed": seed, "n_candidates": int(len(candidates)), "n_selected": len(chosen),
+                "n_boot": n_boot, "level": level, "protocol": protocol.settings(), "device": device,
+                "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values()) if t != "computed"],
+                "computed": [p.name for p in proxy_objs], "seconds_per_arch": seconds,
+                "results": str(results) if results is not None else None}
+    return Leaderboard(space, dataset, frame, proxy_info, targets, results_by_target, notes, settings)

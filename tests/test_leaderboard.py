@@ -1,0 +1,210 @@
+"""The leaderboard: one architecture set for every source, seeded samples, resume, outputs."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xigsnr_naslib import proxies as proxy_registry
+from xigsnr_naslib.cli import main
+from xigsnr_naslib.datasets import load_images
+from xigsnr_naslib.evaluation.leaderboard import KNOWN_TABLES, build_leaderboard
+from xigsnr_naslib.evaluation.metrics import kendall_tau, ndcg_at_k, standard_metrics
+from xigsnr_naslib.evaluation.proxy_tables import ProxyTableWarning, naslib_nb201_key_to_arch
+from xigsnr_naslib.pipeline import build_model
+from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.proxies import Proxy, get_proxy
+from xigsnr_naslib.spaces import create_space
+
+TINY = Protocol(n_batches=2, batch_size=8, seed=1)
+FEW_METRICS = standard_metrics(naslib_ks=(3,), ndcg_ks=(3,))
+
+
+@pytest.fixture(scope="module")
+def truth(data_root):
+    return pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv").set_index("arch_str")
+
+
+def _zc_json(path, keys, truth, *, nan_key=None):
+    """A NASLib zc_nasbench201.json with two proxies for ``keys``: one follows accuracy, one is noise."""
+    rng = np.random.default_rng(0)
+    entries = {}
+    for key in keys:
+        try:
+            acc = float(truth.at[naslib_nb201_key_to_arch(key), "cifar10_ori_test"])
+        except (ValueError, KeyError):
+            acc = 50.0
+        entries[key] = {"id": len(entries), "val_accuracy": acc - 3.0,
+                        "oracle": {"score": acc, "time": 0.0},
+                        "noise": {"score": float(rng.normal()), "time": 0.0}}
+    if nan_key is not None:
+        entries[nan_key]["noise"]["score"] = float("nan")
+    path.write_text(json.dumps({"cifar10": entries}))
+    return path
+
+
+KEYS = ["(0, 1, 2, 3, 4, 0)", "(2, 2, 2, 2, 2, 2)", "(3, 3, 3, 3, 3, 3)", "(4, 0, 3, 1, 4, 3)", "(2, 0, 2, 0, 2, 0)",
+        "(1, 2, 0, 3, 2, 4)", "(2, 3, 2, 3, 2, 3)", "(0, 2, 2, 0, 3, 2)", "(2, 4, 0, 0, 3, 2)", "(3, 2, 3, 2, 0, 4)"]
+
+
+def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
+    zc = _zc_json(tmp_path / "zc_nasbench201.json", KEYS + ["(9, 9, 9, 9, 9, 9)"], truth, nan_key=KEYS[1])
+    store = tmp_path / "scores.jsonl"
+    logged = []
+    kwargs = dict(proxies=["params"], tables=[], zc_json=[zc], sample=None, n_boot=50, results=store,
+                  data_root=data_root, metrics=FEW_METRICS, progress=False, log=logged.append)
+    with pytest.warns(ProxyTableWarning):
+        board = build_leaderboard("nb201", "cifar10", **kwargs)
+    expected = {naslib_nb201_key_to_arch(k) for k in KEYS} - {naslib_nb201_key_to_arch(KEYS[1])}
+    assert set(board.scores["arch"]) == expected and board.n_archs == 9
+    # the index is the benchmark index of each architecture
+    for index, arch in board.scores["arch"].items():
+        assert truth.at[arch, "nb201_index"] == index
+    assert list(board.proxies) == ["params", "zc_nasbench201.oracle", "zc_nasbench201.noise"]
+    assert board.proxies["params"] == ("params", "computed")
+    assert set(board.targets) == {"test_accuracy", "naslib_val"}
+    # a proxy equal to the target ranks perfectly against it; metrics agree with the functions
+    test = board.metrics["test_accuracy"]
+    assert test.at["zc_nasbench201.oracle", "kendall_tau"] == 1.0
+    assert board.metrics["naslib_val"].at["zc_nasbench201.oracle", "kendall_tau"] == 1.0
+    noise = board.scores["zc_nasbench201.noise"]
+    assert test.at["zc_nasbench201.noise", "kendall_tau"] == pytest.approx(kendall_tau(noise, board.scores["test_accuracy"]))
+    assert test.at["zc_nasbench201.noise", "ndcg@3"] == pytest.approx(ndcg_at_k(noise, board.scores["test_accuracy"], 3))
+    assert test.at["params", "n"] == 9
+    # what left the set is said, and the set's size is printed
+    notes = "\n".join(board.notes)
+    assert "proxy noise: 1 NaN" in notes and "(9, 9, 9, 9, 9, 9)" in notes
+    assert any("final set: 9 architectures" in line for line in logged)
+    # computed params are the networks' parameter counts
+    space = create_space("nb201")
+    arch = board.scores["arch"].iloc[0]
+    assert board.scores["params"].iloc[0] == sum(p.numel() for p in space.build(arch).parameters())
+    # a rerun reuses the stored scores: nothing is recomputed, the numbers are the same
+    lines = store.read_text().count("\n")
+    assert lines == 9
+    with pytest.warns(ProxyTableWarning):
+        again = build_leaderboard("nb201", "cifar10", **kwargs)
+    assert store.read_text().count("\n") == lines
+    pd.testing.assert_frame_equal(again.metrics["test_accuracy"], test)
+
+
+def test_seeded_sample_of_the_intersection(data_root):
+    common = dict(proxies=[], n_boot=0, data_root=data_root, metrics=FEW_METRICS, progress=False, log=lambda s: None)
+    with pytest.warns(ProxyTableWarning):
+        a = build_leaderboard("nb201", "cifar10", sample=25, seed=3, **common)
+        b = build_leaderboard("nb201", "cifar10", sample=25, seed=3, **common)
+        c = build_leaderboard("nb201", "cifar10", sample=25, seed=4, **common)
+    assert list(a.scores.index) == list(b.scores.index) != list(c.scores.index)
+    assert a.n_archs == 25 and a.settings["n_candidates"] == 9444         # Suite-Zero's 9,445 less NASWOT's NaN
+    assert set(a.settings["tables"]) == {"suitezero", "naswot"}
+    assert np.isfinite(a.scores.drop(columns="arch").to_numpy()).all()
+    assert len(a.metrics["test_accuracy"]) == 14 and "naswot.naswot" in a.proxies
+    with pytest.warns(ProxyTableWarning), pytest.raises(ValueError, match="only 9,444 are in every source"):
+        build_leaderboard("nb201", "cifar10", sample=10_000, **common)
+    with pytest.raises(KeyError, match="no precomputed table 'nope'"):
+        build_leaderboard("nb201", "cifar10", tables=["nope"], **common)
+    with pytest.warns(ProxyTableWarning), pytest.raises(KeyError, match="cannot exclude 'suitezero.nope'"):
+        build_leaderboard("nb201", "cifar10", tables=["naswot"], exclude=["suitezero.nope"], **common)
+    assert set(KNOWN_TABLES) >= {("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120")}
+
+
+def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root, truth, tmp_path, monkeypatch):
+    def small_nets_fail(model, batches, loss_fn):
+        n = sum(p.numel() for p in model.parameters())
+        return float("nan") if n < 300_000 else float(n)
+
+    monkeypatch.setitem(proxy_registry._REGISTRY, "fails_on_small",
+                        Proxy("fails_on_small", small_nets_fail, needs_data=False))
+    zc = _zc_json(tmp_path / "zc.json", KEYS, truth)
+    board = build_leaderboard("nb201", "cifar10", proxies=["params", "fails_on_small"], tables=[], zc_json=[zc],
+                              sample=None, n_boot=0, data_root=data_root, metrics=FEW_METRICS, progress=False,
+                              log=lambda s: None)
+    assert (board.scores["params"] >= 300_000).all() and 0 < board.n_archs < len(KEYS)
+    assert math.isfinite(board.metrics["test_accuracy"].at["zc.oracle", "kendall_tau"])
+    note = next(n for n in board.notes if n.startswith("fails_on_small"))
+    assert f"{len(KEYS) - board.n_archs} selected architecture(s)" in note and "(nonfinite)" in note
+
+
+def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_path):
+    pytest.importorskip("matplotlib")
+    zc = _zc_json(tmp_path / "zc.json", KEYS[:6], truth)
+    board = build_leaderboard("nb201", "cifar10", proxies=["xi_gsnr"], tables=[], zc_json=[zc], sample=None,
+                              protocol=TINY, n_boot=30, data_root=data_root, metrics=FEW_METRICS, progress=False,
+                              log=lambda s: None)
+    index = board.scores.index[0]
+    space = create_space("nb201")
+    batches = draw_batches(load_images("cifar10", data_root), TINY, "cifar10")
+    direct = get_proxy("xi_gsnr")(build_model(space, space.decode(board.scores.at[index, "arch"]), 10, 1), batches)
+    assert board.scores.at[index, "xi_gsnr"] == pytest.approx(direct, rel=1e-9)
+    written = board.write(tmp_path / "out")
+    from matplotlib.image import imread
+
+    for name in ("bars_test_accuracy", "bars_naslib_val", "scatter_xi_gsnr"):
+        image = imread(written[name])
+        assert image.shape[0] > 300 and image.shape[1] > 600 and image[..., :3].std() > 0.05
+    markdown = written["markdown"].read_text()
+    assert "![scatter_xi_gsnr](scatter_xi_gsnr.png)" in markdown
+    csv = pd.read_csv(written["csv"])
+    assert set(csv["target"]) == {"test_accuracy", "naslib_val"} and len(csv) == 2 * 3
+    assert {"kendall_tau_low", "kendall_tau_high", "ndcg@3_low"} <= set(csv.columns)
+    assert pd.read_csv(written["scores"], index_col=0).shape[0] == board.n_archs
+
+
+def _markdown_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[str]]]:
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return header, rows
+
+
+def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "board"
+    args = ["leaderboard", "--sample", "40", "--seed", "1", "--proxy", "params", "--table", "naswot",
+            "--table", "suitezero", "--exclude", "suitezero.params", "--n-boot", "40", "--out", str(out),
+            "--data-root", str(data_root), "--no-progress"]
+    with pytest.warns(ProxyTableWarning):
+        assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "candidates (a finite value in every source): 9,444 architectures" in printed
+    for name in ("leaderboard.md", "leaderboard.csv", "scores.csv", "run.json", "scores.jsonl",
+                 "bars_test_accuracy.png", "bars_naslib_val.png"):
+        assert (out / name).exists(), name
+    markdown = (out / "leaderboard.md").read_text()
+    header, rows = _markdown_rows(markdown, "| # | proxy | source")
+    assert len(rows) == 14 and "params" in [r[1] for r in rows if r[2] == "computed"]
+    assert not any(r[1] == "params" and r[2] == "suitezero" for r in rows)
+    tau = [float(r[header.index("Kendall τ [CI]")].split()[0].strip("*")) for r in rows]
+    assert tau == sorted(tau, reverse=True)
+    assert rows[0][header.index("Kendall τ [CI]")].startswith("**")
+    for column in ("Pearson r", "nDCG@10", "p_at_top10"):
+        cells = [r[header.index(column)] for r in rows]
+        values = [float(c.strip("*")) for c in cells]
+        assert len(set(values)) > 1
+        assert all(c.startswith("**") == (round(v, 3) == round(max(values), 3)) for c, v in zip(cells, values))
+    # the computed parameter counts are Suite-Zero's (in millions), architecture by architecture
+    scores = pd.read_csv(out / "scores.csv", index_col=0)
+    suitezero = pd.read_csv(data_root / "nb201" / "suitezero_cifar10_9445.csv").set_index("nb201_index")
+    assert ((suitezero.loc[scores.index, "params"] * 1e6).round().to_numpy() == scores["params"].to_numpy()).all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_architectures"] == 40 and run["settings"]["seed"] == 1
+    # bad requests are clear errors
+    with pytest.warns(ProxyTableWarning):
+        assert main(["leaderboard", "--exclude", "nope", "--proxy", "params", "--table", "naswot", "--out", str(out),
+                     "--data-root", str(data_root)]) == 2
+    assert "cannot exclude 'nope'" in capsys.readouterr().err
+
+
+def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone():
+    import subprocess
+    import sys
+
+    code = ("import xigsnr_naslib, xigsnr_naslib.evaluation.leaderboard, xigsnr_naslib.cli as cli; "
+            "cli.build_parser(); assert callable(xigsnr_naslib.correlate), type(xigsnr_naslib.correlate)")
+    subprocess.run([sys.executable, "-c", code], check=True)
