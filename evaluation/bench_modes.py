@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from xigsnr_naslib.correlate import correlate
+from xigsnr_naslib.correlation_job import correlate
 from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
 
 #: (proxy, protocol) per mode

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..correlation_job import scores_table, select_indices
 from ..data_root import find_file, resolve_data_root
 from ..datasets import DATASET_CLASSES, canonical_dataset, load_images
 from ..ground_truth import load_ground_truth
@@ -291,10 +292,6 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
     candidate); ``seed``: seeds the sample and the bootstrap; ``results``: the results
     store of computed scores (resumed when present).
     """
-    # imported here: importing the submodule at module level would replace the package's
-    # correlate() function by the module xigsnr_naslib.correlate for everyone who imports this
-    from ..correlate import scores_table, select_indices
-
     dataset = canonical_dataset(dataset)
     notes: list[str] = []
 

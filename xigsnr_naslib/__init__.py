@@ -18,8 +18,8 @@ from .spaces import SearchSpace, create_space, list_spaces, register_space
 
 
 def correlate(*args, **kwargs):
-    """See :func:`xigsnr_naslib.correlate.correlate` (imported lazily: it pulls in pandas)."""
-    from .correlate import correlate as _correlate
+    """See :func:`xigsnr_naslib.correlation_job.correlate` (imported lazily: it pulls in pandas)."""
+    from .correlation_job import correlate as _correlate
 
     return _correlate(*args, **kwargs)
 

@@ -106,7 +106,7 @@ def _print_metrics(metrics: dict, definition: str) -> None:
 
 
 def _cmd_correlate(args) -> int:
-    from .correlate import correlate, write_report
+    from .correlation_job import correlate, write_report
     from .datasets import canonical_dataset
 
     dataset = canonical_dataset(args.dataset)
