@@ -77,6 +77,13 @@ _HOW_TO_GET = ("The full benchmark nasbench_only108.tfrecord is linked from http
                "reference data (DATA_ROOT/nb101/).")
 
 
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise MissingDataError(f"NAS-Bench-101 file {path} not found. {_HOW_TO_GET}")
+    return path
+
+
 def _check_definition(definition: str) -> None:
     if definition not in NB101_DEFINITIONS:
         raise ValueError(f"unknown NAS-Bench-101 accuracy definition {definition!r}; choose "
@@ -175,9 +182,7 @@ def read_nb101_tfrecord(path: str | Path, definition: str = "released", seed: in
                         verify_hash: bool = False) -> pd.DataFrame:
     """The benchmark's tfrecord file, one row per cell (its seeds combined by ``definition``)."""
     _check_definition(definition)
-    path = Path(path)
-    if not path.exists():
-        raise MissingDataError(f"NAS-Bench-101 file {path} not found. {_HOW_TO_GET}")
+    path = _existing(path)
     message = model_metrics_message()
     from google.protobuf.message import DecodeError
 
@@ -221,9 +226,7 @@ def read_nb101_pickle(path: str | Path, definition: str = "released", seed: int 
                       verify_hash: bool = False) -> pd.DataFrame:
     """NASLib's ``nasbench_only108.pkl``: ``{hash: (fixed, {epochs: [seed metrics]})}``."""
     _check_definition(definition)
-    path = Path(path)
-    if not path.exists():
-        raise MissingDataError(f"NAS-Bench-101 file {path} not found. {_HOW_TO_GET}")
+    path = _existing(path)
     with open(path, "rb") as f:
         data = pickle.load(f)
     if not isinstance(data, dict):

@@ -369,9 +369,6 @@ class NB101Space(SearchSpace):
         """The benchmark's graph hash (equal for isomorphic cells)."""
         return graph_hash(parse_cell(arch))
 
-    def count_params(self, arch: Any, num_classes: int = 10) -> int:
-        return sum(p.numel() for p in self.build(arch, num_classes).parameters())
-
     # --- sampling and variation, always within the benchmark's domain -----------------
     def sample(self, rng: random.Random) -> Cell:
         while True:

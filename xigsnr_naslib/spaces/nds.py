@@ -280,10 +280,6 @@ class NDSCell(nn.Module):
         self.ops = nn.ModuleList(make_operation(op, c, 2 if reduction and source < 2 else 1) for op, source in pairs)
         self.concat = list(concat)
 
-    @property
-    def multiplier(self) -> int:
-        return len(self.concat)
-
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for i in range(0, len(self.ops), 2):
@@ -314,6 +310,43 @@ def _reduction_positions(depth: int) -> tuple[int, int]:
     return depth // 3, 2 * depth // 3
 
 
+@dataclass(frozen=True)
+class _CellSlot:
+    """One cell of the network: its genotype half, channels and whether it (or its
+    predecessor) reduces; ``c_out`` is the channel count it outputs."""
+
+    pairs: tuple[tuple[str, int], ...]
+    concat: tuple[int, ...]
+    c_prev_prev: int
+    c_prev: int
+    c: int
+    reduction: bool
+    reduction_prev: bool
+
+    @property
+    def c_out(self) -> int:
+        return len(self.concat) * self.c
+
+
+def _cell_layout(net: NDSNet, stem: str) -> list[_CellSlot]:
+    """The cells of a network, in order, from the stem's output width onwards."""
+    c = net.width
+    c_prev_prev, c_prev, reduction_prev = (c, c, True) if stem == "imagenet" else (3 * c, 3 * c, False)
+    g = net.genotype
+    reductions = _reduction_positions(net.depth)
+    slots = []
+    for i in range(net.depth):
+        reduction = i in reductions
+        if reduction:
+            c *= 2
+        pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
+        slot = _CellSlot(pairs, concat, c_prev_prev, c_prev, c, reduction, reduction_prev)
+        slots.append(slot)
+        reduction_prev = reduction
+        c_prev_prev, c_prev = c_prev, slot.c_out
+    return slots
+
+
 class NDSNetwork(nn.Module):
     """An NDS network; ``forward`` returns the logits (and the auxiliary logits when
     ``auxiliary`` is set and the network is training)."""
@@ -330,30 +363,17 @@ class NDSNetwork(nn.Module):
                 nn.Conv2d(3, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=False),
                 nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
             self.stem1 = _relu_conv_bn(c, c, 3, 2, 1)
-            c_prev_prev, c_prev, reduction_prev = c, c, True
         else:
             self.stem0 = nn.Sequential(nn.Conv2d(3, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c))
             self.stem1 = None
-            c_prev_prev, c_prev, reduction_prev = 3 * c, 3 * c, False
-        g = net.genotype
-        reductions = _reduction_positions(net.depth)
-        self.aux_position = reductions[1]
-        self.cells = nn.ModuleList()
-        c_aux = c_prev
-        for i in range(net.depth):
-            reduction = i in reductions
-            if reduction:
-                c *= 2
-            pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
-            cell = NDSCell(pairs, concat, c_prev_prev, c_prev, c, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c
-            if i == self.aux_position:
-                c_aux = c_prev
-        self.auxiliary_head = AuxiliaryHead(c_aux, num_classes, self.imagenet) if auxiliary else None
+        slots = _cell_layout(net, stem)
+        self.aux_position = _reduction_positions(net.depth)[1]
+        self.cells = nn.ModuleList(NDSCell(s.pairs, s.concat, s.c_prev_prev, s.c_prev, s.c, s.reduction,
+                                           s.reduction_prev) for s in slots)
+        self.auxiliary_head = (AuxiliaryHead(slots[self.aux_position].c_out, num_classes, self.imagenet)
+                               if auxiliary else None)
         self.pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self.classifier = nn.Linear(slots[-1].c_out, num_classes)
 
     def forward(self, x: torch.Tensor):
         if self.stem1 is not None:
@@ -375,28 +395,18 @@ def count_nds_params(net: NDSNet, num_classes: int = 10, stem: str = "cifar", au
     c = net.width
     if stem == "imagenet":
         total = 3 * 9 * (c // 2) + c + 9 * (c // 2) * c + 2 * c + 9 * c * c + 2 * c
-        c_prev_prev, c_prev, reduction_prev = c, c, True
     else:
         total = 3 * 9 * 3 * c + 6 * c
-        c_prev_prev, c_prev, reduction_prev = 3 * c, 3 * c, False
-    g = net.genotype
-    reductions = _reduction_positions(net.depth)
-    c_aux = c_prev
-    for i in range(net.depth):
-        reduction = i in reductions
-        if reduction:
-            c *= 2
-        pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
-        total += c_prev_prev * c + 2 * c  # 1x1 conv-BN or factorized reduction: the same count
-        total += c_prev * c + 2 * c
-        for op, source in pairs:
+    slots = _cell_layout(net, stem)
+    for s in slots:
+        c = s.c
+        total += s.c_prev_prev * c + 2 * c  # 1x1 conv-BN or factorized reduction: the same count
+        total += s.c_prev * c + 2 * c
+        for op, source in s.pairs:
             total += _op_param_count(op, c)
-            if op == "skip_connect" and reduction and source < 2:
+            if op == "skip_connect" and s.reduction and source < 2:
                 total += c * c + 2 * c
-        reduction_prev = reduction
-        c_prev_prev, c_prev = c_prev, len(concat) * c
-        if i == reductions[1]:
-            c_aux = c_prev
+    c_aux, c_prev = slots[_reduction_positions(net.depth)[1]].c_out, slots[-1].c_out
     if auxiliary:
         total += c_aux * 128 + 256 + 128 * 4 * 768 + (0 if stem == "imagenet" else 2 * 768) + 768 * num_classes + num_classes
     return total + c_prev * num_classes + num_classes
