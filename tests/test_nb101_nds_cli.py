@@ -62,5 +62,5 @@ def test_image_folder_reader(tmp_path):
         for j in range(2):
             Image.fromarray(np.full((300, 260, 3), 40 * k + j, dtype=np.uint8)).save(d / f"{j}.png")
     images = load_images("imagenet", tmp_path)
-    assert images.images.shape == (2, 224, 224, 3) and list(images.labels) == [0, 1]
-    assert images.num_classes == 1000 and images.images[1].min() == 40 == images.images[1].max()
+    assert images.images.shape == (4, 224, 224, 3) and list(images.labels) == [0, 0, 1, 1]
+    assert images.num_classes == 1000 and images.images[2].min() == 40 == images.images[2].max()

@@ -10,8 +10,9 @@ Layouts read (each under the data root):
 * ``cifar-100-python/train`` and ``test`` (fine labels);
 * ``ImageNet16/train_data_batch_1..10`` and ``val_data`` (the downsampled-ImageNet batches
   NAS-Bench-201 uses; labels 1..1000, the first 120 classes kept and shifted to 0..119);
-* ``imagenet/train/<class folder>/<image>`` (ImageNet's training folder layout; read with
-  Pillow, optional): the first images of each class, resized and centre-cropped to 224x224;
+* ``imagenet/train/<class folder>/<image>`` (ImageNet's training folder layout): up to 1,024
+  images drawn with a fixed seed, resized and centre-cropped to 224x224 by
+  :mod:`xigsnr_naslib.image_folder` (Pillow, extra ``[imagenet]``);
 * an ``.npz`` with ``train_x``/``train_y`` (and ``test_x``/``test_y``), or ``x``/``y``, such
   as the reference file ``images/cifar10_jpeg_train5000_test10000.npz``.
 """
@@ -32,7 +33,6 @@ __all__ = [
     "read_cifar_pickle",
     "read_imagenet16",
     "read_npz",
-    "read_image_folder",
     "load_images",
 ]
 
@@ -141,37 +141,12 @@ def read_npz(path: str | Path, split: str = "train", num_classes: int | None = N
     return ImageSet(np.ascontiguousarray(x), y, num_classes or int(y.max()) + 1, str(path))
 
 
-def read_image_folder(folder: str | Path, per_class: int = 1, size: int = 224, num_classes: int | None = None
-                      ) -> ImageSet:
-    """An ImageNet-style folder (one sub-folder per class, sorted names = labels).
+def _read_imagenet_folder(folder: str | Path, split: str = "train") -> ImageSet:
+    """ImageNet's training folder through :mod:`xigsnr_naslib.image_folder` (1,000 classes)."""
+    from .image_folder import read_image_folder  # imported here: image_folder imports this module
 
-    Takes the first ``per_class`` images (sorted by name) of every class, resizes the shorter
-    side to ``size * 8 / 7`` and centre-crops ``size`` x ``size`` (the usual evaluation
-    transform: no augmentation). Needs Pillow.
-    """
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise ImportError("reading image folders needs Pillow: pip install pillow") from exc
-    folder = Path(folder)
-    classes = sorted(d for d in folder.iterdir() if d.is_dir())
-    if not classes:
-        raise MissingDataError(f"{folder} has no class sub-folders")
-    resize = round(size * 8 / 7)
-    images, labels = [], []
-    for label, d in enumerate(classes):
-        for path in sorted(p for p in d.iterdir() if p.is_file())[:per_class]:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                scale = resize / min(im.size)
-                im = im.resize((max(resize, round(im.size[0] * scale)), max(resize, round(im.size[1] * scale))),
-                               Image.BILINEAR)
-                left, top = (im.size[0] - size) // 2, (im.size[1] - size) // 2
-                images.append(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8))
-            labels.append(label)
-    if not images:
-        raise MissingDataError(f"{folder}: the class folders hold no images")
-    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64), num_classes or len(classes), str(folder))
+    images = read_image_folder(folder, resolution=224)
+    return ImageSet(images.images, images.labels, DATASET_CLASSES["imagenet"], images.source)
 
 
 #: where each dataset's training images are looked for under the data root, in order
@@ -180,7 +155,8 @@ _LAYOUTS = {
                 ("images/cifar10_jpeg_train5000_test10000.npz", read_npz)],
     "cifar100": [("cifar-100-python", read_cifar_pickle), ("cifar100/cifar-100-python", read_cifar_pickle)],
     "ImageNet16-120": [("ImageNet16", read_imagenet16), ("imagenet16/ImageNet16", read_imagenet16)],
-    "imagenet": [("imagenet/imagenet_train.npz", read_npz), ("imagenet/train", read_image_folder)],
+    "imagenet": [("imagenet/imagenet_train.npz", read_npz), ("imagenet/train", _read_imagenet_folder),
+                 ("ILSVRC2012/train", _read_imagenet_folder)],
 }
 _HOW_TO_GET = {
     "cifar10": "Download CIFAR-10 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
@@ -206,8 +182,6 @@ def load_images(dataset: str, data_root: str | Path | None = None, split: str = 
             return read_npz(path, split, DATASET_CLASSES[dataset])
         if reader is read_imagenet16:
             return read_imagenet16(path, split, DATASET_CLASSES[dataset])
-        if reader is read_image_folder:
-            return read_image_folder(path, num_classes=DATASET_CLASSES[dataset])
         return reader(path, split)
     looked = ", ".join(str(root / rel) for rel, _ in _LAYOUTS[dataset])
     raise MissingDataError(f"no {dataset} images under the data root; looked for: {looked}. {_HOW_TO_GET[dataset]}")
