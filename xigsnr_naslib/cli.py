@@ -36,15 +36,26 @@ def _parse_indices(text: str) -> dict:
 
 def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol")
-    g.add_argument("--n-batches", type=int, default=8, help="N batches (default 8, the paper's)")
-    g.add_argument("--batch-size", type=int, default=64, help="|B| images per batch (default 64)")
-    g.add_argument("--seed", type=int, default=1, help="seeds the batch draw and each network's init (default 1)")
+    g.add_argument("--n-batches", type=int, default=None, help="N batches (default: the space's; 8 for nb201)")
+    g.add_argument("--batch-size", type=int, default=None, help="|B| images per batch (default: the space's; 64 for nb201)")
+    g.add_argument("--seed", type=int, default=None, help="seeds the batch draw and each network's init (default 1)")
 
 
 def _protocol(args):
-    from .protocol import Protocol
+    from .protocol import Protocol, space_defaults
 
-    return Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.seed)
+    base = space_defaults(args.space).protocol
+    def pick(value, default):
+        return default if value is None else value
+
+    return Protocol(n_batches=pick(args.n_batches, base.n_batches), batch_size=pick(args.batch_size, base.batch_size),
+                    seed=pick(args.seed, base.seed))
+
+
+def _space_default(args, field: str):
+    from .protocol import space_defaults
+
+    return getattr(space_defaults(args.space), field)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -59,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("correlate", help="score benchmark architectures and correlate with accuracy")
     c.add_argument("--space", default="nb201", help="search space (default nb201)")
-    c.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120")
+    c.add_argument("--dataset", default=None, help="cifar10, cifar100, ImageNet16-120 or imagenet "
+                   "(default: the space's; cifar10 for nb201)")
     which = c.add_mutually_exclusive_group()
     which.add_argument("--archs", type=_parse_indices, default=None,
                        help="benchmark indices: START:STOP or a comma list (default: all)")
@@ -67,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sample", type=int, default=None, help="a seeded random sample of N architectures")
     c.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     c.add_argument("--proxy", action="append", default=None,
-                   help="proxy name, repeatable (default xi_gsnr); see 'xigsnr-naslib proxies'")
+                   help="proxy name, repeatable (default: the space's; xi_gsnr for nb201, xi_gsnr_per_sample "
+                   "for nb101); see 'xigsnr-naslib proxies'")
+    c.add_argument("--accuracy", default=None, help="ground-truth definition where a space has several "
+                   "(nb101: released = max over seeds of test accuracy, the default; naslib = one seed's validation)")
     c.add_argument("--results", default=None, help="JSON-lines results file, resumed if present "
                    "(default results/<space>_<dataset>.jsonl)")
     c.add_argument("--report", default=None, help="JSON report (default: <results>.report.json)")
@@ -78,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score one architecture")
     s.add_argument("arch", help="the architecture's canonical string")
     s.add_argument("--space", default="nb201")
-    s.add_argument("--dataset", default="cifar10")
-    s.add_argument("--proxy", action="append", default=None, help="proxy name, repeatable (default xi_gsnr)")
+    s.add_argument("--dataset", default=None, help="default: the space's")
+    s.add_argument("--proxy", action="append", default=None, help="proxy name, repeatable (default: the space's)")
     _add_protocol_args(s)
     _add_common(s)
 
@@ -109,13 +124,13 @@ def _cmd_correlate(args) -> int:
     from .correlation_job import correlate, write_report
     from .datasets import canonical_dataset
 
-    dataset = canonical_dataset(args.dataset)
+    dataset = canonical_dataset(args.dataset or _space_default(args, "dataset"))
     results = Path(args.results or f"results/{args.space}_{dataset}.jsonl")
     selection = args.archs or {}
-    result = correlate(args.space, dataset, proxies=args.proxy or ["xi_gsnr"], first=args.first,
+    result = correlate(args.space, dataset, proxies=args.proxy or [_space_default(args, "proxy")], first=args.first,
                        sample=args.sample, sample_seed=args.sample_seed, protocol=_protocol(args),
                        data_root=args.data_root, results=results, device=args.device,
-                       progress=not args.no_progress, **selection)
+                       progress=not args.no_progress, accuracy=args.accuracy, **selection)
     _print_metrics(result.metrics, result.ground_truth_definition)
     report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)
@@ -130,11 +145,11 @@ def _cmd_score(args) -> int:
     from .proxies import get_proxy
     from .spaces import create_space
 
-    dataset = canonical_dataset(args.dataset)
+    dataset = canonical_dataset(args.dataset or _space_default(args, "dataset"))
     protocol = _protocol(args)
     space = create_space(args.space)
     arch = space.decode(args.arch)
-    proxies = [get_proxy(p) for p in (args.proxy or ["xi_gsnr"])]
+    proxies = [get_proxy(p) for p in (args.proxy or [_space_default(args, "proxy")])]
     batches = draw_batches(load_images(dataset, args.data_root), protocol, dataset, args.device) \
         if any(p.needs_data for p in proxies) else []
     out = {}

@@ -21,7 +21,7 @@ from .datasets import DATASET_CLASSES, canonical_dataset, load_images
 from .evaluation.metrics import correlation_report
 from .ground_truth import load_ground_truth
 from .pipeline import score_architectures
-from .protocol import PAPER_NB201, Protocol, draw_batches
+from .protocol import Protocol, draw_batches, space_defaults
 from .proxies import get_proxy
 from .results import ResultsStore, record_score
 from .spaces import create_space
@@ -74,15 +74,23 @@ class CorrelationResult:
                 "n_architectures": int(len(self.table))}
 
 
-def correlate(space: str = "nb201", dataset: str = "cifar10", *, proxies: Sequence[str] = ("xi_gsnr",),
+def correlate(space: str = "nb201", dataset: str | None = None, *, proxies: Sequence[str] | None = None,
               indices: Sequence[int] | None = None, first: int | None = None, start: int = 0,
               stop: int | None = None, sample: int | None = None, sample_seed: int = 0,
-              protocol: Protocol = PAPER_NB201, data_root: str | Path | None = None,
+              protocol: Protocol | None = None, data_root: str | Path | None = None,
               results: str | Path | None = None, device: str = "cpu", progress: bool = True,
-              top_fractions: Sequence[float] = (0.05, 0.10)) -> CorrelationResult:
-    """Score architectures of ``space`` on ``dataset`` and correlate with the ground truth."""
-    dataset = canonical_dataset(dataset)
-    truth = load_ground_truth(space, dataset, data_root)
+              top_fractions: Sequence[float] = (0.05, 0.10), accuracy: str | None = None) -> CorrelationResult:
+    """Score architectures of ``space`` on ``dataset`` and correlate with the ground truth.
+
+    ``dataset``, ``proxies`` and ``protocol`` default to the space's
+    (:data:`xigsnr_naslib.protocol.SPACE_DEFAULTS`); ``accuracy`` names the ground-truth
+    definition where the space has several (NAS-Bench-101: ``released`` or ``naslib``).
+    """
+    defaults = space_defaults(space)
+    dataset = canonical_dataset(dataset or defaults.dataset)
+    proxies = list(proxies) if proxies else [defaults.proxy]
+    protocol = protocol or defaults.protocol
+    truth = load_ground_truth(space, dataset, data_root, **({"accuracy": accuracy} if accuracy else {}))
     chosen = select_indices(truth.index, indices=indices, first=first, start=start, stop=stop,
                             sample=sample, sample_seed=sample_seed)
     if not chosen:

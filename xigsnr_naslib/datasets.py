@@ -10,6 +10,9 @@ Layouts read (each under the data root):
 * ``cifar-100-python/train`` and ``test`` (fine labels);
 * ``ImageNet16/train_data_batch_1..10`` and ``val_data`` (the downsampled-ImageNet batches
   NAS-Bench-201 uses; labels 1..1000, the first 120 classes kept and shifted to 0..119);
+* ``imagenet/train/<class folder>/<image>`` (ImageNet's training folder layout): up to 1,024
+  images drawn with a fixed seed, resized and centre-cropped to 224x224 by
+  :mod:`xigsnr_naslib.image_folder` (Pillow, extra ``[imagenet]``);
 * an ``.npz`` with ``train_x``/``train_y`` (and ``test_x``/``test_y``), or ``x``/``y``, such
   as the reference file ``images/cifar10_jpeg_train5000_test10000.npz``.
 """
@@ -41,13 +44,13 @@ NORMALIZATION = {
     # full-resolution ImageNet (torchvision's statistics), for searches at 224x224
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120, "imagenet": 1000}
 _ALIASES = {"imagenet16-120": "ImageNet16-120", "imagenet16_120": "ImageNet16-120", "ImageNet16_120": "ImageNet16-120",
-            "cifar-10": "cifar10", "cifar-100": "cifar100"}
+            "cifar-10": "cifar10", "cifar-100": "cifar100", "ImageNet": "imagenet", "imagenet-1k": "imagenet"}
 
 
 def canonical_dataset(name: str) -> str:
-    """``cifar10``, ``cifar100`` or ``ImageNet16-120`` (accepts common spellings)."""
+    """``cifar10``, ``cifar100``, ``ImageNet16-120`` or ``imagenet`` (accepts common spellings)."""
     name = _ALIASES.get(name, name)
     if name not in DATASET_CLASSES:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASET_CLASSES)}")
@@ -138,12 +141,22 @@ def read_npz(path: str | Path, split: str = "train", num_classes: int | None = N
     return ImageSet(np.ascontiguousarray(x), y, num_classes or int(y.max()) + 1, str(path))
 
 
+def _read_imagenet_folder(folder: str | Path, split: str = "train") -> ImageSet:
+    """ImageNet's training folder through :mod:`xigsnr_naslib.image_folder` (1,000 classes)."""
+    from .image_folder import read_image_folder  # imported here: image_folder imports this module
+
+    images = read_image_folder(folder, resolution=224)
+    return ImageSet(images.images, images.labels, DATASET_CLASSES["imagenet"], images.source)
+
+
 #: where each dataset's training images are looked for under the data root, in order
 _LAYOUTS = {
     "cifar10": [("cifar-10-batches-py", read_cifar_pickle), ("cifar10/cifar-10-batches-py", read_cifar_pickle),
                 ("images/cifar10_jpeg_train5000_test10000.npz", read_npz)],
     "cifar100": [("cifar-100-python", read_cifar_pickle), ("cifar100/cifar-100-python", read_cifar_pickle)],
     "ImageNet16-120": [("ImageNet16", read_imagenet16), ("imagenet16/ImageNet16", read_imagenet16)],
+    "imagenet": [("imagenet/imagenet_train.npz", read_npz), ("imagenet/train", _read_imagenet_folder),
+                 ("ILSVRC2012/train", _read_imagenet_folder)],
 }
 _HOW_TO_GET = {
     "cifar10": "Download CIFAR-10 (python version) from https://www.cs.toronto.edu/~kriz/cifar.html "
@@ -152,6 +165,8 @@ _HOW_TO_GET = {
                 "or with torchvision.datasets.CIFAR100(root=DATA_ROOT, download=True).",
     "ImageNet16-120": "Get ImageNet16 (Chrabaszcz et al. 2017, downsampled ImageNet 16x16) as linked from "
                       "the NAS-Bench-201 README and unpack it as DATA_ROOT/ImageNet16/.",
+    "imagenet": "Put ImageNet's training folder (one sub-folder per class) at DATA_ROOT/imagenet/train/, or a "
+                "uint8 NHWC 224x224 sample as DATA_ROOT/imagenet/imagenet_train.npz (train_x, train_y).",
 }
 
 

@@ -22,7 +22,8 @@ import torch
 
 from .datasets import NORMALIZATION, ImageSet
 
-__all__ = ["Protocol", "PAPER_NB201", "RELEASED_NB101", "draw_batches", "normalize"]
+__all__ = ["Protocol", "PAPER_NB201", "RELEASED_NB101", "SpaceDefaults", "SPACE_DEFAULTS", "space_defaults",
+           "draw_batches", "normalize"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,31 @@ class Protocol:
 
 PAPER_NB201 = Protocol(n_batches=8, batch_size=64, seed=1)
 RELEASED_NB101 = Protocol(n_batches=1, batch_size=8, seed=1)
+
+
+@dataclass(frozen=True)
+class SpaceDefaults:
+    """What a run on a search space uses unless told otherwise."""
+
+    protocol: Protocol
+    proxy: str
+    dataset: str
+
+
+#: per-space defaults: NAS-Bench-201 and NDS as the paper scores them (8 x 64, official mode);
+#: NAS-Bench-101 as the released run scores it (per-image gradients of one batch of 8)
+SPACE_DEFAULTS: dict[str, SpaceDefaults] = {
+    "nb201": SpaceDefaults(PAPER_NB201, "xi_gsnr", "cifar10"),
+    "nb101": SpaceDefaults(RELEASED_NB101, "xi_gsnr_per_sample", "cifar10"),
+}
+for _nds in ("amoeba", "darts", "enas", "nasnet", "pnas"):
+    SPACE_DEFAULTS[f"nds_{_nds}"] = SpaceDefaults(PAPER_NB201, "xi_gsnr", "cifar10")
+    SPACE_DEFAULTS[f"nds_{_nds}_in"] = SpaceDefaults(PAPER_NB201, "xi_gsnr", "imagenet")
+
+
+def space_defaults(space: str) -> SpaceDefaults:
+    """The defaults of ``space`` (the NAS-Bench-201 ones for spaces not in the table)."""
+    return SPACE_DEFAULTS.get(space, SPACE_DEFAULTS["nb201"])
 
 
 def normalize(images: np.ndarray, dataset: str) -> torch.Tensor:

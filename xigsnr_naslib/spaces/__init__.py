@@ -9,6 +9,8 @@ _BUILTIN_SPACE_MODULES = [
     "xigsnr_naslib.spaces.nb201",
     "xigsnr_naslib.plugins.proxylessnas",
     "xigsnr_naslib.plugins.burgerformer",
+    "xigsnr_naslib.spaces.nb101",
+    "xigsnr_naslib.spaces.nds",
 ]
 _loaded = False
 
