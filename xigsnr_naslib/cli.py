@@ -6,6 +6,7 @@ Subcommands::
     xigsnr-naslib score       score one architecture string
     xigsnr-naslib proxies     list the registered proxies
     xigsnr-naslib spaces      list the registered search spaces
+    xigsnr-naslib naslib-run  run a NASLib zero-cost config (NASLib's evaluator or standalone)
 
 Every command that reads data takes ``--data-root`` (default: ``$XIGSNR_DATA_ROOT``).
 """
@@ -21,6 +22,7 @@ __all__ = ["main", "build_parser"]
 
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+_EXTRA_COMMANDS["naslib-run"] = ("xigsnr_naslib.naslib_runner", "add_parser")
 
 
 def _parse_indices(text: str) -> dict:

@@ -39,7 +39,9 @@ How NASLib calls a measure, and what the bridge does about it:
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Sequence
@@ -243,3 +245,236 @@ def registered_measures() -> dict[str, dict]:
             out[name] = {**flags, "n_batches": _BRIDGE.split.n_batches, "batch_size": _BRIDGE.split.batch_size,
                          "registry": module.__name__}
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# Running NASLib's own zero-cost evaluation live (used by ``xigsnr-naslib naslib-run``)
+# ----------------------------------------------------------------------------------------
+
+def add_collections_aliases() -> None:
+    """Give ``collections`` the ABC aliases Python 3.10 removed (``collections.Iterable``...).
+
+    NASLib's Develop branch still imports ``from collections import Iterable`` (in its GP
+    predictor, which ``import naslib.predictors`` loads), so it fails on Python >= 3.10.
+    The runner calls this before importing NASLib; it adds names, changes none.
+    """
+    import collections
+    import collections.abc
+
+    for name in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Callable"):
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+
+
+class FixedBatchLoader:
+    """A stand-in for a data loader that yields the same one batch every time it is iterated.
+
+    NASLib's ``find_measures`` draws one batch from a fresh iterator for every architecture;
+    with this loader every architecture sees the same images, as the paper's protocol does.
+    """
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor):
+        self.inputs, self.targets = inputs, targets
+        self.batch_size = int(inputs.shape[0])
+
+    def __iter__(self):
+        return iter([(self.inputs, self.targets)])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def _naslib_config(config: dict, save: str, data: str | None):
+    """NASLib's CfgNode for a zero-cost run, filled in as NASLib's own config parser does."""
+    import copy as _copy
+
+    from fvcore.common.config import CfgNode
+
+    cfg = CfgNode(_copy.deepcopy(config), new_allowed=True)
+    cfg.set_new_allowed(True)
+    if "search" not in cfg:
+        cfg.search = CfgNode(_copy.deepcopy(config), new_allowed=True)
+    cfg.search.setdefault("seed", cfg.seed)
+    cfg.search.setdefault("batch_size", cfg.batch_size)
+    cfg.search.setdefault("train_portion", cfg.get("train_portion", 0.7))
+    if "evaluation" not in cfg:
+        cfg.evaluation = CfgNode(new_allowed=True)
+    cfg.save = save
+    if data is None:
+        from naslib.utils.get_dataset_api import get_project_root
+
+        data = str(get_project_root() / "data")
+    cfg.data = data
+    cfg.setdefault("train_data_file", None)
+    cfg.setdefault("test_data_file", None)
+    return cfg
+
+
+def _draw_test_architectures(search_space, size: int, seed: int, dataset: str, dataset_api, metric
+                             ) -> list[tuple[list, float]]:
+    """``size`` distinct architectures (seeded) with NASLib's accuracy for each.
+
+    NASLib's evaluator samples with replacement from deep copies of the search space (its
+    ``sample_without_replacement`` acts on the copy), so a test set can hold repeats; the
+    runner draws a distinct, seeded set here and hands it to NASLib as its test-data file.
+    """
+    import random
+
+    rng = random.Random(seed)
+    try:
+        everything = [tuple(a) for a in search_space.get_arch_iterator(dataset_api)]
+    except (NotImplementedError, TypeError, AttributeError):
+        everything = None
+    if everything is not None:
+        if size > len(everything):
+            raise ValueError(f"test_size {size} exceeds the {len(everything)} architectures of the search space")
+        specs = rng.sample(everything, size)
+    else:
+        import numpy as np
+
+        np.random.seed(seed)
+        random.seed(seed)
+        specs, seen = [], set()
+        for _ in range(100 * size):
+            graph = search_space.clone()
+            graph.sample_random_architecture(dataset_api=dataset_api)
+            key = str(graph.get_hash())
+            if key not in seen:
+                seen.add(key)
+                specs.append(graph.get_hash())
+            if len(specs) == size:
+                break
+    out = []
+    for spec in specs:
+        graph = search_space.clone()
+        graph.set_spec(list(spec) if isinstance(spec, tuple) and all(isinstance(v, int) for v in spec) else spec,
+                       dataset_api)
+        out.append((_jsonable(spec), float(graph.query(metric, dataset, dataset_api=dataset_api))))
+    return out
+
+
+def _jsonable(spec):
+    if isinstance(spec, (tuple, list)):
+        return [_jsonable(v) for v in spec]
+    if hasattr(spec, "item"):
+        return spec.item()
+    return spec
+
+
+def run_naslib_zero_cost(config: dict, *, save: str, n_batches: int = 8, batch_size: int = 64, bn: bool = True,
+                         copy_net: bool = True, fixed_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+                         dataset_api: dict | None = None, naslib_data: str | None = None) -> dict:
+    """Run NASLib's zero-cost evaluation of ``config['predictor']`` live (no precomputed scores).
+
+    On the Develop layout this is NASLib's ``ZeroCostPredictorEvaluator`` with
+    ``use_zc_api=False``; the zerocost layout's evaluator can only read precomputed scores,
+    so there the same loop runs here with NASLib's search space, ``ZeroCost`` predictor and
+    benchmark API (as that branch's benchmark runner does). Architectures are sampled
+    without replacement from the search space (NASLib samples with replacement by default).
+
+    ``fixed_batch`` (one concatenated batch) replaces NASLib's training loader, which
+    otherwise draws a new random, augmented batch for every architecture.
+    ``dataset_api`` defaults to NASLib's ``get_dataset_api`` (its benchmark files).
+
+    Returns ``{"records": [{"arch_key", "raw", "score", "seconds", "accuracy"}],
+    "naslib_results": NASLib's metrics dict, "layout", "evaluator"}``.
+    """
+    import contextlib
+    import inspect
+    import sys
+    import time
+
+    add_collections_aliases()
+    _, layout = find_measures_module()
+    from .proxies import get_proxy, list_proxies
+
+    predictor_name = config["predictor"]
+    if predictor_name in list_proxies() and get_proxy(predictor_name).needs_data:
+        register_naslib_measures([predictor_name], n_batches=n_batches, batch_size=batch_size, bn=bn,
+                                 copy_net=copy_net)
+    from naslib.evaluators.zc_evaluator import ZeroCostPredictorEvaluator
+    from naslib.predictors.zerocost import ZeroCost
+    from naslib.search_spaces import get_search_space
+    from naslib.search_spaces.core.query_metrics import Metric
+
+    evaluator_utils = sys.modules[ZeroCostPredictorEvaluator.__module__].utils
+    cfg = _naslib_config(config, save, naslib_data)
+    evaluator_utils.set_seed(cfg.seed)
+    if dataset_api is None:
+        from naslib.utils import get_dataset_api
+
+        try:
+            dataset_api = get_dataset_api(cfg.search_space, cfg.dataset)
+        except (AssertionError, FileNotFoundError) as exc:
+            from .data_root import MissingDataError
+
+            raise MissingDataError(f"NASLib's benchmark data for {cfg.search_space}/{cfg.dataset} is missing: {exc}") from exc
+    records: list[dict] = []
+
+    class RecordingZeroCost(ZeroCost):
+        """NASLib's ZeroCost, recording each raw score (NaN/inf kept) and its time."""
+
+        def query(self, graph, dataloader=None, info=None):
+            start = time.perf_counter()
+            _BRIDGE.last_raw.pop(self.method_type, None)
+            score = super().query(graph, dataloader=dataloader, info=info)
+            raw = _BRIDGE.last_raw.pop(self.method_type, score)
+            records.append({"arch_key": str(tuple(graph.get_hash())), "raw": float(raw), "score": float(score),
+                            "seconds": round(time.perf_counter() - start, 4)})
+            return score
+
+    predictor = RecordingZeroCost(method_type=predictor_name)
+    search_space = get_search_space(name=cfg.search_space, dataset=cfg.dataset)
+    test_data = _draw_test_architectures(search_space, int(cfg.test_size), int(cfg.seed), cfg.dataset, dataset_api,
+                                         Metric.VAL_ACCURACY)
+    test_file = os.path.join(save, "test.json")
+    os.makedirs(save, exist_ok=True)
+    with open(test_file, "w") as f:
+        json.dump([{"arch": arch, "accuracy": acc} for arch, acc in test_data], f)
+    cfg.test_data_file = test_file
+
+    @contextlib.contextmanager
+    def loaders():
+        if fixed_batch is None:
+            yield
+            return
+        fixed = FixedBatchLoader(*fixed_batch)
+        original = evaluator_utils.get_train_val_loaders
+        evaluator_utils.get_train_val_loaders = lambda *a, **k: (fixed, fixed, fixed, None, None)
+        try:
+            yield
+        finally:
+            evaluator_utils.get_train_val_loaders = original
+
+    with loaders(), torch.inference_mode(False):
+        if "use_zc_api" in inspect.signature(ZeroCostPredictorEvaluator.__init__).parameters:
+            evaluator = ZeroCostPredictorEvaluator(predictor, config=cfg, zc_api=None, use_zc_api=False,
+                                                   log_results=False)
+            evaluator.adapt_search_space(search_space, dataset_api=dataset_api, load_labeled=True)
+            predictor.pre_process()
+            loaded = evaluator.load_test_data()  # NASLib reads the test.json written above
+            evaluator.single_evaluate(loaded, zc_api=None)
+            accuracies = list(loaded[1])
+            naslib_results = dict(evaluator.results[-1])
+            evaluator_name = "ZeroCostPredictorEvaluator(use_zc_api=False)"
+        else:
+            predictor.set_ss_type(search_space.get_type())
+            predictor.pre_process()
+            train_loader = evaluator_utils.get_train_val_loaders(cfg)[0]
+            accuracies = []
+            start = time.perf_counter()
+            for arch, accuracy in test_data:
+                graph = search_space.clone()
+                graph.set_spec(arch, dataset_api)
+                graph.parse()
+                accuracies.append(accuracy)
+                predictor.query(graph, dataloader=train_loader)
+            naslib_results = dict(evaluator_utils.compute_scores([float(a) for a in accuracies],
+                                                                 [r["score"] for r in records]))
+            naslib_results["query_time"] = (time.perf_counter() - start) / max(1, len(records))
+            evaluator_name = "live loop (this layout's evaluator reads precomputed scores only)"
+    if len(records) != len(accuracies):
+        raise RuntimeError(f"NASLib scored {len(records)} architectures but returned {len(accuracies)} accuracies")
+    for record, accuracy in zip(records, accuracies):
+        record["accuracy"] = float(accuracy)
+    return {"records": records, "naslib_results": naslib_results, "layout": layout, "evaluator": evaluator_name}
