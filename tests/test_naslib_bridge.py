@@ -269,3 +269,25 @@ def test_a_missing_dependency_of_naslib_is_named(monkeypatch):
 def test_proxies_registry_lists_zico_and_the_bridged_names():
     for name in bridge.DEFAULT_MEASURES:
         assert get_proxy(name).needs_data
+
+
+def test_collections_abc_trap_is_explained_and_the_aliases_fix_it(monkeypatch):
+    import collections
+    import collections.abc
+
+    package = types.ModuleType("naslib")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "naslib", package)
+    real_import = importlib.import_module
+
+    def fail(name, *args, **kwargs):
+        if name.startswith("naslib.predictors"):
+            raise ImportError("cannot import name 'Iterable' from 'collections' (/usr/lib/python3.11/collections)")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(bridge.importlib, "import_module", fail)
+    with pytest.raises(bridge.NASLibNotFound, match="add_collections_aliases"):
+        bridge.find_measures_module()
+    monkeypatch.delattr(collections, "Iterable", raising=False)
+    bridge.add_collections_aliases()
+    assert collections.Iterable is collections.abc.Iterable

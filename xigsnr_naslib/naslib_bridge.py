@@ -154,6 +154,13 @@ def find_measures_module() -> tuple[ModuleType, str]:
                 f"NASLib is importable but {module} is not: {exc}. Importing naslib.predictors imports every "
                 f"predictor's dependencies; install the missing package (the README section 'NASLib' lists "
                 f"what the zero-cost path needs)") from exc
+        except ImportError as exc:
+            if "from 'collections'" not in str(exc):
+                raise
+            raise NASLibNotFound(
+                f"NASLib is importable but {module} is not: {exc}. This NASLib imports ABCs from 'collections' "
+                f"(gone in Python 3.10): call xigsnr_naslib.naslib_bridge.add_collections_aliases() first, "
+                f"or use Python <= 3.9") from exc
     raise NASLibNotFound(f"no NASLib measures registry found ({'; '.join(failures)}). {_HOW_TO_INSTALL}")
 
 
