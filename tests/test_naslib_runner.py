@@ -8,20 +8,10 @@ import pandas as pd
 import pytest
 
 from xigsnr_naslib.cli import main
-from xigsnr_naslib.naslib_bridge import NASLibNotFound, add_collections_aliases, find_measures_module
-from xigsnr_naslib.naslib_runner import (load_config, merge_zc_json, naslib_metrics, nb201_naslib_key, run_config,
-                                         save_dir)
+from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, naslib_metrics,
+                                         nb201_naslib_key, run_config, save_dir)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "evaluation" / "configs"
-
-
-def naslib_importable() -> bool:
-    add_collections_aliases()
-    try:
-        find_measures_module()
-    except NASLibNotFound:
-        return False
-    return True
 
 
 def test_nb201_keys_match_naslib_op_indices_on_real_data(data_root):
@@ -152,7 +142,7 @@ def test_runner_errors(data_root, tmp_path, capsys):
     snip = write_yaml(tmp_path, TINY.format(predictor="snip", out=tmp_path))
     assert main(["naslib-run", "--config", str(snip), "--engine", "standalone", "--data-root", str(data_root)]) == 2
     assert "unknown proxy 'snip'" in capsys.readouterr().err
-    if not naslib_importable():
+    if not _naslib_available():
         config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path))
         assert main(["naslib-run", "--config", str(config), "--engine", "naslib", "--data-root", str(data_root)]) == 2
         assert "NASLib is not importable" in capsys.readouterr().err

@@ -13,23 +13,8 @@ from xigsnr_naslib.spaces.nb201 import NB201Network
 from xigsnr_naslib.statistics import RunningMoments
 from xigsnr_naslib.zico import score_zico, zico, zico_moments
 
-
-def half_squared_error(out, target):
-    return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
-
-
-@pytest.fixture
-def linear_problem():
-    """y = W x with MSE: the gradient of batch b is (1/B) sum_i (W x_i - t_i) x_i^T."""
-    rng = np.random.default_rng(5)
-    W = rng.normal(size=(3, 4))
-    xs = rng.normal(size=(4, 7, 4))  # 4 batches of 7 inputs
-    ts = rng.normal(size=(4, 7, 3))
-    model = nn.Linear(4, 3, bias=False).double()
-    with torch.no_grad():
-        model.weight.copy_(torch.from_numpy(W))
-    batches = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in zip(xs, ts)]
-    return W, xs, ts, model, batches
+# the same tiny problems as the xi-GSNR estimator's tests (a linear model with MSE, a dead layer)
+from test_estimator import TwoLayers, half_squared_error, linear_problem  # noqa: F401  (fixture)
 
 
 def test_linear_model_matches_closed_form(linear_problem):
@@ -39,21 +24,9 @@ def test_linear_model_matches_closed_form(linear_problem):
     assert zico(model, batches, half_squared_error) == pytest.approx(expected, rel=1e-12)
 
 
-class DeadAndLive(nn.Module):
-    """The second layer's output is multiplied by zero: its gradient is always 0."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = nn.Linear(4, 3, bias=False)
-        self.dead = nn.Linear(4, 3, bias=False)
-
-    def forward(self, x):
-        return self.live(x) + 0.0 * self.dead(x)
-
-
 def test_zero_std_entries_and_layers_are_left_out():
     torch.manual_seed(0)
-    model = DeadAndLive()
+    model = TwoLayers()
     batches = [(torch.randn(5, 4), torch.randn(5, 3)) for _ in range(3)]
     only_live = nn.Linear(4, 3, bias=False)
     with torch.no_grad():
@@ -74,7 +47,8 @@ def test_partly_constant_entries_are_left_out():
 def test_conv_net_agrees_with_numpy_two_pass():
     """Released-algorithm style (zeroed grads per batch, host copies, np.std) vs the streamed moments."""
     torch.manual_seed(0)
-    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+                         channels=8, cells_per_stage=2)
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.randn(12, 3, 32, 32, generator=gen), torch.randint(0, 10, (12,), generator=gen))
                for _ in range(3)]
@@ -130,7 +104,8 @@ def test_moments_track_abs_mean_with_missing_gradients():
 
 def test_zico_moments_in_train_mode_leave_the_model_clean():
     torch.manual_seed(1)
-    model = NB201Network("|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
+    model = NB201Network("|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+                         channels=4, cells_per_stage=1)
     batches = [(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))) for _ in range(2)]
     moments = zico_moments(model, batches)
     assert moments.count == 2 and set(moments.abs_means()) <= {n for n, _ in select_parameters(model)}
