@@ -214,6 +214,8 @@ def test_non_finite_scores_are_kept_raw_and_mapped_like_naslib(registry):
 
 
 def _install_fake_naslib(monkeypatch, layout):
+    for name in [m for m in sys.modules if m == "naslib" or m.startswith("naslib.")]:
+        monkeypatch.delitem(sys.modules, name)  # a real NASLib imported earlier (restored afterwards)
     module_name = bridge.MEASURE_MODULES[layout]
     parts = module_name.split(".")
     for i in range(1, len(parts)):

@@ -376,8 +376,9 @@ def run_naslib_zero_cost(config: dict, *, save: str, n_batches: int = 8, batch_s
     On the Develop layout this is NASLib's ``ZeroCostPredictorEvaluator`` with
     ``use_zc_api=False``; the zerocost layout's evaluator can only read precomputed scores,
     so there the same loop runs here with NASLib's search space, ``ZeroCost`` predictor and
-    benchmark API (as that branch's benchmark runner does). Architectures are sampled
-    without replacement from the search space (NASLib samples with replacement by default).
+    benchmark API (as that branch's benchmark runner does). The architectures are a seeded
+    draw without repeats (:func:`_draw_test_architectures`), handed to NASLib as its
+    test-data file (``test.json`` in ``save``).
 
     ``fixed_batch`` (one concatenated batch) replaces NASLib's training loader, which
     otherwise draws a new random, augmented batch for every architecture.
