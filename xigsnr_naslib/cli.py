@@ -6,6 +6,9 @@ Subcommands::
     xigsnr-naslib score       score one architecture string
     xigsnr-naslib proxies     list the registered proxies
     xigsnr-naslib spaces      list the registered search spaces
+    xigsnr-naslib leaderboard every proxy on the same architectures: Markdown, CSV, figures
+    xigsnr-naslib search      constrained evolutionary search (ProxylessNAS, BurgerFormer, ...)
+    xigsnr-naslib naslib-run  run a NASLib zero-cost config (NASLib's evaluator or standalone)
 
 Every command that reads data takes ``--data-root`` (default: ``$XIGSNR_DATA_ROOT``).
 """
@@ -22,8 +25,8 @@ __all__ = ["main", "build_parser"]
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
 _EXTRA_COMMANDS["search"] = ("xigsnr_naslib.search_command", "add_search_parser")
-
 _EXTRA_COMMANDS["leaderboard"] = ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser")
+_EXTRA_COMMANDS["naslib-run"] = ("xigsnr_naslib.naslib_runner", "add_parser")
 
 
 def _parse_indices(text: str) -> dict:

@@ -18,6 +18,7 @@ Names registered here:
 ``gsnr_inv_var_xi``         Table 9 (3): 1/(var + xi)
 ``params``                  number of parameters of the network
 ``flops``                   multiply-adds of Conv2d/Linear layers for one input image
+``zico``                    ZiCo (Li et al. 2023), from :mod:`xigsnr_naslib.zico`
 ==========================  ===================================================================
 """
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _load_builtin_proxies() -> None:
 
 
 #: modules that register more proxies when imported (kept lazy so that the core stays light)
-_EXTRA_PROXY_MODULES: list[str] = []
+_EXTRA_PROXY_MODULES: list[str] = ["xigsnr_naslib.zico"]
 
 
 def get_proxy(name: str) -> Proxy:

@@ -1,0 +1,295 @@
+"""Contract tests of the NASLib bridge, without NASLib.
+
+A stand-in registry module mimics what NASLib's measures registry does (the ``measure``
+decorator with ``bn``/``copy_net``, the copy that drops BatchNorm when ``bn=False``, the
+error on a name registered twice), and :func:`find_measures` below calls a measure the way
+NASLib's ``find_measures`` does: one batch, ``calc_measure(name, net, device, inputs,
+targets, loss_fn=..., split_data=1)``, then the returned list of tensors summed with
+``torch.sum`` and ``.item()``. The values are checked against the core estimators.
+"""
+import copy
+import importlib
+import math
+import sys
+import types
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from xigsnr_naslib import XiGSNR, get_proxy
+from xigsnr_naslib import naslib_bridge as bridge
+from xigsnr_naslib.spaces.nb201 import NB201Network
+from xigsnr_naslib.zico import zico
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+SPLIT = dict(n_batches=3, batch_size=4)
+
+
+def make_registry(name="fake.measures"):
+    """A module with NASLib's registry semantics (written from its documented behaviour)."""
+    module = types.ModuleType(name)
+    module.available_measures = []
+    module._measure_impls = {}
+
+    def _identity(self, x):
+        return x
+
+    def copy_for_measure(net, bn):
+        net = copy.deepcopy(net)
+        if not bn:
+            for layer in net.modules():
+                if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                    layer.forward = types.MethodType(_identity, layer)
+        return net
+
+    def measure(name, bn=True, copy_net=True, force_clean=True, **impl_args):
+        def make_impl(func):
+            def impl(net_orig, device, *args, **kwargs):
+                net = copy_for_measure(net_orig, bn).to(device) if copy_net else net_orig
+                return func(net, *args, **kwargs, **impl_args)
+
+            if name in module._measure_impls:
+                raise KeyError(f"Duplicated measure! {name}")
+            module.available_measures.append(name)
+            module._measure_impls[name] = impl
+            return func
+
+        return make_impl
+
+    def calc_measure(name, net, device, *args, **kwargs):
+        return module._measure_impls[name](net, device, *args, **kwargs)
+
+    module.measure = measure
+    module.calc_measure = calc_measure
+    return module
+
+
+def find_measures(registry, net, inputs, targets, name, loss_fn=F.cross_entropy):
+    """NASLib's call sequence: net moved to the CPU, one call, the list of tensors summed."""
+    net = net.cpu()
+    value = registry.calc_measure(name, net, inputs.device, inputs, targets, loss_fn=loss_fn, split_data=1)
+    total = 0.0
+    for t in value:
+        total += torch.sum(t)
+    return total.item()
+
+
+@pytest.fixture
+def registry():
+    module = make_registry()
+    yield module
+    bridge._BRIDGE.split = bridge.BatchSplit()  # leave the default split for other tests
+
+
+@pytest.fixture
+def one_batch():
+    gen = torch.Generator().manual_seed(0)
+    n = SPLIT["n_batches"] * SPLIT["batch_size"]
+    return torch.randn(n, 3, 32, 32, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+
+
+def small_net(seed=0):
+    torch.manual_seed(seed)
+    return NB201Network(ARCH, num_classes=10, channels=4, cells_per_stage=1).train()
+
+
+def split_batches(x, y, n_batches=SPLIT["n_batches"], batch_size=SPLIT["batch_size"]):
+    return [(x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size]) for i in range(n_batches)]
+
+
+@pytest.mark.parametrize("name,settings", [
+    ("xi_gsnr", dict(mode="official")),
+    ("xi_gsnr_official", dict(mode="official")),
+    ("xi_gsnr_paper", dict(mode="paper")),
+    ("gsnr", dict(mode="official", variant="gsnr")),
+    ("gsnr_sq_mean", dict(mode="official", variant="sq_mean")),
+    ("gsnr_inv_var", dict(mode="official", variant="inv_var")),
+    ("gsnr_inv_var_xi", dict(mode="official", variant="inv_var_xi")),
+])
+def test_measures_called_as_naslib_does_match_the_estimator(registry, one_batch, name, settings):
+    assert bridge.register_naslib_measures(measures_module=registry, **SPLIT) == list(bridge.DEFAULT_MEASURES)
+    x, y = one_batch
+    got = find_measures(registry, small_net(), x, y, name)
+    expected = XiGSNR(**settings).score(small_net(), split_batches(x, y))
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert bridge.last_raw_score(name) == pytest.approx(expected, rel=1e-12)
+
+
+def test_zico_measure_matches_zico(registry, one_batch):
+    bridge.register_naslib_measures(["zico"], measures_module=registry, **SPLIT)
+    x, y = one_batch
+    assert find_measures(registry, small_net(), x, y, "zico") == pytest.approx(zico(small_net(), split_batches(x, y)),
+                                                                                rel=1e-12)
+
+
+def test_return_is_a_list_of_one_float64_tensor_and_the_network_is_untouched(registry, one_batch):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
+    net = small_net().eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    out = registry.calc_measure("xi_gsnr", net, "cpu", *one_batch, loss_fn=F.cross_entropy, split_data=1)
+    assert isinstance(out, list) and len(out) == 1
+    assert out[0].dtype == torch.float64 and out[0].ndim == 0
+    # copy_net=True: the original keeps its mode, weights, BatchNorm statistics and has no gradients
+    assert not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_split_data_is_ignored_and_signature_accepts_decorator_args(registry, one_batch):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
+    x, y = one_batch
+    fn = bridge.naslib_measure("xi_gsnr")
+    a = fn(small_net(), x, y, loss_fn=F.cross_entropy, split_data=1)
+    b = fn(small_net(), x, y, loss_fn=F.cross_entropy, split_data=2, mode="param")
+    assert a[0].item() == b[0].item()
+
+
+def test_a_batch_that_does_not_split_is_a_clear_error(registry):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry)  # default 8 x 64
+    x, y = torch.randn(100, 3, 8, 8), torch.randint(0, 10, (100,))
+    with pytest.raises(ValueError, match=r"one batch of 100 images.*8 batches of 64 = 512.*batch_size: 512"):
+        find_measures(registry, small_net(), x, y, "xi_gsnr")
+    with pytest.raises(ValueError, match="12 inputs but 11 targets"):
+        bridge.BatchSplit(3, 4).split(torch.randn(12, 1), torch.zeros(11), "xi_gsnr")
+
+
+def test_registration_is_idempotent_and_follows_the_latest_split(registry, one_batch):
+    bridge.register_naslib_measures(measures_module=registry)
+    bridge.register_naslib_measures(measures_module=registry, **SPLIT)  # no KeyError from the registry
+    assert registry.available_measures == list(bridge.DEFAULT_MEASURES)
+    x, y = one_batch
+    assert math.isfinite(find_measures(registry, small_net(), x, y, "xi_gsnr"))  # 3 x 4 now applies
+    info = bridge.registered_measures()["zico"]
+    assert info["n_batches"] == 3 and info["batch_size"] == 4 and info["bn"] and info["copy_net"]
+
+
+def test_registry_semantics_are_respected(registry):
+    registry.measure("zico")(lambda *a, **k: [torch.tensor(0.0)])  # NASLib's own measure of that name
+    with pytest.raises(ValueError, match="already has a measure named 'zico'"):
+        bridge.register_naslib_measures(["zico"], measures_module=registry)
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry)
+    with pytest.raises(ValueError, match="cannot register a name twice"):
+        bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, copy_net=False)
+    with pytest.raises(ValueError, match="bn=False needs copy_net=True"):
+        bridge.register_naslib_measures(["gsnr"], measures_module=registry, bn=False, copy_net=False)
+    with pytest.raises(ValueError, match="does not look at data"):
+        bridge.naslib_measure("params")
+    with pytest.raises(bridge.NASLibNotFound, match="not a NASLib measures registry"):
+        bridge.register_naslib_measures(measures_module=types.ModuleType("empty"))
+
+
+def test_bn_false_scores_the_network_without_batchnorm(registry, one_batch):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, bn=False, **SPLIT)
+    x, y = one_batch
+    got = find_measures(registry, small_net(), x, y, "xi_gsnr")
+    no_bn = small_net()
+    for parent in list(no_bn.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, child_name, nn.Identity())
+    expected = XiGSNR().score(no_bn, split_batches(x, y))
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert got != pytest.approx(XiGSNR().score(small_net(), split_batches(x, y)), rel=1e-3)
+
+
+def test_copy_net_false_scores_in_place_and_restores_mode(registry, one_batch):
+    bridge.register_naslib_measures(["xi_gsnr_paper"], measures_module=registry, copy_net=False, **SPLIT)
+    net = small_net().eval()
+    x, y = one_batch
+    got = find_measures(registry, net, x, y, "xi_gsnr_paper")
+    assert got == pytest.approx(XiGSNR(mode="paper").score(small_net(), split_batches(x, y)), rel=1e-12)
+    assert not net.training and all(p.grad is None for p in net.parameters())
+
+
+def test_non_finite_scores_are_kept_raw_and_mapped_like_naslib(registry):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
+    x = torch.full((12, 3, 32, 32), float("nan"))
+    with pytest.warns(RuntimeWarning):
+        value = find_measures(registry, small_net(), x, torch.zeros(12, dtype=torch.long), "xi_gsnr")
+    assert math.isnan(value) and math.isnan(bridge.last_raw_score("xi_gsnr"))
+    assert bridge.naslib_score(value) == -1e8 and bridge.naslib_score(float("inf")) == -1e8
+    assert bridge.naslib_score(2.5) == 2.5
+
+
+def _install_fake_naslib(monkeypatch, layout):
+    for name in [m for m in sys.modules if m == "naslib" or m.startswith("naslib.")]:
+        monkeypatch.delitem(sys.modules, name)  # a real NASLib imported earlier (restored afterwards)
+    module_name = bridge.MEASURE_MODULES[layout]
+    parts = module_name.split(".")
+    for i in range(1, len(parts)):
+        package = types.ModuleType(".".join(parts[:i]))
+        package.__path__ = []
+        monkeypatch.setitem(sys.modules, package.__name__, package)
+    registry = make_registry(module_name)
+    monkeypatch.setitem(sys.modules, module_name, registry)
+    return registry
+
+
+@pytest.mark.parametrize("layout", ["Develop", "zerocost"])
+def test_finds_either_layout_and_the_one_line_plugin_registers(monkeypatch, layout):
+    registry = _install_fake_naslib(monkeypatch, layout)
+    found, name = bridge.find_measures_module()
+    assert found is registry and name == layout
+    monkeypatch.delitem(sys.modules, "xigsnr_naslib.naslib_plugin", raising=False)
+    plugin = importlib.import_module("xigsnr_naslib.naslib_plugin")
+    assert plugin.REGISTERED == list(bridge.DEFAULT_MEASURES)
+    assert set(bridge.DEFAULT_MEASURES) <= set(registry._measure_impls)
+    importlib.reload(plugin)  # a second import registers nothing twice
+    assert registry.available_measures.count("xi_gsnr") == 1
+
+
+def test_missing_naslib_is_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "naslib", None)
+    with pytest.raises(ImportError, match="NASLib is not importable.*PYTHONPATH"):
+        bridge.register_naslib_measures()
+    monkeypatch.delitem(sys.modules, "xigsnr_naslib.naslib_plugin", raising=False)
+    with pytest.raises(bridge.NASLibNotFound):
+        importlib.import_module("xigsnr_naslib.naslib_plugin")
+
+
+def test_a_missing_dependency_of_naslib_is_named(monkeypatch):
+    package = types.ModuleType("naslib")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "naslib", package)
+    predictors = types.ModuleType("naslib.predictors")
+    predictors.__path__ = []
+    monkeypatch.setitem(sys.modules, "naslib.predictors", predictors)
+
+    def fail(name, *args, **kwargs):
+        if name.startswith("naslib.predictors.utils"):
+            raise ModuleNotFoundError("No module named 'pybnn'", name="pybnn")
+        return real_import(name, *args, **kwargs)
+
+    real_import = importlib.import_module
+    monkeypatch.setattr(bridge.importlib, "import_module", fail)
+    with pytest.raises(bridge.NASLibNotFound, match="pybnn"):
+        bridge.find_measures_module()
+
+
+def test_proxies_registry_lists_zico_and_the_bridged_names():
+    for name in bridge.DEFAULT_MEASURES:
+        assert get_proxy(name).needs_data
+
+
+def test_collections_abc_trap_is_explained_and_the_aliases_fix_it(monkeypatch):
+    import collections
+    import collections.abc
+
+    package = types.ModuleType("naslib")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "naslib", package)
+    real_import = importlib.import_module
+
+    def fail(name, *args, **kwargs):
+        if name.startswith("naslib.predictors"):
+            raise ImportError("cannot import name 'Iterable' from 'collections' (/usr/lib/python3.11/collections)")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(bridge.importlib, "import_module", fail)
+    with pytest.raises(bridge.NASLibNotFound, match="add_collections_aliases"):
+        bridge.find_measures_module()
+    monkeypatch.delattr(collections, "Iterable", raising=False)
+    bridge.add_collections_aliases()
+    assert collections.Iterable is collections.abc.Iterable

@@ -1,0 +1,148 @@
+"""The naslib-run runner without NASLib: configs, NASLib's keys, metrics, zc json merge, standalone engine."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xigsnr_naslib.cli import main
+from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, naslib_metrics,
+                                         nb201_naslib_key, run_config, save_dir)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "evaluation" / "configs"
+
+
+def test_nb201_keys_match_naslib_op_indices_on_real_data(data_root):
+    table = pd.read_csv(data_root / "nb201" / "naslib_zc_subset_725x3.csv")
+    assert len(table) > 2000
+    for arch, key in zip(table["arch_str"], table["op_indices"]):
+        assert nb201_naslib_key(arch) == key
+
+
+@pytest.mark.parametrize("name,space,dataset", [
+    ("nb201_cifar10.yaml", "nasbench201", "cifar10"), ("nb201_cifar100.yaml", "nasbench201", "cifar100"),
+    ("nb201_imagenet16_120.yaml", "nasbench201", "ImageNet16-120"), ("nb101_cifar10.yaml", "nasbench101", "cifar10"),
+    ("nb301_cifar10.yaml", "nasbench301", "cifar10")])
+def test_shipped_configs_name_xi_gsnr_with_the_paper_split(name, space, dataset):
+    config = load_config(CONFIGS / name)
+    assert (config["search_space"], config["dataset"], config["predictor"]) == (space, dataset, "xi_gsnr")
+    assert config["batch_size"] == 512 and config["xigsnr"]["n_batches"] * config["xigsnr"]["batch_size"] == 512
+    assert save_dir(config) == Path("run/zc_example") / space / dataset / "xi_gsnr" / "0"
+
+
+def write_yaml(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_config_errors_are_named(tmp_path):
+    with pytest.raises(ValueError, match="missing NASLib config key.*test_size"):
+        load_config(write_yaml(tmp_path, "search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\n"
+                                         "seed: 0\nbatch_size: 512\n"))
+    base = "search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 0\ntest_size: 5\n"
+    with pytest.raises(ValueError, match=r"batch_size 500 does not split.*8 x 64 = 512"):
+        load_config(write_yaml(tmp_path, base + "batch_size: 500\n"))
+    with pytest.raises(ValueError, match="unknown key.*nbatch"):
+        load_config(write_yaml(tmp_path, base + "batch_size: 512\nxigsnr: {nbatch: 3}\n"))
+    with pytest.raises(ValueError, match="'project' or 'naslib'"):
+        load_config(write_yaml(tmp_path, base + "batch_size: 512\nxigsnr: {batches: mine}\n"))
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_naslib_metric_keys_by_hand():
+    y = [90.0, 80.0, 70.0, 60.0]
+    p = [4.0, 1.0, 3.0, 2.0]  # predicted ranking: a, c, d, b
+    m = naslib_metrics(y, p)
+    assert m["kendalltau"] == pytest.approx(2 / 6)  # 4 concordant, 2 discordant pairs
+    assert m["p_at_top1"] == 1.0  # the predicted best is the true best
+    assert "p_at_top5" not in m  # only K <= n, as NASLib
+    assert m["br_at_1"] == 0.25
+    assert m["mae"] == pytest.approx(np.mean(np.abs(np.array(p) - y)))
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((np.array(p) - y) ** 2)))
+    assert m["precision_10"] == pytest.approx(4 / 10)  # NASLib divides by K even when n < K
+    assert m["full_testpred"] == p and m["full_ytest"] == y
+    worst = naslib_metrics(y, [1.0, 2.0, 3.0, 4.0])
+    assert worst["kendalltau"] == pytest.approx(-1.0) and worst["pearson"] == pytest.approx(1.0)  # NASLib: |r|
+    assert worst["p_at_top1"] == 0.0 and worst["br_at_1"] == 1.0
+
+
+def test_zc_json_merge_keeps_everything_else(tmp_path):
+    path = tmp_path / "zc_nasbench201.json"
+    path.write_text(json.dumps({
+        "cifar10": {"(0, 1, 2, 3, 4, 0)": {"id": "7", "val_accuracy": 88.0, "snip": {"score": 1.5, "time": 0.1}}},
+        "cifar100": {"(0, 1, 2, 3, 4, 0)": {"val_accuracy": 60.0, "snip": {"score": 2.5, "time": 0.1}}}}))
+    records = [{"arch_key": "(0, 1, 2, 3, 4, 0)", "score": 3.0, "seconds": 2.0, "accuracy": 91.0},
+               {"arch_key": "(1, 1, 1, 1, 1, 1)", "score": -1e8, "seconds": 1.0, "accuracy": 10.0}]
+    assert merge_zc_json(path, "cifar10", "xi_gsnr", records) == 2
+    data = json.loads(path.read_text())
+    known = data["cifar10"]["(0, 1, 2, 3, 4, 0)"]
+    assert known == {"id": "7", "val_accuracy": 88.0, "snip": {"score": 1.5, "time": 0.1},
+                     "xi_gsnr": {"score": 3.0, "time": 2.0}}
+    assert data["cifar10"]["(1, 1, 1, 1, 1, 1)"] == {"xi_gsnr": {"score": -1e8, "time": 1.0}, "val_accuracy": 10.0}
+    assert data["cifar100"] == {"(0, 1, 2, 3, 4, 0)": {"val_accuracy": 60.0, "snip": {"score": 2.5, "time": 0.1}}}
+    assert [p.name for p in tmp_path.iterdir()] == ["zc_nasbench201.json"]  # no temporary file left
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a zc_<space>.json"):
+        merge_zc_json(bad, "cifar10", "xi_gsnr", records)
+
+
+TINY = ("search_space: nasbench201\ndataset: cifar10\npredictor: {predictor}\nseed: 3\ntest_size: 3\n"
+        "batch_size: 8\nout_dir: {out}\nxigsnr: {{n_batches: 2, batch_size: 4}}\n")
+
+
+def test_standalone_engine_writes_naslib_layout_and_resumes(data_root, tmp_path):
+    config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path / "run"))
+    zc = tmp_path / "zc_nasbench201.json"
+    result = run_config(config, engine="standalone", data_root=data_root, zc_json=zc, progress=False)
+    assert result.engine == "standalone"
+    scores = json.loads(result.scores_json.read_text())
+    assert result.scores_json == tmp_path / "run/zc_example/nasbench201/cifar10/xi_gsnr/3/scores.json"
+    assert isinstance(scores, list) and len(scores) == 2
+    assert scores[0]["predictor"] == "xi_gsnr" and scores[0]["test_size"] == 3
+    metrics = scores[1]
+    assert len(metrics["full_testpred"]) == 3 and all(v > 0 for v in metrics["full_testpred"])
+    assert -1 <= metrics["kendalltau"] <= 1 and metrics["query_time"] > 0
+    assert metrics["xigsnr"]["engine"] == "standalone" and metrics["xigsnr"]["report_on_raw_scores"]["n"] == 3
+    assert "ori-test" in metrics["xigsnr"]["accuracy_definition"]
+    # the scores are the project's pipeline's, under NASLib's keys
+    truth = pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv").set_index("nb201_index")
+    for record in result.records:
+        assert record["arch_key"] == nb201_naslib_key(truth.at[record["index"], "arch_str"])
+        assert record["accuracy"] == pytest.approx(truth.at[record["index"], "cifar10_ori_test"])
+    zc_data = json.loads(zc.read_text())["cifar10"]
+    assert {r["arch_key"] for r in result.records} == set(zc_data)
+    # a second run reuses the records file: nothing is scored again
+    lines = (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n")
+    again = run_config(config, engine="standalone", data_root=data_root, progress=False)
+    assert (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n") == lines == 3
+    assert again.results["full_testpred"] == metrics["full_testpred"]
+
+
+def test_standalone_zico_and_the_cli(data_root, tmp_path, capsys):
+    config = write_yaml(tmp_path, TINY.format(predictor="zico", out=tmp_path / "run"))
+    assert main(["naslib-run", "--config", str(config), "--engine", "standalone", "--data-root", str(data_root),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "engine: standalone" in out and "kendalltau" in out
+    scores = json.loads((tmp_path / "run/zc_example/nasbench201/cifar10/zico/3/scores.json").read_text())
+    assert all(math.isfinite(v) for v in scores[1]["full_testpred"])
+
+
+def test_runner_errors(data_root, tmp_path, capsys):
+    assert main(["naslib-run", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    nb101 = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path).replace("nasbench201", "nasbench101"))
+    assert main(["naslib-run", "--config", str(nb101), "--engine", "standalone", "--data-root", str(data_root)]) == 2
+    assert "runs only through NASLib" in capsys.readouterr().err
+    snip = write_yaml(tmp_path, TINY.format(predictor="snip", out=tmp_path))
+    assert main(["naslib-run", "--config", str(snip), "--engine", "standalone", "--data-root", str(data_root)]) == 2
+    assert "unknown proxy 'snip'" in capsys.readouterr().err
+    if not _naslib_available():
+        config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path))
+        assert main(["naslib-run", "--config", str(config), "--engine", "naslib", "--data-root", str(data_root)]) == 2
+        assert "NASLib is not importable" in capsys.readouterr().err

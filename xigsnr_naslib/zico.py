@@ -1,0 +1,86 @@
+"""ZiCo, the zero-cost proxy of Li et al. (ICLR 2023): inverse coefficient of variation of gradients.
+
+For independent per-batch gradients g_1..g_N (cleared between batches) of the weight of
+every Conv2d and Linear layer l,
+
+    ZiCo = sum_l log( sum_{j in l, sigma_j > 0} mean_b |g_j| / sigma_j )
+
+where sigma_j is the population standard deviation of entry j over the N batches. As in
+the authors' released code:
+
+* entries whose standard deviation is zero are left out of a layer's sum;
+* a layer whose sum is zero (every entry left out, or every mean |g| zero) contributes
+  nothing (the logarithm of zero is never taken);
+* the gradients are those of the mean loss of each batch, the network in train mode.
+
+The released code draws 2 batches (its ``--maxbatch`` default); any N >= 2 works here.
+Moments are streamed in float64 (:class:`~xigsnr_naslib.statistics.RunningMoments` with
+``track_abs_mean``), so memory is O(parameters) whatever N. A non-finite gradient gives a
+non-finite score and a warning, never an exception.
+
+Registered as proxy ``zico``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .gradients import Batch, LossFn, independent_batch_gradients
+from .gsnr import _only_these_require_grad, select_parameters
+from .proxies import register_proxy
+from .statistics import RunningMoments
+
+__all__ = ["zico_moments", "score_zico", "zico"]
+
+
+def zico_moments(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
+                 params: str = "conv_linear") -> RunningMoments:
+    """Stream independent per-batch gradients into moments with the mean of |g| (float64)."""
+    selected = select_parameters(model, params)
+    moments = RunningMoments([n for n, _ in selected], track_abs_mean=True)
+    tensors = [p for _, p in selected]
+    with _only_these_require_grad(model, tensors):
+        for grads in independent_batch_gradients(model, batches, loss_fn, tensors):
+            moments.update(grads)
+    for p in tensors:
+        p.grad = None
+    if moments.count < 2:
+        warnings.warn(f"ZiCo from {moments.count} batch(es): every standard deviation is zero, the score is 0",
+                      RuntimeWarning)
+    return moments
+
+
+def score_zico(moments: RunningMoments) -> float:
+    """ZiCo from streamed moments (needs ``track_abs_mean=True``), as a Python float."""
+    abs_means, variances = moments.abs_means(), moments.variances()
+    total = 0.0
+    for name, abs_mean in abs_means.items():
+        std = variances[name].sqrt()
+        kept = std != 0  # keeps NaN entries, so a NaN gradient still gives NaN
+        layer_sum = float((abs_mean[kept] / std[kept]).sum())
+        if layer_sum == 0.0:
+            continue
+        total += math.log(layer_sum) if layer_sum > 0 else math.nan
+    if not math.isfinite(total):
+        warnings.warn(f"non-finite ZiCo score ({total}): recorded as such", RuntimeWarning)
+    return total
+
+
+def zico(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy, *,
+         params: str = "conv_linear") -> float:
+    """ZiCo of ``model`` on ``batches`` (an iterable of ``(inputs, targets)``, N >= 2).
+
+    The model is used as given: put it on its device and in train mode first.
+    """
+    return score_zico(zico_moments(model, batches, loss_fn, params))
+
+
+@register_proxy("zico", settings={"params": "conv_linear", "gradients": "independent"},
+                description="ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g)")
+def _zico_proxy(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
+    return zico(model, batches, loss_fn)
