@@ -136,9 +136,13 @@ def test_standalone_zico_and_the_cli(data_root, tmp_path, capsys):
 def test_runner_errors(data_root, tmp_path, capsys):
     assert main(["naslib-run", "--config", str(tmp_path / "none.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
-    nb101 = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path).replace("nasbench201", "nasbench101"))
-    assert main(["naslib-run", "--config", str(nb101), "--engine", "standalone", "--data-root", str(data_root)]) == 2
+    nb301 = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path).replace("nasbench201", "nasbench301"))
+    assert main(["naslib-run", "--config", str(nb301), "--engine", "standalone", "--data-root", str(data_root)]) == 2
     assert "runs only through NASLib" in capsys.readouterr().err
+    nb101 = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path).replace("nasbench201", "nasbench101"))
+    assert main(["naslib-run", "--config", str(nb101), "--engine", "standalone", "--data-root", str(data_root),
+                 "--zc-json", str(tmp_path / "zc_nasbench101.json")]) == 2
+    assert "nasbench201 only" in capsys.readouterr().err
     snip = write_yaml(tmp_path, TINY.format(predictor="snip", out=tmp_path))
     assert main(["naslib-run", "--config", str(snip), "--engine", "standalone", "--data-root", str(data_root)]) == 2
     assert "unknown proxy 'snip'" in capsys.readouterr().err

@@ -305,6 +305,11 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
         config["out_dir"] = str(out_dir)
     if engine == "auto":
         engine = "naslib" if _naslib_available() else "standalone"
+    if zc_json is not None and engine == "standalone" and str(config["search_space"]) != "nasbench201":
+        # NASLib keys its zc files by its own graph hashes; the standalone engine reproduces
+        # them for NAS-Bench-201 only, so it refuses rather than write keys NASLib cannot match
+        raise ValueError(f"--zc-json with the standalone engine is written for nasbench201 only, not "
+                         f"{config['search_space']!r}: run that space through NASLib (--engine naslib)")
     out = save_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     if engine == "naslib":
