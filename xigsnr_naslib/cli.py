@@ -38,6 +38,24 @@ def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=1, help="seeds the batch draw and each network's init (default 1)")
 
 
+def _add_execution_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution (the scores do not depend on it)")
+    g.add_argument("--workers", default="auto", help="architectures scored at a time, each in its own process "
+                   "(default auto: one per CPU core on cpu, 0 = in this process)")
+    g.add_argument("--threads", type=int, default=None, help="intra-op threads per worker (default: cores / workers)")
+    g.add_argument("--strategy", default="loop", choices=["loop", "vmap"],
+                   help="loop (default) or vmap (all N batch gradients at once; for GPUs)")
+    g.add_argument("--backend", default="processes", choices=["processes", "ray"],
+                   help="processes on this machine (default) or Ray tasks (pip install 'xigsnr-naslib[ray]')")
+    g.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: a local one)")
+
+
+def _execution(args) -> dict:
+    workers = args.workers if args.workers == "auto" else int(args.workers)
+    return {"workers": workers, "threads": args.threads, "strategy": args.strategy, "backend": args.backend,
+            "ray_address": args.ray_address}
+
+
 def _protocol(args):
     from .protocol import Protocol
 
@@ -71,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_protocol_args(c)
     _add_common(c)
+    _add_execution_args(c)
 
     s = sub.add_parser("score", help="score one architecture")
     s.add_argument("arch", help="the architecture's canonical string")
@@ -112,7 +131,7 @@ def _cmd_correlate(args) -> int:
     result = correlate(args.space, dataset, proxies=args.proxy or ["xi_gsnr"], first=args.first,
                        sample=args.sample, sample_seed=args.sample_seed, protocol=_protocol(args),
                        data_root=args.data_root, results=results, device=args.device,
-                       progress=not args.no_progress, **selection)
+                       progress=not args.no_progress, **selection, **_execution(args))
     _print_metrics(result.metrics, result.ground_truth_definition)
     report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)
