@@ -183,6 +183,25 @@ def run_serial(name: str, model: nn.Module, batches) -> dict:
     raise ValueError(name)
 
 
+def count_host_syncs(model: nn.Module, batches) -> int:
+    """Host synchronisations while the vmap strategy computes one architecture's moments and
+    scores (CUDA's sync debug mode counts them; reading the final scores is the one wanted)."""
+    from xigsnr_naslib.gsnr import JOINT_MODES, VARIANTS, joint_gradient_moments, score_tensor
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            moments = joint_gradient_moments(model, batches, modes=JOINT_MODES, strategy="vmap",
+                                             update_batchnorm_stats=False)
+            scores = [score_tensor(moments[m], v) for m in JOINT_MODES for v in VARIANTS]
+            torch.stack(scores)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -278,6 +297,9 @@ def main(argv=None) -> int:
     for name in [s for s in strategies if s in SERIAL]:
         run_serial(name, build_model(space, archs[0], 10, 1, device), batches[:2])
 
+    if device.type == "cuda" and "vmap" in strategies:
+        syncs = count_host_syncs(build_model(space, archs[0], 10, 1, device), batches)
+        print(f"# host syncs inside one architecture (vmap: moments and all 10 scores): {syncs}")
     rows: list[dict] = []
     serial = [s for s in strategies if s in SERIAL]
     for i, arch in enumerate(archs[:per_arch] if serial else []):

@@ -14,16 +14,10 @@ from xigsnr_naslib.proxies import Proxy, get_proxy
 from xigsnr_naslib.results import ResultsStore, record_key
 from xigsnr_naslib.spaces.nb201 import NB201Space
 
+from test_strategies import _one_thread  # noqa: F401  (autouse: one intra-op thread)
+
 SPACE = NB201Space(channels=4, cells_per_stage=1)  # tiny networks with the real cells
 PROXIES = ["xi_gsnr", "xi_gsnr_paper", "gsnr_inv_var", "gsnr_sq_mean", "params"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ from xigsnr_naslib.gsnr import (
 from xigsnr_naslib.spaces.nb201 import NB201Space
 from xigsnr_naslib.statistics import StackedMoments, cumulative_sums
 
+from test_estimator import TwoLayers, half_squared_error  # a dead layer (zero variance); MSE
+
 # small NB201 networks: every operation, BatchNorm in train mode, the real cell wiring
 SPACE = NB201Space(channels=4, cells_per_stage=1)
 ARCHS = [
@@ -140,10 +142,6 @@ def test_batchnorm_running_stats_off_changes_no_output_and_restores():
 # ---------------------------------------------------------------- vmap strategy
 
 
-def half_squared_error(out, target):
-    return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
-
-
 def test_stacked_gradients_match_closed_form():
     rng = np.random.default_rng(3)
     W = rng.normal(size=(3, 4))
@@ -215,16 +213,6 @@ def test_vmap_nonfinite_gradient_gives_nonfinite_score(batches):
 
 
 # ---------------------------------------------------------------- device scoring
-
-
-class TwoLayers(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.live = nn.Linear(4, 3, bias=False)
-        self.dead = nn.Linear(4, 3, bias=False)
-
-    def forward(self, x):
-        return self.live(x) + 0.0 * self.dead(x)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -100,10 +100,14 @@ def _flatten(means: Sequence[torch.Tensor], variances: Sequence[torch.Tensor]
     if not means:
         empty = torch.zeros(0, dtype=torch.float64)
         return empty, empty, torch.zeros(0, dtype=torch.long)
-    device = means[0].device
-    sizes = torch.tensor([m.numel() for m in means], device=device)
-    layer = torch.repeat_interleave(torch.arange(len(means), device=device), sizes)
+    layer = _layer_index([m.numel() for m in means], means[0].device)
     return torch.cat([m.reshape(-1) for m in means]), torch.cat([v.reshape(-1) for v in variances]), layer
+
+
+def _layer_index(sizes: Sequence[int], device: torch.device) -> torch.Tensor:
+    """``[0]*sizes[0] + [1]*sizes[1] + ...`` built on the device by fills (a tensor made from
+    a host list, or repeat_interleave of unknown length, would make the host wait)."""
+    return torch.cat([torch.full((n,), i, dtype=torch.long, device=device) for i, n in enumerate(sizes)])
 
 
 def cumulative_sums(samples: torch.Tensor) -> torch.Tensor:
@@ -159,9 +163,7 @@ class StackedMoments:
         self.mean = x.mean(dim=0)
         self.var = x.sub_(self.mean).square_().mean(dim=0)
         del x
-        device = self.mean.device
-        sizes = torch.tensor([math.prod(shape) for shape in self._shapes], device=device)
-        self.layer = torch.repeat_interleave(torch.arange(len(self.names), device=device), sizes)
+        self.layer = _layer_index([math.prod(shape) for shape in self._shapes], self.mean.device)
 
     def _split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         parts = flat.split([math.prod(shape) for shape in self._shapes])
