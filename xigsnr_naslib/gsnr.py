@@ -46,7 +46,8 @@ Execution strategies (``strategy``):
     statistics, moments and scores computed on the device in flat vectors with no host
     sync until the final scores are read (:class:`~xigsnr_naslib.statistics.StackedMoments`).
     For GPUs, where one pass over 8 x 64 images leaves the device idle. Agrees with the
-    loop to float32 rounding (well under 1e-6 relative), not bit for bit. Needs batches
+    loop to float32 rounding, not bit for bit: 1e-8 to 1e-6 relative for xi-GSNR in the
+    tests (variants without xi, such as 1/var, magnify rounding more). Needs batches
     of one shape; a parameter the loss does not reach counts as zero gradients instead of
     being left out (this changes only sums over such parameters that keep zero-variance
     entries: ``inv_var_xi`` without the layer skip).
