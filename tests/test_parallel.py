@@ -8,7 +8,9 @@ from collections import Counter
 import pytest
 import torch
 
-from xigsnr_naslib.pipeline import ArchitectureScorer, score_architectures
+from xigsnr_naslib import xi_gsnr
+from xigsnr_naslib.gsnr import VARIANTS
+from xigsnr_naslib.pipeline import ArchitectureScorer, build_model, score_architectures, xi_gsnr_proxies
 from xigsnr_naslib.protocol import Protocol
 from xigsnr_naslib.proxies import Proxy, get_proxy
 from xigsnr_naslib.results import ResultsStore, record_key
@@ -133,3 +135,20 @@ def test_ray_cluster_of_two_workers(setting, tmp_path):
     lines = stored(tmp_path / "r.jsonl")
     assert len(lines) == len(archs) * len(PROXIES)
     assert max(Counter(record_key(r) for r in lines).values()) == 1
+
+
+def test_every_mode_and_variant_from_one_pass_through_worker_processes(setting):
+    archs, common = setting
+    proxies = xi_gsnr_proxies()
+    assert len(proxies) == 2 * len(VARIANTS) == len({p.name for p in proxies})
+    assert {"xi_gsnr", "xi_gsnr_paper", "gsnr", "gsnr_sq_mean"} <= {p.name for p in proxies}
+    common["proxies"] = proxies
+    records = score_architectures(SPACE, archs[:2], workers=2, **common)
+    assert len(records) == 2 * len(proxies) and all(r["shared_by"] == len(proxies) for r in records)
+    for r in records:
+        s = r["settings"]
+        model = build_model(SPACE, SPACE.decode(r["arch"]), 10, common["protocol"].seed)
+        assert r["score"] == xi_gsnr(model, common["batches"], mode=s["mode"], variant=s["variant"]), r["proxy"]
+    # unregistered ones travel by value to spawned processes too
+    assert proxies[-1].name == "xi_gsnr_paper_inv_var_xi"
+    assert pickle.loads(pickle.dumps(proxies[-1])).fn.estimator == proxies[-1].fn.estimator

@@ -9,7 +9,8 @@ recorded (``status: "error"``) and the run goes on.
 How the work is executed (the scores do not depend on it):
 
 * ``joint`` (default on): the xi-GSNR proxies of a run (every mode except ``per_sample``,
-  every variant) are scored from ONE set of N passes per architecture
+  every variant; :func:`xi_gsnr_proxies` makes one per (mode, variant)) are scored from
+  ONE set of N passes per architecture
   (:func:`~xigsnr_naslib.gsnr.score_jointly`), bit for bit as each alone; BatchNorm
   running statistics, which no score reads, are not updated.
 * ``strategy``: ``"loop"`` or ``"vmap"`` (see :mod:`xigsnr_naslib.gsnr`).
@@ -20,6 +21,7 @@ How the work is executed (the scores do not depend on it):
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -30,13 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from .gradients import Batch, LossFn
-from .gsnr import XiGSNR, score_jointly
+from .gsnr import JOINT_MODES, VARIANTS, XiGSNR, score_jointly
 from .protocol import Protocol
-from .proxies import Proxy, get_proxy
+from .proxies import Proxy, get_proxy, list_proxies
 from .results import ResultsStore, record_key, score_fields
 from .spaces.base import SearchSpace
 
-__all__ = ["score_architectures", "build_model", "ArchitectureScorer", "BACKENDS"]
+__all__ = ["score_architectures", "build_model", "xi_gsnr_proxies", "ArchitectureScorer", "BACKENDS"]
 
 BACKENDS = ("processes", "ray")
 
@@ -51,6 +53,40 @@ def build_model(space: SearchSpace, arch: Hashable, num_classes: int, seed: int,
 def _base_record(space: SearchSpace, dataset: str, index, code: str, proxy: Proxy, protocol: Protocol) -> dict:
     return {"space": space.name, "dataset": dataset, "index": index, "arch": code, "proxy": proxy.name,
             "settings": proxy.settings, "protocol": protocol.settings() if proxy.needs_data else {}}
+
+
+class EstimatorScore:
+    """A picklable proxy function ``(model, batches, loss_fn) -> score`` for one estimator."""
+
+    def __init__(self, estimator: XiGSNR):
+        self.estimator = estimator
+
+    def __call__(self, model: torch.nn.Module, batches: list, loss_fn: LossFn) -> float:
+        return self.estimator.score(model, batches, loss_fn)
+
+
+def xi_gsnr_proxies(modes: Sequence[str] = JOINT_MODES, variants: Sequence[str] = VARIANTS, *,
+                    xi: float = 1e-8, params: str = "conv_linear") -> list[Proxy]:
+    """One proxy per (mode, variant), to score them all from one set of passes per architecture.
+
+    Where a registered proxy computes the same thing (``xi_gsnr``, ``xi_gsnr_paper``,
+    ``gsnr_inv_var``, ...) it is used, so records keep their usual names; the others are
+    named ``xi_gsnr_<mode>_<variant>``. Pass the list to :func:`score_architectures`.
+    """
+    registered = {}
+    for name in list_proxies():
+        proxy = get_proxy(name)
+        estimator = _estimator_of(proxy)
+        if estimator is not None:
+            registered.setdefault(json.dumps(proxy.settings, sort_keys=True), proxy)
+    out = []
+    for mode in modes:
+        for variant in variants:
+            estimator = XiGSNR(mode=mode, xi=xi, variant=variant, params=params)
+            key = json.dumps(estimator.settings(), sort_keys=True)
+            out.append(registered.get(key) or Proxy(f"xi_gsnr_{mode}_{variant}", EstimatorScore(estimator),
+                                                    estimator.settings(), f"xi-GSNR {variant}, {mode} mode"))
+    return out
 
 
 def _estimator_of(proxy: Proxy) -> XiGSNR | None:
