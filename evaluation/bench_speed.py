@@ -351,8 +351,9 @@ def main(argv=None) -> int:
               "archs": args.archs, "per_arch": per_arch, "batches": f"{args.n_batches}x{args.batch_size}",
               "source": source, "rows": rows, "workers_run": workers_run, "plain_after_workers": bracket}
     print()
-    print(f"| strategy | s/arch | archs/hour (machine) | all {NB201_SIZE:,} | vs plain | GFLOP/s | of matmul peak | peak MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| strategy | s/arch | median | archs/hour (machine) | all {NB201_SIZE:,} | vs plain | GFLOP/s | "
+          f"of matmul peak | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     flops = sum(r["flops"] for r in rows) if rows else 0
     plain_s = None
     if "plain" in serial:
@@ -367,7 +368,9 @@ def main(argv=None) -> int:
         rate = flops / len(rows) / secs
         summary[name] = {"s_per_arch": secs, "archs_per_hour": 3600 / secs}
         peak_mib = max(r[name]["peak_mib"] for r in rows)
-        print(f"| {name} | {secs:.3f} | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
+        median = float(np.median([r[name]["seconds"] for r in rows]))
+        summary[name]["median_s"] = median
+        print(f"| {name} | {secs:.3f} | {median:.3f} | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
               f"{ratio(plain_s, secs)} | {rate / 1e9:.1f} | {rate / ceiling:.0%} | "
               f"{peak_mib:,.0f} |")
     if workers_run:
@@ -376,12 +379,12 @@ def main(argv=None) -> int:
         rate = total_flops / workers_run["wall"]
         summary["workers"] = {"s_per_arch": secs, "archs_per_hour": 3600 / secs}
         print(f"| workers ({workers_run['workers']} processes{', 1 thread each' if device.type == 'cpu' else ', vmap'}) "
-              f"| {secs:.3f} | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
+              f"| {secs:.3f} | - | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
               f"{ratio(plain_s, secs)} | {rate / 1e9:.1f} | "
               f"{rate / peak['default threads']:.0%} | - |")
         steady = workers_run["busy_s_per_arch"] / workers_run["workers"]
         summary["workers"]["steady_s_per_arch"] = steady
-        print(f"| workers, steady state (busy time / {workers_run['workers']}, no start-up) | {steady:.3f} | "
+        print(f"| workers, steady state (busy time / {workers_run['workers']}, no start-up) | {steady:.3f} | - | "
               f"{3600 / steady:,.0f} | {duration(NB201_SIZE * steady)} | "
               f"{ratio(plain_s, steady)} | - | - | - |")
     report["summary"] = summary
