@@ -10,7 +10,7 @@ import torch
 
 from xigsnr_naslib import xi_gsnr
 from xigsnr_naslib.gsnr import VARIANTS
-from xigsnr_naslib.pipeline import ArchitectureScorer, build_model, score_architectures, xi_gsnr_proxies
+from xigsnr_naslib.pipeline import ArchitectureScorer, build_model, execution, score_architectures, xi_gsnr_proxies
 from xigsnr_naslib.protocol import Protocol
 from xigsnr_naslib.proxies import Proxy, get_proxy
 from xigsnr_naslib.results import ResultsStore, record_key
@@ -152,3 +152,22 @@ def test_every_mode_and_variant_from_one_pass_through_worker_processes(setting):
     # unregistered ones travel by value to spawned processes too
     assert proxies[-1].name == "xi_gsnr_paper_inv_var_xi"
     assert pickle.loads(pickle.dumps(proxies[-1])).fn.estimator == proxies[-1].fn.estimator
+
+
+def _process_id(model, batches, loss_fn):
+    return float(os.getpid())
+
+
+def test_execution_block_sets_the_defaults_of_every_call(setting):
+    archs, common = setting
+    common["proxies"] = [Proxy("pid", _process_id, needs_data=False)]
+    here = float(os.getpid())
+    assert {r["score"] for r in score_architectures(SPACE, archs, **common)} == {here}
+    with execution(workers=2, threads=1):
+        elsewhere = {r["score"] for r in score_architectures(SPACE, archs, **common)}
+        assert {r["score"] for r in score_architectures(SPACE, archs, workers=0, **common)} == {here}  # the call wins
+    assert here not in elsewhere and 1 <= len(elsewhere) <= 2
+    assert {r["score"] for r in score_architectures(SPACE, archs, **common)} == {here}  # restored
+    with pytest.raises(ValueError, match="unknown execution settings"):
+        with execution(worker=2):
+            pass

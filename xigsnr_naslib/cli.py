@@ -50,10 +50,17 @@ def _add_execution_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: a local one)")
 
 
-def _execution(args) -> dict:
+def _execution(args):
+    """The execution settings of a command that has them, for every scoring run inside it."""
+    import contextlib
+
+    if not hasattr(args, "workers"):
+        return contextlib.nullcontext()
+    from .pipeline import execution
+
     workers = args.workers if args.workers == "auto" else int(args.workers)
-    return {"workers": workers, "threads": args.threads, "strategy": args.strategy, "backend": args.backend,
-            "ray_address": args.ray_address}
+    return execution(workers=workers, threads=args.threads, strategy=args.strategy, backend=args.backend,
+                     ray_address=args.ray_address)
 
 
 def _protocol(args):
@@ -131,7 +138,7 @@ def _cmd_correlate(args) -> int:
     result = correlate(args.space, dataset, proxies=args.proxy or ["xi_gsnr"], first=args.first,
                        sample=args.sample, sample_seed=args.sample_seed, protocol=_protocol(args),
                        data_root=args.data_root, results=results, device=args.device,
-                       progress=not args.no_progress, **selection, **_execution(args))
+                       progress=not args.no_progress, **selection)
     _print_metrics(result.metrics, result.ground_truth_definition)
     report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)
@@ -186,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = _COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
-        return handler(args)
+        with _execution(args):
+            return handler(args)
     except (MissingDataError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xigsnr-naslib {args.command}: error: {message}", file=sys.stderr)

@@ -79,13 +79,8 @@ def correlate(space: str = "nb201", dataset: str = "cifar10", *, proxies: Sequen
               stop: int | None = None, sample: int | None = None, sample_seed: int = 0,
               protocol: Protocol = PAPER_NB201, data_root: str | Path | None = None,
               results: str | Path | None = None, device: str = "cpu", progress: bool = True,
-              top_fractions: Sequence[float] = (0.05, 0.10), workers: int | str = 0, threads: int | None = None,
-              strategy: str = "loop", backend: str = "processes", ray_address: str | None = None) -> CorrelationResult:
-    """Score architectures of ``space`` on ``dataset`` and correlate with the ground truth.
-
-    ``workers``, ``threads``, ``strategy``, ``backend``, ``ray_address``: how the scoring is
-    executed (see :func:`~xigsnr_naslib.pipeline.score_architectures`).
-    """
+              top_fractions: Sequence[float] = (0.05, 0.10)) -> CorrelationResult:
+    """Score architectures of ``space`` on ``dataset`` and correlate with the ground truth."""
     dataset = canonical_dataset(dataset)
     truth = load_ground_truth(space, dataset, data_root)
     chosen = select_indices(truth.index, indices=indices, first=first, start=start, stop=stop,
@@ -103,8 +98,7 @@ def correlate(space: str = "nb201", dataset: str = "cifar10", *, proxies: Sequen
     with torch.inference_mode(False):
         records = score_architectures(search_space, archs, dataset=dataset, batches=batches, proxies=proxy_objs,
                                       protocol=protocol, num_classes=DATASET_CLASSES[dataset], store=store,
-                                      device=device, progress=progress, workers=workers, threads=threads,
-                                      strategy=strategy, backend=backend, ray_address=ray_address)
+                                      device=device, progress=progress)
     table = scores_table(records).join(truth[["arch", "accuracy"]], how="left")
     metrics = {p.name: correlation_report(table[p.name].to_numpy(), table["accuracy"].to_numpy(), top_fractions)
                for p in proxy_objs}

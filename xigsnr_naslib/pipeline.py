@@ -18,15 +18,20 @@ How the work is executed (the scores do not depend on it):
   worker processes (``backend="processes"``, this machine) or Ray tasks
   (``backend="ray"``, a cluster), each with ``threads`` intra-op threads. The parent
   alone writes the results store, so a record is never lost or written twice.
+
+``with execution(workers="auto", ...):`` sets these for every call inside the block (the
+command line's ``--workers``/``--strategy``/``--backend`` work this way), so code that
+scores through ``correlate`` or the leaderboard needs no extra arguments.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Hashable, Iterable, Sequence
+from typing import Hashable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +43,7 @@ from .proxies import Proxy, get_proxy, list_proxies
 from .results import ResultsStore, record_key, score_fields
 from .spaces.base import SearchSpace
 
-__all__ = ["score_architectures", "build_model", "xi_gsnr_proxies", "ArchitectureScorer", "BACKENDS"]
+__all__ = ["score_architectures", "execution", "build_model", "xi_gsnr_proxies", "ArchitectureScorer", "BACKENDS"]
 
 BACKENDS = ("processes", "ray")
 
@@ -218,6 +223,43 @@ def _default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(workers, 1))
 
 
+#: execution settings of :func:`score_architectures` calls that do not give them
+_EXECUTION_DEFAULTS = {"strategy": "loop", "joint": True, "workers": 0, "threads": None, "backend": "processes",
+                       "ray_address": None}
+_execution_settings: dict = {}
+
+
+@contextlib.contextmanager
+def execution(**settings) -> Iterator[None]:
+    """Execution settings for every :func:`score_architectures` call inside the block.
+
+    In the style of scikit-learn's ``config_context``: code that scores through
+    ``correlate``, the leaderboard or anything else calling :func:`score_architectures`
+    runs with these settings unless the call gives its own::
+
+        with execution(workers="auto"):
+            correlate("nb201", "cifar10", first=200)
+
+    Keys: ``strategy``, ``joint``, ``workers``, ``threads``, ``backend``, ``ray_address``.
+    """
+    unknown = set(settings) - set(_EXECUTION_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown execution settings {sorted(unknown)}; known: {', '.join(_EXECUTION_DEFAULTS)}")
+    global _execution_settings
+    previous = _execution_settings
+    _execution_settings = {**previous, **settings}
+    try:
+        yield
+    finally:
+        _execution_settings = previous
+
+
+def _setting(name: str, value):
+    if value is not None:
+        return value
+    return _execution_settings.get(name, _EXECUTION_DEFAULTS[name])
+
+
 def score_architectures(
     space: SearchSpace,
     archs: Iterable[tuple[int | None, Hashable]],
@@ -231,11 +273,11 @@ def score_architectures(
     device: str | torch.device = "cpu",
     loss_fn: LossFn = F.cross_entropy,
     progress: bool = True,
-    strategy: str = "loop",
-    joint: bool = True,
-    workers: int | str = 0,
+    strategy: str | None = None,
+    joint: bool | None = None,
+    workers: int | str | None = None,
     threads: int | None = None,
-    backend: str = "processes",
+    backend: str | None = None,
     ray_address: str | None = None,
 ) -> list[dict]:
     """Score ``archs`` (pairs of benchmark index or None, architecture) with every proxy.
@@ -245,8 +287,13 @@ def score_architectures(
     ``joint``, ``workers`` (``"auto"``: one process per core on a CPU), ``threads``
     (intra-op threads of each worker; default: the machine's cores shared out, or
     unchanged when ``workers=0``), ``backend`` and
-    ``ray_address`` (an existing Ray cluster; default: start a local one).
+    ``ray_address`` (an existing Ray cluster; default: start a local one). Settings left
+    at ``None`` come from the enclosing :func:`execution` block, else: ``strategy="loop"``,
+    ``joint=True``, ``workers=0`` (this process), ``backend="processes"``.
     """
+    strategy, joint, workers = _setting("strategy", strategy), _setting("joint", joint), _setting("workers", workers)
+    threads, backend = _setting("threads", threads), _setting("backend", backend)
+    ray_address = _setting("ray_address", ray_address)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if workers != "auto" and (not isinstance(workers, int) or workers < 0):
