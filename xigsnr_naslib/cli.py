@@ -44,6 +44,31 @@ def _add_protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=None, help="seeds the batch draw and each network's init (default 1)")
 
 
+def _add_execution_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution (the scores do not depend on it)")
+    g.add_argument("--workers", default="auto", help="architectures scored at a time, each in its own process "
+                   "(default auto: one per CPU core on cpu, 0 = in this process)")
+    g.add_argument("--threads", type=int, default=None, help="intra-op threads per worker (default: cores / workers)")
+    g.add_argument("--strategy", default="loop", choices=["loop", "vmap"],
+                   help="loop (default) or vmap (all N batch gradients at once; for GPUs)")
+    g.add_argument("--backend", default="processes", choices=["processes", "ray"],
+                   help="processes on this machine (default) or Ray tasks (pip install 'xigsnr-naslib[ray]')")
+    g.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: a local one)")
+
+
+def _execution(args):
+    """The execution settings of a command that has them, for every scoring run inside it."""
+    import contextlib
+
+    if not hasattr(args, "workers"):
+        return contextlib.nullcontext()
+    from .pipeline import execution
+
+    workers = args.workers if args.workers == "auto" else int(args.workers)
+    return execution(workers=workers, threads=args.threads, strategy=args.strategy, backend=args.backend,
+                     ray_address=args.ray_address)
+
+
 def _protocol(args):
     from .protocol import Protocol, space_defaults
 
@@ -92,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_protocol_args(c)
     _add_common(c)
+    _add_execution_args(c)
 
     s = sub.add_parser("score", help="score one architecture")
     s.add_argument("arch", help="the architecture's canonical string")
@@ -188,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = _COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
-        return handler(args)
+        with _execution(args):
+            return handler(args)
     except (MissingDataError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xigsnr-naslib {args.command}: error: {message}", file=sys.stderr)

@@ -14,12 +14,28 @@ sample). Three sampling schemes exist, matching the estimator's modes:
     One sample per image of a single batch, each image passed through the network on its
     own (batch of one, BatchNorm in train mode), as the released NAS-Bench-101 run does.
 
+Two execution strategies serve several modes, or the GPU, from the same passes:
+
+``paired_batch_gradients``
+    One backward per batch yields both samples at once: the batch gradient g_k (``paper``)
+    and the running sum G_k = G_{k-1} + g_k in the parameters' dtype, added exactly as
+    autograd's gradient accumulation adds (``official``), so both modes cost one set of
+    passes and each equals its own sampler bit for bit.
+``stacked_batch_gradients``
+    All per-group gradients in one call: ``torch.func.vmap`` over the groups (the batches,
+    or single images for ``per_sample``) of ``torch.func.grad`` of a ``functional_call``.
+    BatchNorm normalises each group with that group's own statistics, as in the loop;
+    running-statistic updates are switched off while it runs (vmap cannot write a shared
+    buffer from every group, and train-mode outputs do not read them).
+
 The model is used as given (train mode, as in the released code). A model whose forward
 returns a tuple or list is read through its first element, the logits.
 """
 from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Sequence
+
+import contextlib
 
 import torch
 import torch.nn as nn
@@ -30,6 +46,9 @@ __all__ = [
     "independent_batch_gradients",
     "accumulated_batch_gradients",
     "per_sample_gradients",
+    "paired_batch_gradients",
+    "stacked_batch_gradients",
+    "batchnorm_running_stats_off",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -79,3 +98,94 @@ def per_sample_gradients(
             _clear(params)
             _backward(model, x[i : i + 1], y[i : i + 1], loss_fn)
             yield [p.grad for p in params]
+
+
+def paired_batch_gradients(
+    model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, params: Sequence[nn.Parameter]
+) -> Iterator[tuple[list[torch.Tensor | None], list[torch.Tensor | None]]]:
+    """Yield ``(g_k, G_k)`` per batch: the batch's own gradients and their running sum.
+
+    ``g_k`` is what :func:`independent_batch_gradients` yields and ``G_k`` what
+    :func:`accumulated_batch_gradients` yields, from one backward per batch: autograd adds a
+    new gradient into ``.grad`` with one elementwise add in the gradient's dtype, and so does
+    this. A tensor with no gradient in batch k keeps its running sum (``None`` until its
+    first gradient), as ``.grad`` would. Both lists are read-only views, valid until the
+    next sample is asked for.
+    """
+    running: list[torch.Tensor | None] = [None] * len(params)
+    for x, y in batches:
+        _clear(params)
+        _backward(model, x, y, loss_fn)
+        grads = [p.grad for p in params]
+        for i, g in enumerate(grads):
+            if g is None:
+                continue
+            if running[i] is None:
+                running[i] = g  # backward makes a fresh .grad next time: no copy needed
+            else:
+                running[i].add_(g)
+        yield grads, list(running)
+    _clear(params)
+
+
+@contextlib.contextmanager
+def batchnorm_running_stats_off(model: nn.Module) -> Iterator[None]:
+    """Stop train-mode BatchNorm layers from updating their running statistics, and restore.
+
+    A BatchNorm layer in train mode normalises with the batch's statistics whether or not
+    it tracks running ones, so the outputs and gradients are unchanged; only the updates of
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` are skipped. Layers in eval
+    mode are left alone (they read their running statistics).
+    """
+    changed = [m for m in model.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    for m in changed:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.track_running_stats = True
+
+
+def _parameter_names(model: nn.Module, params: Sequence[nn.Parameter]) -> list[str]:
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    missing = [i for i, p in enumerate(params) if id(p) not in by_id]
+    if missing:
+        raise ValueError(f"parameters {missing} are not parameters of the model")
+    return [by_id[id(p)] for p in params]
+
+
+def stacked_batch_gradients(
+    model: nn.Module, groups: Sequence[Batch], loss_fn: LossFn, params: Sequence[nn.Parameter]
+) -> list[torch.Tensor]:
+    """The gradients of every group at once: one ``[len(groups), *p.shape]`` tensor per param.
+
+    ``groups`` are ``(inputs, targets)`` pairs of equal shapes (the batches, or one image
+    each for per-image gradients); their gradients are computed by ``torch.func.vmap`` over
+    the groups of ``torch.func.grad`` of the mean loss of one group, with every BatchNorm
+    layer normalising each group by that group's statistics. Unlike the loop, a parameter
+    the loss does not reach gets zeros, not ``None``. Random layers (dropout) draw
+    independently per group.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    groups = list(groups)
+    if not groups:
+        return []
+    shapes = {(tuple(x.shape), tuple(y.shape)) for x, y in groups}
+    if len(shapes) != 1:
+        raise ValueError(f"stacked gradients need groups of one shape, got {sorted(shapes)}")
+    xs = torch.stack([x for x, _ in groups])
+    ys = torch.stack([y for _, y in groups])
+    names = _parameter_names(model, params)
+    selected = {n: p.detach() for n, p in zip(names, params)}
+
+    def group_loss(weights: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss_fn(logits_of(functional_call(model, weights, (x,), strict=False)), y)
+
+    # no_grad: the model's own parameters are constants here; grad() still differentiates
+    # with respect to ``weights`` (function transforms ignore an outer no_grad).
+    with torch.no_grad(), batchnorm_running_stats_off(model):
+        grads = vmap(grad(group_loss), in_dims=(None, 0, 0), randomness="different")(selected, xs, ys)
+    return [grads[n] for n in names]

@@ -99,6 +99,8 @@ def _register_gsnr(name: str, description: str, **settings) -> None:
     def fn(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
         return estimator.score(model, batches, loss_fn)
 
+    fn.estimator = estimator  # lets the pipeline score several xi-GSNR proxies from one set of passes
+
     register_proxy(name, settings=estimator.settings(), description=description)(fn)
 
 

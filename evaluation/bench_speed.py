@@ -1,0 +1,425 @@
+"""Speed of xi-GSNR scoring: every execution strategy on the same NB201 architectures and batches.
+
+Not a test: a benchmark to run on a quiet machine. For a seeded sample of NAS-Bench-201
+architectures and the paper's batches (8 x 64 CIFAR-10 training images), it times, per
+architecture and in total:
+
+``plain``       8 forward/backward passes, nothing else (one process, default threads):
+                the floor a new user's loop would give
+``reference``   the released algorithm, written from its description: gradients
+                accumulated over the batches, every selected layer's gradient copied to
+                NumPy after every batch and kept, mean and variance in NumPy at the end
+``loop``        this library's estimator (official mode), default threads
+``loop-1t``     the same with one intra-op thread (how much intra-op threads give)
+``joint``       all 10 (official, paper) x Table 9 scores from one set of passes
+``vmap``        the vmap strategy (official and paper), statistics on the device
+``workers``     ``score_architectures`` with W worker processes (one thread each on a CPU;
+                on a GPU each runs the vmap strategy, several architectures at a time)
+
+and prints the achieved FLOP/s of the passes against the machine's own measured
+matrix-multiply rate, architectures per hour for the whole machine (and the time for all
+15,625), peak memory, the statistics' extra memory, every strategy's ratio to ``plain``
+(measured in the same run, interleaved per architecture, ``plain`` repeated after the
+``workers`` run to bracket it) and the scores' agreement across strategies.
+
+    python -m xigsnr_naslib.evaluation.bench_speed --archs 4
+    python -m xigsnr_naslib.evaluation.bench_speed --device cuda --archs 400 --per-arch 16 --workers 4
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from xigsnr_naslib.complexity import count_flops
+from xigsnr_naslib.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_gsnr_all
+from xigsnr_naslib.pipeline import build_model, score_architectures
+from xigsnr_naslib.protocol import PAPER_NB201, Protocol, draw_batches
+from xigsnr_naslib.proxies import get_proxy
+from xigsnr_naslib.spaces.nb201 import NB201Space
+
+SERIAL = ("plain", "reference", "loop", "loop-1t", "joint", "vmap")
+ALL = SERIAL + ("workers",)
+XI = 1e-8
+NB201_SIZE = 15625
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss_peak_reset() -> None:
+    """Reset the process's resident-set high-water mark (Linux; silently nothing elsewhere)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _rss_peak_mib() -> float:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Meter:
+    """Wall time and peak memory of one block (device memory on CUDA, resident set on CPU)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @contextlib.contextmanager
+    def __call__(self, out: dict):
+        _sync(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _rss_peak_reset()
+        start = time.perf_counter()
+        yield
+        _sync(self.device)
+        out["seconds"] = time.perf_counter() - start
+        if self.device.type == "cuda":
+            out["peak_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            out["peak_mib"] = _rss_peak_mib()
+
+
+def matmul_flops(device: torch.device, threads: int | None = None, seconds: float = 1.0) -> float:
+    """The machine's float32 matrix-multiply rate (FLOP/s): the ceiling for this work."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+        _sync(device)
+    rate = 2 * n**3 * reps / (time.perf_counter() - start)
+    torch.set_num_threads(previous)
+    return rate
+
+
+# ---------------------------------------------------------------- the strategies
+
+
+def plain_loop(model: nn.Module, batches) -> None:
+    for x, y in batches:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+
+
+def released_algorithm(model: nn.Module, batches, xi: float = XI) -> float:
+    """The released code's computation, from its description: accumulate, copy to NumPy, np.var."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    copies: list[list[np.ndarray]] = [[] for _ in layers]
+    model.zero_grad(set_to_none=True)
+    for x, y in batches:
+        F.cross_entropy(model(x), y).backward()  # never zeroed: gradients accumulate
+        for store, layer in zip(copies, layers):
+            if layer.weight.grad is not None:
+                store.append(layer.weight.grad.detach().cpu().numpy().copy())
+    score = 0.0
+    for store in copies:
+        if not store:
+            continue
+        g = np.stack(store)
+        var = g.var(axis=0, dtype=np.float64)
+        if np.any(var != 0):
+            score += float(np.sum(g.mean(axis=0, dtype=np.float64) ** 2 / (var + xi)))
+    model.zero_grad(set_to_none=True)
+    return score
+
+
+def one_thread(fn):
+    def run(*args):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args)
+        finally:
+            torch.set_num_threads(previous)
+    return run
+
+
+def run_serial(name: str, model: nn.Module, batches) -> dict:
+    """Run one serial strategy; returns its scores (``official``/``paper`` xi-GSNR)."""
+    if name == "plain":
+        plain_loop(model, batches)
+        return {}
+    if name == "reference":
+        return {"official": released_algorithm(model, batches)}
+    if name == "loop":
+        return {"official": xi_gsnr(model, batches)}
+    if name == "loop-1t":
+        return {"official": one_thread(xi_gsnr)(model, batches)}
+    if name == "joint":
+        s = xi_gsnr_all(model, batches)
+        return {"official": s[("official", "xi_gsnr")], "paper": s[("paper", "xi_gsnr")]}
+    if name == "vmap":
+        s = xi_gsnr_all(model, batches, strategy="vmap", variants=("xi_gsnr",))
+        return {"official": s[("official", "xi_gsnr")], "paper": s[("paper", "xi_gsnr")]}
+    raise ValueError(name)
+
+
+def count_host_syncs(model: nn.Module, batches) -> int:
+    """Host synchronisations while the vmap strategy computes one architecture's moments and
+    scores (CUDA's sync debug mode counts them; reading the final scores is the one wanted)."""
+    from xigsnr_naslib.gsnr import JOINT_MODES, VARIANTS, joint_gradient_moments, score_tensor
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            moments = joint_gradient_moments(model, batches, modes=JOINT_MODES, strategy="vmap",
+                                             update_batchnorm_stats=False)
+            scores = [score_tensor(moments[m], v) for m in JOINT_MODES for v in VARIANTS]
+            torch.stack(scores)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+def load_batches(args, device: torch.device) -> tuple[list, str]:
+    protocol = Protocol(args.n_batches, args.batch_size, 1)
+    try:
+        from xigsnr_naslib.datasets import load_images
+
+        images = load_images("cifar10", args.data_root)
+        return draw_batches(images, protocol, "cifar10", device), "CIFAR-10 training images"
+    except Exception as exc:  # no data here: random images time the same
+        if not args.synthetic_ok:
+            raise
+        warnings.warn(f"no CIFAR-10 images ({exc}); timing on random images")
+        gen = torch.Generator().manual_seed(1)
+        batches = [(torch.randn(args.batch_size, 3, 32, 32, generator=gen).to(device),
+                    torch.randint(0, 10, (args.batch_size,), generator=gen).to(device))
+                   for _ in range(args.n_batches)]
+        return batches, "random images (no CIFAR-10 found)"
+
+
+def statistics_bytes(n_params: int, n_batches: int) -> dict:
+    """Extra memory of each strategy's statistics, beyond the model and its gradients."""
+    return {
+        "loop (Welford, float64 mean + M2)": 16 * n_params,
+        "joint (official + paper)": 32 * n_params + 4 * n_params,  # + the float32 running sum
+        "reference (N float32 copies on the host)": 4 * n_batches * n_params,
+        "vmap (N stacked float32 gradients + float64 while reducing)": 12 * n_batches * n_params + 16 * n_params,
+    }
+
+
+def ratio(plain_s: float | None, secs: float) -> str:
+    return f"{plain_s / secs:.2f}x" if plain_s else "-"
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def rel(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--archs", type=int, default=4, help="architectures for the workers run (default 4)")
+    p.add_argument("--per-arch", type=int, default=None,
+                   help="architectures timed one by one with every serial strategy (default: --archs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: the CPU's cores on cpu, 4 on cuda)")
+    p.add_argument("--strategies", default=None,
+                   help=f"comma list of {', '.join(ALL)} (default: all; on cuda all but loop-1t)")
+    p.add_argument("--n-batches", type=int, default=PAPER_NB201.n_batches)
+    p.add_argument("--batch-size", type=int, default=PAPER_NB201.batch_size)
+    p.add_argument("--seed", type=int, default=0, help="seed of the architecture sample (default 0)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--synthetic-ok", action="store_true", help="time on random images if CIFAR-10 is missing")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 on CUDA (default: full float32)")
+    p.add_argument("--json", default=None, help="also write every number to this JSON file")
+    args = p.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+    default = [s for s in ALL if not (device.type == "cuda" and s == "loop-1t")]
+    strategies = [s for s in args.strategies.split(",") if s] if args.strategies else default
+    unknown = set(strategies) - set(ALL)
+    if unknown:
+        p.error(f"unknown strategies {sorted(unknown)}")
+    workers = args.workers or (4 if device.type == "cuda" else (os.cpu_count() or 1))
+    per_arch = min(args.per_arch or args.archs, args.archs)
+    space = NB201Space()
+    archs = random.Random(args.seed).sample(space.all_archs(), args.archs)
+    batches, source = load_batches(args, device)
+    images = args.n_batches * args.batch_size
+
+    print(f"# xi-GSNR speed: {platform.node()} {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, torch {torch.__version__}, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)}, TF32 {'on' if args.tf32 else 'off'})" if device.type == "cuda" else "")
+          + f", default threads {torch.get_num_threads()}")
+    print(f"# {args.archs} NB201 architectures (seed {args.seed}), {args.n_batches} x {args.batch_size} {source}")
+    peak = {"default threads": matmul_flops(device)}
+    if device.type == "cpu":
+        peak["1 thread"] = matmul_flops(device, threads=1)
+    print("# float32 matmul: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items()))
+
+    meter = Meter(device)
+    # warm-up: first-call costs (kernel selection, lazy initialisation) stay out of the numbers
+    for name in [s for s in strategies if s in SERIAL]:
+        run_serial(name, build_model(space, archs[0], 10, 1, device), batches[:2])
+
+    if device.type == "cuda" and "vmap" in strategies:
+        syncs = count_host_syncs(build_model(space, archs[0], 10, 1, device), batches)
+        print(f"# host syncs inside one architecture (vmap: moments and all 10 scores): {syncs}")
+    rows: list[dict] = []
+    serial = [s for s in strategies if s in SERIAL]
+    for i, arch in enumerate(archs[:per_arch] if serial else []):
+        model = build_model(space, arch, 10, 1, device)
+        fwd_macs = count_flops(model, (3, 32, 32))
+        row = {"arch": space.encode(arch), "flops": 2 * 3 * fwd_macs * images,
+               "params": sum(p.numel() for _, p in select_parameters(model))}
+        order = serial[i % len(serial):] + serial[: i % len(serial)] if serial else []  # rotate: spread drift
+        for name in order:
+            model = build_model(space, arch, 10, 1, device)
+            out: dict = {}
+            with meter(out):
+                scores = run_serial(name, model, batches)
+            row[name] = {**out, **scores}
+        rows.append(row)
+        print(f"arch {i:3d} {row['arch']}  " + "  ".join(
+            f"{n} {row[n]['seconds']:.2f}s" for n in serial))
+
+    bracket = []
+    if "workers" in strategies:
+        proxies = [get_proxy("xi_gsnr")]
+        before = time.perf_counter()
+        records = score_architectures(space, [(i, a) for i, a in enumerate(archs)], dataset="cifar10",
+                                      batches=batches, proxies=proxies,
+                                      protocol=Protocol(args.n_batches, args.batch_size, 1), num_classes=10,
+                                      device=device, progress=False, workers=workers,
+                                      threads=1 if device.type == "cpu" else None,
+                                      strategy="vmap" if device.type == "cuda" else "loop")
+        wall = time.perf_counter() - before
+        for record in records:
+            if record["index"] < len(rows):
+                rows[record["index"]]["workers"] = {"official": record["score"], "seconds": record["seconds"]}
+        busy = [r["seconds"] for r in records if r.get("seconds")]
+        workers_run = {"archs": len(archs), "wall": wall, "workers": workers,
+                       "busy_s_per_arch": sum(busy) / max(len(busy), 1),
+                       "errors": sum(r["status"] != "ok" for r in records)}
+        if "plain" in strategies:  # bracket: the floor again, right after
+            for arch in archs[:len(rows)]:
+                model = build_model(space, arch, 10, 1, device)
+                out = {}
+                with meter(out):
+                    plain_loop(model, batches)
+                bracket.append(out["seconds"])
+    else:
+        workers_run = None
+
+    # ------------------------------------------------------------ summary
+    report = {"device": str(device), "cores": os.cpu_count(), "torch": torch.__version__, "matmul_flops": peak,
+              "archs": args.archs, "per_arch": per_arch, "batches": f"{args.n_batches}x{args.batch_size}",
+              "source": source, "rows": rows, "workers_run": workers_run, "plain_after_workers": bracket}
+    print()
+    print(f"| strategy | s/arch | median | archs/hour (machine) | all {NB201_SIZE:,} | vs plain | GFLOP/s | "
+          f"of matmul peak | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    flops = sum(r["flops"] for r in rows) if rows else 0
+    plain_s = None
+    if "plain" in serial:
+        plain_s = sum(r["plain"]["seconds"] for r in rows) / len(rows)
+        if bracket:
+            plain_s = (plain_s + sum(bracket) / len(bracket)) / 2
+    summary = {}
+    for name in serial:
+        secs = sum(r[name]["seconds"] for r in rows) / len(rows)
+        threads = 1 if name == "loop-1t" else torch.get_num_threads()
+        ceiling = peak["1 thread"] if (threads == 1 and "1 thread" in peak) else peak["default threads"]
+        rate = flops / len(rows) / secs
+        summary[name] = {"s_per_arch": secs, "archs_per_hour": 3600 / secs}
+        peak_mib = max(r[name]["peak_mib"] for r in rows)
+        median = float(np.median([r[name]["seconds"] for r in rows]))
+        summary[name]["median_s"] = median
+        print(f"| {name} | {secs:.3f} | {median:.3f} | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
+              f"{ratio(plain_s, secs)} | {rate / 1e9:.1f} | {rate / ceiling:.0%} | "
+              f"{peak_mib:,.0f} |")
+    if workers_run:
+        secs = workers_run["wall"] / workers_run["archs"]
+        total_flops = sum(2 * 3 * count_flops(build_model(space, a, 10, 1), (3, 32, 32)) * images for a in archs)
+        rate = total_flops / workers_run["wall"]
+        summary["workers"] = {"s_per_arch": secs, "archs_per_hour": 3600 / secs}
+        print(f"| workers ({workers_run['workers']} processes{', 1 thread each' if device.type == 'cpu' else ', vmap'}) "
+              f"| {secs:.3f} | - | {3600 / secs:,.0f} | {duration(NB201_SIZE * secs)} | "
+              f"{ratio(plain_s, secs)} | {rate / 1e9:.1f} | "
+              f"{rate / peak['default threads']:.0%} | - |")
+        steady = workers_run["busy_s_per_arch"] / workers_run["workers"]
+        summary["workers"]["steady_s_per_arch"] = steady
+        print(f"| workers, steady state (busy time / {workers_run['workers']}, no start-up) | {steady:.3f} | - | "
+              f"{3600 / steady:,.0f} | {duration(NB201_SIZE * steady)} | "
+              f"{ratio(plain_s, steady)} | - | - | - |")
+    report["summary"] = summary
+    if plain_s:
+        note = f" (mean of {len(rows)} interleaved + {len(bracket)} after the workers run)" if bracket else ""
+        print(f"\nplain = {plain_s:.3f} s/arch{note}. FLOPs: 3 x forward multiply-adds x 2, "
+              f"{flops / len(rows) / 1e9:.1f} GFLOP per architecture on average.")
+
+    n_params = max((r["params"] for r in rows), default=0)
+    if n_params:
+        print(f"\nstatistics' extra memory for the largest sampled network ({n_params:,} selected weights, "
+              f"N = {args.n_batches}): " + "; ".join(
+                  f"{k} {v / 2**20:.1f} MiB" for k, v in statistics_bytes(n_params, args.n_batches).items()))
+    if "loop" in serial:
+        moments = gradient_moments(build_model(space, archs[0], 10, 1, device), batches)
+        print(f"measured: RunningMoments.nbytes() = {moments.nbytes() / 2**20:.2f} MiB for "
+              f"{sum(p.numel() for _, p in select_parameters(build_model(space, archs[0], 10, 1))):,} weights "
+              f"(16 bytes each: O(parameters), independent of N)")
+
+    # agreement: official scores against the loop's, paper scores against the joint pass's
+    worst = 0.0
+    print(f"\nagreement (max relative difference over {len(rows)} architectures):")
+    for mode, base in (("official", "loop"), ("paper", "joint")):
+        for name in [s for s in strategies if s not in ("plain", base)]:
+            pairs = [(r[name][mode], r[base][mode]) for r in rows
+                     if base in r and name in r and r[name].get(mode) is not None]
+            if pairs:
+                diff = max(rel(a, b) for a, b in pairs)
+                worst = max(worst, diff)
+                print(f"  {mode:8s} {name:10s} vs {base:5s} {diff:.1e} {'ok' if diff < 1e-6 else 'ABOVE 1e-6'}")
+    report["worst_relative_difference"] = worst
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=float) + "\n")
+    return 0 if worst < 1e-6 and not (workers_run and workers_run["errors"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
