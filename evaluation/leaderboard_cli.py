@@ -63,6 +63,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true", help="no PNG figures (no matplotlib needed)")
+    from ..cli import _add_execution_args
+
+    _add_execution_args(p)
     p.set_defaults(handler=run)
 
 
