@@ -8,9 +8,11 @@ computed).
 
     python -m xigsnr_naslib.evaluation.bench_modes --data-root ../shared/data [--first 200]
 
-Modes: ``official`` and ``paper`` use the paper's protocol (8 batches of 64);
-``per_sample`` uses the released NAS-Bench-101 protocol (per-image gradients of one batch
-of 8), which is what that mode exists for.
+Modes: ``official`` and ``paper`` use the paper's protocol (8 batches of 64) and are
+scored together from the same 8 forward/backward passes per architecture (bit for bit what
+each gives alone; see the README's Speed section), so their seconds are those of the shared
+passes; ``per_sample`` uses the released NAS-Bench-101 protocol (per-image gradients of one
+batch of 8), which is what that mode exists for.
 """
 from __future__ import annotations
 
@@ -43,13 +45,13 @@ def main(argv=None) -> None:
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {args.device}")
-    rows = []
-    for mode in args.modes:
-        proxy, protocol = MODES[mode]
-        result = correlate("nb201", "cifar10", proxies=[proxy], first=args.first, protocol=protocol,
+    metrics = {}
+    for protocol in dict.fromkeys(MODES[mode][1] for mode in args.modes):
+        proxies = [MODES[mode][0] for mode in args.modes if MODES[mode][1] == protocol]
+        result = correlate("nb201", "cifar10", proxies=proxies, first=args.first, protocol=protocol,
                            data_root=args.data_root, results=Path(args.results), device=args.device)
-        m = result.metrics[proxy]
-        rows.append((mode, protocol, m))
+        metrics.update(result.metrics)
+    rows = [(mode, MODES[mode][1], metrics[MODES[mode][0]]) for mode in args.modes]
     print(f"\nNAS-Bench-201 CIFAR-10, benchmark indices 0..{args.first - 1}; "
           f"paper (all 15,625, official code): tau {PUBLISHED['kendall_tau']}, rho {PUBLISHED['spearman_rho']}")
     print(f"{'mode':<11}{'protocol':<10}{'n':>5}{'tau':>8}{'rho':>8}{'pearson':>9}{'P@5%':>7}{'P@10%':>7}"
