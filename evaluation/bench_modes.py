@@ -6,7 +6,7 @@ accuracy and the seconds per architecture of each mode, next to the paper's figu
 run continues where it stopped (the seconds printed are those recorded when each score was
 computed).
 
-    python -m xigsnr_naslib.evaluation.bench_modes --data-root ../shared/data [--first 200]
+    python -m xigsnr_naslib.evaluation.bench_modes --data-root ../shared/data [--first 200] [--workers 2]
 
 Modes: ``official`` and ``paper`` use the paper's protocol (8 batches of 64) and are
 scored together from the same 8 forward/backward passes per architecture (bit for bit what
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from xigsnr_naslib.correlation_job import correlate
+from xigsnr_naslib.pipeline import execution
 from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
 
 #: (proxy, protocol) per mode
@@ -41,15 +42,20 @@ def main(argv=None) -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--results", default="results/bench_modes_nb201_cifar10.jsonl")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", default=None,
+                        help="architectures scored at a time, one single-threaded process each ('auto': one per "
+                             "CPU core); default: in this process. Seconds per architecture are each worker's.")
     args = parser.parse_args(argv)
+    settings = {} if args.workers is None else {"workers": args.workers if args.workers == "auto" else int(args.workers)}
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, device {args.device}")
+          f"torch {torch.__version__}, device {args.device}, workers {args.workers or 'in-process'}")
     metrics = {}
     for protocol in dict.fromkeys(MODES[mode][1] for mode in args.modes):
         proxies = [MODES[mode][0] for mode in args.modes if MODES[mode][1] == protocol]
-        result = correlate("nb201", "cifar10", proxies=proxies, first=args.first, protocol=protocol,
-                           data_root=args.data_root, results=Path(args.results), device=args.device)
+        with execution(**settings):
+            result = correlate("nb201", "cifar10", proxies=proxies, first=args.first, protocol=protocol,
+                               data_root=args.data_root, results=Path(args.results), device=args.device)
         metrics.update(result.metrics)
     rows = [(mode, MODES[mode][1], metrics[MODES[mode][0]]) for mode in args.modes]
     print(f"\nNAS-Bench-201 CIFAR-10, benchmark indices 0..{args.first - 1}; "

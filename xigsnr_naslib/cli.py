@@ -23,10 +23,11 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
-_EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
-_EXTRA_COMMANDS["search"] = ("xigsnr_naslib.search_command", "add_search_parser")
-_EXTRA_COMMANDS["leaderboard"] = ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser")
-_EXTRA_COMMANDS["naslib-run"] = ("xigsnr_naslib.naslib_runner", "add_parser")
+_EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "search": ("xigsnr_naslib.search_command", "add_search_parser"),
+    "leaderboard": ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser"),
+    "naslib-run": ("xigsnr_naslib.naslib_runner", "add_parser"),
+}
 
 
 def _parse_indices(text: str) -> dict:
