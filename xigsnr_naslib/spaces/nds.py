@@ -39,6 +39,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn as nn
 
+from ..pooling import ExactAvgPool2d
 from .base import SearchSpace, register_space
 
 __all__ = [
@@ -252,7 +253,7 @@ def make_operation(op: str, c: int, stride: int) -> nn.Module:
         k = int(op[-1])
         pad = (k - 1) // 2
         if op.startswith("avg"):
-            return nn.AvgPool2d(k, stride=stride, padding=pad, count_include_pad=False)
+            return ExactAvgPool2d(k, stride=stride, padding=pad, count_include_pad=False)
         return nn.MaxPool2d(k, stride=stride, padding=pad)
     if op in ("conv_1x1", "conv_3x3"):
         k = int(op[-1])
