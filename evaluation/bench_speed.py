@@ -332,15 +332,17 @@ def main(argv=None) -> int:
         # rounds is kept for each measurement
         for i, (arch, row) in enumerate(zip(archs, rows)):
             shift = (i + rep) % len(serial)
+            this_round = {}
             for name in serial[shift:] + serial[:shift]:
                 model = build_for(name, space, arch, device)
                 out: dict = {}
                 with meter(out):
                     scores = run_serial(name, model, batches)
+                this_round[name] = out["seconds"]
                 if name not in row or out["seconds"] < row[name]["seconds"]:
                     row[name] = {**out, **scores}
             print(f"round {rep + 1} arch {i:3d} {row['arch']}  " + "  ".join(
-                f"{n} {row[n]['seconds']:.2f}s" for n in serial))
+                f"{n} {this_round[n]:.2f}s" for n in serial))
 
         if "workers" in strategies:
             before = time.perf_counter()
