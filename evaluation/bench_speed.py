@@ -5,14 +5,16 @@ architectures and the paper's batches (8 x 64 CIFAR-10 training images), it time
 architecture and in total:
 
 ``plain``       8 forward/backward passes, nothing else (one process, default threads),
-                on the stock network (``nn.AvgPool2d``, as the benchmark's code builds
-                it): the floor a new user's loop would give
+                on the stock network (``nn.AvgPool2d``, every ``none`` edge evaluated as
+                ``x * 0``: as the benchmark's code runs it): the floor a new user's loop
+                would give
 ``reference``   the released algorithm, written from its description: gradients
                 accumulated over the batches, every selected layer's gradient copied to
                 NumPy after every batch and kept, mean and variance in NumPy at the end;
                 stock network
-``plain-exact`` the plain loop on this library's network (``ExactAvgPool2d``: the same
-                values bit for bit, faster on a CPU): what the pooling alone gains
+``plain-exact`` the plain loop on this library's network (``ExactAvgPool2d``, ``none``
+                terms left out of the sums: the same values bit for bit, faster on a
+                CPU): what the network's exact rewrites alone gain
 ``loop``        this library's estimator (official mode), default threads, this
                 library's network (so are all below)
 ``loop-1t``     the same with one intra-op thread (how much intra-op threads give)
@@ -54,13 +56,13 @@ import torch.nn.functional as F
 from xigsnr_naslib.complexity import count_flops
 from xigsnr_naslib.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_gsnr_all
 from xigsnr_naslib.pipeline import build_model, score_architectures
-from xigsnr_naslib.pooling import use_native_pooling
+from xigsnr_naslib.pooling import pooling_backend_note
 from xigsnr_naslib.protocol import PAPER_NB201, Protocol, draw_batches
 from xigsnr_naslib.proxies import get_proxy
-from xigsnr_naslib.spaces.nb201 import NB201Space
+from xigsnr_naslib.spaces.nb201 import NB201Space, as_benchmark_code
 
 SERIAL = ("plain", "reference", "plain-exact", "loop", "loop-1t", "joint", "vmap")
-#: strategies timed on the stock network (nn.AvgPool2d) rather than this library's
+#: strategies timed on the stock network (as_benchmark_code) rather than this library's
 STOCK = ("plain", "reference")
 ALL = SERIAL + ("workers",)
 XI = 1e-8
@@ -194,9 +196,9 @@ def run_serial(name: str, model: nn.Module, batches) -> dict:
 
 
 def build_for(name: str, space, arch, device) -> nn.Module:
-    """The network a strategy is timed on: stock pooling for ``STOCK``, this library's otherwise."""
+    """The network a strategy is timed on: the benchmark's code for ``STOCK``, this library's otherwise."""
     model = build_model(space, arch, 10, 1, device)
-    return use_native_pooling(model) if name in STOCK else model
+    return as_benchmark_code(model) if name in STOCK else model
 
 
 def count_host_syncs(model: nn.Module, batches) -> int:
@@ -303,7 +305,8 @@ def main(argv=None) -> int:
     print(f"# xi-GSNR speed: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)}, TF32 {'on' if args.tf32 else 'off'})" if device.type == "cuda" else "")
-          + f", default threads {torch.get_num_threads()}")
+          + f", default threads {torch.get_num_threads()}"
+          + (f", pooling {pooling_backend_note()}" if device.type == "cpu" else ""))
     print(f"# {args.archs} NB201 architectures (seed {args.seed}), {args.n_batches} x {args.batch_size} {source}")
     peak = {"default threads": matmul_flops(device)}
     if device.type == "cpu":
@@ -372,7 +375,7 @@ def main(argv=None) -> int:
     bracket = [b for b in bracket if b is not None]
 
     # ------------------------------------------------------------ summary
-    report = {"device": str(device), "cores": os.cpu_count(), "torch": torch.__version__, "matmul_flops": peak,
+    report = {"device": str(device), "cores": os.cpu_count(), "torch": torch.__version__, "pooling": pooling_backend_note() if device.type == "cpu" else "native", "matmul_flops": peak,
               "archs": args.archs, "per_arch": per_arch, "repeat": args.repeat, "batches": f"{args.n_batches}x{args.batch_size}",
               "source": source, "rows": rows, "workers_run": workers_run, "plain_after_workers": bracket}
     print()

@@ -4,10 +4,12 @@ import random
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from xigsnr_naslib.complexity import count_params
 from xigsnr_naslib.spaces import create_space, list_spaces
-from xigsnr_naslib.spaces.nb201 import NB201Network, OPERATIONS, arch_to_str, parse_arch
+from xigsnr_naslib.pooling import ExactAvgPool2d
+from xigsnr_naslib.spaces.nb201 import Cell, NB201Network, OPERATIONS, arch_to_str, as_benchmark_code, parse_arch
 
 #: records of params_MB that are not one CIFAR-10 network's count (see the data README):
 #: five whole numbers that contradict the reference network definition...
@@ -84,3 +86,72 @@ def test_registry_and_search_operations():
     assert len(space.all_archs()) == 15625
     with pytest.raises(KeyError, match="unknown search space"):
         create_space("nb999")
+
+
+def _benchmark_cell_forward(cell, x):
+    """The benchmark's cell: every edge's output summed, ``none`` as ``x * 0``."""
+    nodes = [x]
+    edge = 0
+    for target in range(1, 4):
+        terms = []
+        for source in range(target):
+            op = cell.edges[edge]
+            terms.append(nodes[source].mul(0.0) if op.__class__.__name__ == "Zero" else op(nodes[source]))
+            edge += 1
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        nodes.append(total)
+    return nodes[3]
+
+
+_CELL_FORWARD = Cell.forward
+
+
+def _benchmark_flag_forward(cell, x):
+    cell.evaluate_every_edge = True
+    try:
+        return _CELL_FORWARD(cell, x)
+    finally:
+        cell.evaluate_every_edge = False
+
+
+@pytest.mark.parametrize("reference", [_benchmark_cell_forward, _benchmark_flag_forward])
+@pytest.mark.parametrize("arch", [
+    "|none~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",   # none beside others
+    "|none~0|+|none~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|none~2|",           # node 1 all none
+    "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|",                   # output all none
+    "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|",
+])
+def test_skipping_none_edges_keeps_values_and_gradients(arch, reference, monkeypatch):
+    """Cells skip ``none`` terms; values and every gradient equal the benchmark's x*0 sums."""
+    space = create_space("nb201", channels=8, cells_per_stage=2)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    results = []
+    for forward in (Cell.forward, reference):
+        monkeypatch.setattr(Cell, "forward", forward)
+        torch.manual_seed(0)
+        model = space.build(arch)
+        logits = model(x)
+        F.cross_entropy(logits, y).backward()
+        results.append((logits.detach(), [(n, p.grad) for n, p in model.named_parameters()]))
+        monkeypatch.undo()
+    (logits, grads), (logits_ref, grads_ref) = results
+    assert torch.equal(logits, logits_ref)
+    for (name, g), (_, g_ref) in zip(grads, grads_ref):
+        assert (g is None) == (g_ref is None), name
+        assert g is None or torch.equal(g, g_ref), name
+
+
+def test_as_benchmark_code_evaluates_every_edge_with_native_pooling():
+    model = as_benchmark_code(create_space("nb201", channels=8, cells_per_stage=1).build(
+        "|none~0|+|avg_pool_3x3~0|none~1|+|none~0|none~1|none~2|"))
+    assert not any(isinstance(m, ExactAvgPool2d) for m in model.modules())
+    cells = [m for m in model.modules() if isinstance(m, Cell)]
+    assert cells and all(c.evaluate_every_edge for c in cells)
+    calls = []
+    for m in model.modules():
+        if type(m).__name__ == "Zero":
+            m.register_forward_hook(lambda *args: calls.append(1))
+    model(torch.randn(2, 3, 32, 32))
+    assert len(calls) == 5 * len(cells)  # all five none edges of every cell ran

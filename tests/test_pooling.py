@@ -1,15 +1,20 @@
-"""ExactAvgPool2d: bit for bit nn.AvgPool2d on the CPU, forward and backward."""
+"""ExactAvgPool2d: bit for bit nn.AvgPool2d on the CPU, forward and backward, on every path."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib.pooling import ExactAvgPool2d, avg_pool_stride1, use_native_pooling
+from xigsnr_naslib import c_kernels, pooling
+from xigsnr_naslib.pooling import ExactAvgPool2d, avg_pool_exact, avg_pool_stride1, pooling_backend, use_native_pooling
 from xigsnr_naslib.spaces import create_space
 
+HAVE_COMPILER = c_kernels._compiler() is not None
 
-def _native(x, kernel, padding):
-    return F.avg_pool2d(x, kernel, 1, padding, count_include_pad=False)
+
+def _native(x, kernel, padding, stride=1):
+    return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
 
 
 def _value_and_grad(fn, x, grad_out):
@@ -19,25 +24,48 @@ def _value_and_grad(fn, x, grad_out):
     return y, g
 
 
+@pytest.fixture(params=["c", "torch"])
+def backend(request, monkeypatch):
+    """Each exact implementation in turn; ``c`` is required to build wherever a compiler exists."""
+    if request.param == "c" and not HAVE_COMPILER:
+        pytest.skip("no C compiler: the C pooling kernel cannot be built here")
+    monkeypatch.setenv("XIGSNR_POOLING", request.param)
+    assert pooling_backend() == request.param, pooling.pooling_backend_note()
+    return request.param
+
+
 #: (kernel, padding, input shape): every window that fits the padded input
 CASES = [(k, p, shape) for k, p in [(3, 1), (3, 0), (2, 0), (2, 1), (5, 2), (5, 1), (1, 0), (7, 3)]
          for shape in [(2, 3, 9, 7), (8, 16, 32, 32), (2, 5, 1, 1)] if min(shape[-2:]) + 2 * p >= k]
 
 
-@pytest.mark.parametrize("kernel,padding,shape", CASES)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_equal_to_native_kernel_bit_for_bit(kernel, padding, shape, dtype):
-    gen = torch.Generator().manual_seed(hash((kernel, padding, shape)) % 2**31)
+def _check_exact(kernel, stride, padding, shape, dtype):
+    gen = torch.Generator().manual_seed(hash((kernel, stride, padding, shape)) % 2**31)
     # values over six orders of magnitude, so that any change of summation order shows
     scale = torch.logspace(-3, 3, shape[-1], dtype=dtype)
     x = torch.randn(shape, dtype=dtype, generator=gen) * scale
-    out_shape = _native(x, kernel, padding).shape
+    out_shape = _native(x, kernel, padding, stride).shape
     grad_out = torch.randn(out_shape, dtype=dtype, generator=gen) * 1e3
-    y_ref, g_ref = _value_and_grad(lambda t: _native(t, kernel, padding), x, grad_out)
-    y, g = _value_and_grad(lambda t: avg_pool_stride1(t, kernel, padding), x, grad_out)
+    y_ref, g_ref = _value_and_grad(lambda t: _native(t, kernel, padding, stride), x, grad_out)
+    y, g = _value_and_grad(lambda t: avg_pool_exact(t, kernel, stride, padding), x, grad_out)
     assert y.shape == y_ref.shape and g.shape == g_ref.shape
     assert torch.equal(y, y_ref)
     assert torch.equal(g, g_ref)
+
+
+@pytest.mark.parametrize("kernel,padding,shape", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_equal_to_native_kernel_bit_for_bit(backend, kernel, padding, shape, dtype):
+    _check_exact(kernel, 1, padding, shape, dtype)
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler: the C pooling kernel cannot be built here")
+@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 2, 0), (5, 2, 2), (3, 3, 1), (5, 3, 2), (2, 3, 0)])
+@pytest.mark.parametrize("shape", [(2, 3, 9, 7), (4, 16, 32, 32), (2, 5, 3, 3)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_c_kernel_any_stride_bit_for_bit(monkeypatch, kernel, stride, padding, shape, dtype):
+    monkeypatch.setenv("XIGSNR_POOLING", "c")
+    _check_exact(kernel, stride, padding, shape, dtype)
 
 
 def test_a_different_summation_order_is_not_equal():
@@ -52,7 +80,7 @@ def test_a_different_summation_order_is_not_equal():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_module_matches_nn_avgpool_with_threads(threads):
+def test_module_matches_nn_avgpool_with_threads(backend, threads):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -66,7 +94,6 @@ def test_module_matches_nn_avgpool_with_threads(threads):
 
 
 @pytest.mark.parametrize("settings", [
-    dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),   # stride 2
     dict(kernel_size=3, stride=1, padding=1, count_include_pad=True),    # padding counted
     dict(kernel_size=3, stride=1, padding=1, count_include_pad=False, ceil_mode=True),
     dict(kernel_size=3, stride=1, padding=1, count_include_pad=False, divisor_override=4),
@@ -78,12 +105,26 @@ def test_other_settings_fall_back_to_the_native_kernel(settings):
     assert ExactAvgPool2d(**settings)._fast_settings() is None
 
 
+@pytest.mark.parametrize("settings,fast", [
+    (dict(kernel_size=2, stride=2, padding=0), (2, 2, 0)),  # NB201's reduction block: padding 0 counts nothing
+    (dict(kernel_size=3, stride=2, padding=1, count_include_pad=False), (3, 2, 1)),
+    (dict(kernel_size=3, padding=1, count_include_pad=False), (3, 3, 1)),  # stride defaults to the kernel
+])
+def test_strided_settings_take_the_exact_path(backend, settings, fast):
+    pool = ExactAvgPool2d(**settings)
+    assert pool._fast_settings() == fast
+    x = torch.randn(4, 8, 16, 16)
+    native = nn.AvgPool2d(**settings)
+    grad_out = torch.randn_like(native(x))
+    assert all(torch.equal(a, b) for a, b in zip(_value_and_grad(pool, x, grad_out), _value_and_grad(native, x, grad_out)))
+
+
 def test_half_precision_falls_back():
     x = torch.randn(2, 3, 8, 8).to(torch.bfloat16)
     assert torch.equal(ExactAvgPool2d(3, 1, 1, count_include_pad=False)(x), _native(x, 3, 1))
 
 
-def test_under_vmap_and_grad():
+def test_under_vmap_and_grad(backend):
     """torch.func transforms (the vmap strategy) see the same values as a loop."""
     x = torch.randn(4, 2, 3, 10, 10, dtype=torch.float64)
 
@@ -97,7 +138,7 @@ def test_under_vmap_and_grad():
     assert torch.equal(batched, torch.stack([torch.func.grad(loss_native)(t) for t in x]))
 
 
-def test_nb201_network_gradients_equal_with_native_pooling():
+def test_nb201_network_gradients_equal_with_native_pooling(backend):
     arch = "|avg_pool_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
     space = create_space("nb201", channels=8, cells_per_stage=1)
     torch.manual_seed(0)
@@ -121,10 +162,95 @@ def test_use_native_pooling_keeps_settings_and_mode():
     assert (pool.kernel_size, pool.stride, pool.padding, pool.count_include_pad) == (5, 1, 2, False)
 
 
-def test_all_sizes_of_a_cifar_network_are_exact():
+def test_all_sizes_of_a_cifar_network_are_exact(backend):
     shapes = [(64, c, s, s) for c, s in ((16, 32), (32, 16), (64, 8))]
     for shape in shapes:
         x, grad_out = torch.randn(shape), torch.randn(shape)
         assert all(torch.equal(a, b) for a, b in zip(
             _value_and_grad(lambda t: avg_pool_stride1(t, 3, 1), x, grad_out),
             _value_and_grad(lambda t: _native(t, 3, 1), x, grad_out)))
+
+
+def test_blocks_of_planes_split_anywhere(monkeypatch):
+    """The PyTorch path handles blocks that do not divide the planes, down to one plane."""
+    monkeypatch.setenv("XIGSNR_POOLING", "torch")
+    for block_bytes in (1, 3 * 34 * 34 * 4, 10**9):
+        monkeypatch.setattr(pooling, "BLOCK_BYTES", block_bytes)
+        _check_exact(3, 1, 1, (2, 5, 32, 32), torch.float32)
+
+
+def test_non_contiguous_input(backend):
+    x = torch.randn(4, 16, 12, 12).to(memory_format=torch.channels_last)
+    grad_out = torch.randn(4, 16, 12, 12)
+    assert all(torch.equal(a, b) for a, b in zip(
+        _value_and_grad(lambda t: avg_pool_stride1(t, 3, 1), x, grad_out),
+        _value_and_grad(lambda t: _native(t, 3, 1), x, grad_out)))
+
+
+@pytest.fixture
+def fresh_c_kernel(monkeypatch, tmp_path):
+    """A C kernel not yet built, with its own cache folder."""
+    monkeypatch.setattr(pooling, "_C", pooling._CKernel())
+    monkeypatch.setattr(c_kernels, "_loaded", {})
+    monkeypatch.setattr(c_kernels, "_errors", {})
+    monkeypatch.setenv("XIGSNR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_kernels.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    return tmp_path
+
+
+def test_without_a_compiler_the_torch_path_is_used(fresh_c_kernel, monkeypatch):
+    monkeypatch.setenv("CC", str(fresh_c_kernel / "no-such-compiler"))
+    monkeypatch.setenv("XIGSNR_POOLING", "auto")
+    assert pooling_backend() == "torch"
+    assert "no C compiler found" in pooling.pooling_backend_note()
+    _check_exact(3, 1, 1, (2, 3, 9, 7), torch.float32)
+    _check_exact(2, 2, 0, (2, 3, 8, 8), torch.float32)  # strided: PyTorch's own kernel
+    monkeypatch.setenv("XIGSNR_POOLING", "c")
+    with pytest.raises(RuntimeError, match="C pooling kernel is unavailable"):
+        avg_pool_stride1(torch.randn(1, 1, 4, 4), 3, 1)
+
+
+def test_a_failing_compiler_is_reported(fresh_c_kernel, monkeypatch):
+    failing = fresh_c_kernel / "cc"
+    failing.write_text("#!/bin/sh\necho 'error: this compiler is broken' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("CC", str(failing))
+    monkeypatch.setenv("XIGSNR_POOLING", "auto")
+    assert pooling_backend() == "torch"
+    assert "this compiler is broken" in c_kernels.build_error("avg_pool")
+    assert not list((fresh_c_kernel / "cache").glob("*.so"))  # nothing half-built left behind
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler")
+def test_a_built_kernel_is_reused_from_the_cache(fresh_c_kernel, monkeypatch):
+    assert c_kernels.load("avg_pool") is not None
+    built = list((fresh_c_kernel / "cache").glob("avg_pool-*.so"))
+    assert len(built) == 1
+    monkeypatch.setattr(c_kernels, "_loaded", {})
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("the cached kernel should have been loaded, not rebuilt")
+
+    monkeypatch.setattr(c_kernels.subprocess, "run", no_compiling)
+    assert c_kernels.load("avg_pool") is not None
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler")
+def test_a_kernel_that_differs_is_switched_off(fresh_c_kernel, monkeypatch):
+    """The first call per shape is checked against PyTorch's kernel; a difference turns the C path off."""
+    monkeypatch.setenv("XIGSNR_POOLING", "auto")
+    monkeypatch.setattr(pooling, "_c_forward", lambda *args: _native(args[1], 3, 1) * (1 + 1e-6))
+    x = torch.randn(2, 3, 9, 9)
+    with pytest.warns(RuntimeWarning, match="C kernel switched off"):
+        y = avg_pool_stride1(x, 3, 1)
+    assert torch.equal(y, _native(x, 3, 1))
+    assert pooling_backend() == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(avg_pool_stride1(x, 3, 1), _native(x, 3, 1))
+
+
+def test_unknown_backend_setting_is_named(monkeypatch):
+    monkeypatch.setenv("XIGSNR_POOLING", "fast")
+    with pytest.raises(ValueError, match="XIGSNR_POOLING='fast'"):
+        pooling_backend()

@@ -1,46 +1,277 @@
-"""Average pooling with stride 1, bit for bit PyTorch's, about twice as fast on a CPU.
+"""Average pooling bit for bit PyTorch's, several times faster on a CPU.
 
 PyTorch's CPU kernel for ``avg_pool2d`` on NCHW tensors is a scalar loop: on the
 NAS-Bench-201 networks an ``avg_pool_3x3`` edge costs more than a 3x3 convolution, forward
-and backward. :class:`ExactAvgPool2d` computes the same window sums as k x k shifted views
-added in the kernel's order (window rows, then columns, starting from zero), divided by the
-same count of valid elements; its backward adds each output's share to its inputs in the
-kernel's order (outputs in row-major order). Floating-point addition is not associative,
-so the order is what makes the result identical, not merely close: scores computed with it
-equal those of ``nn.AvgPool2d`` exactly (``tests/test_pooling.py``).
+and backward. :class:`ExactAvgPool2d` computes the same sums in the same order: each output
+adds its window's in-image elements in row-major order starting from zero and divides by
+their count; the backward adds each output's share to its inputs with the outputs taken in
+row-major order. Floating-point addition is not associative, so the order is what makes the
+results identical, not merely close: scores computed with it equal those of
+``nn.AvgPool2d`` exactly (``tests/test_pooling.py``).
 
-It is used where the exact rewrite applies: stride 1, ``count_include_pad=False``, no
-``ceil_mode`` or ``divisor_override``, float32/float64 tensors on the CPU. Anything else
-(CUDA, whose kernel is fast already, strides > 1, half precision) runs ``nn.AvgPool2d``.
-:func:`use_native_pooling` swaps the modules back, for comparisons with the stock network.
+Three implementations, the first that applies is used:
+
+``c``       a C kernel (``csrc/avg_pool.c``) built with the system's C compiler on first use
+            (:mod:`xigsnr_naslib.c_kernels`): any stride. The first call for each shape,
+            dtype and setting is checked against PyTorch's kernel; a difference (a compiler
+            that reorders arithmetic) switches it off with a warning, and PyTorch's result is
+            used.
+``torch``   k*k shifted views of the zero-padded planes added in PyTorch, a block of planes
+            at a time so that the passes stay in cache: stride 1 only. Also the path inside
+            ``torch.func`` transforms (vmap, grad), in a functional form.
+``native``  ``nn.AvgPool2d`` itself: CUDA (whose kernel is fast already), half precision,
+            ``ceil_mode``, ``divisor_override``, padding counted in the divisor, anything else.
+
+``XIGSNR_POOLING`` chooses: ``auto`` (default: ``c`` where it builds, else ``torch``),
+``c`` (fail loudly if it does not build), ``torch`` or ``native``. :func:`pooling_backend`
+says which is in use; :func:`use_native_pooling` swaps the modules back, for comparisons
+with the stock network.
 """
 from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import threading
+import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ExactAvgPool2d", "avg_pool_stride1", "use_native_pooling"]
+from . import c_kernels
+
+__all__ = ["ExactAvgPool2d", "avg_pool_exact", "avg_pool_stride1", "pooling_backend", "use_native_pooling"]
 
 _EXACT_DTYPES = (torch.float32, torch.float64)
-_counts_cache: dict[tuple, torch.Tensor] = {}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_BACKENDS = ("auto", "c", "torch", "native")
+_divisor_cache: dict[tuple, torch.Tensor] = {}
 
 
-def _valid_counts(height: int, width: int, kernel: int, padding: int, dtype: torch.dtype) -> torch.Tensor:
-    """Number of in-image elements under each output window (the kernel's divisor)."""
-    key = (height, width, kernel, padding, dtype)
-    counts = _counts_cache.get(key)
-    if counts is None:
+# ------------------------------------------------------------------ which implementation
+
+
+class _CKernel:
+    """The C kernels, loaded on first use, and the (shape, setting) keys already checked."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.library: ctypes.CDLL | None = None
+        self.tried = False
+        self.disabled: str | None = None  # why the kernel is not used, once known
+        self.checked: set[tuple] = set()
+
+    def get(self) -> ctypes.CDLL | None:
+        if self.disabled is not None:
+            return None
+        if not self.tried:
+            with self.lock:
+                if not self.tried:
+                    self.library = _declare(c_kernels.load("avg_pool"))
+                    if self.library is None:
+                        self.disabled = c_kernels.build_error("avg_pool") or "not built"
+                    self.tried = True
+        return self.library
+
+
+def _declare(library: ctypes.CDLL | None) -> ctypes.CDLL | None:
+    if library is None:
+        return None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    for suffix in _SUFFIX.values():
+        for direction in ("forward", "backward"):
+            stride1 = getattr(library, f"xs_avg_pool_s1_{direction}_{suffix}")
+            stride1.argtypes = [ptr, ptr, ptr] + [i64] * 5 + [ptr, ptr]
+            stride1.restype = None
+            general = getattr(library, f"xs_avg_pool_{direction}_{suffix}")
+            general.argtypes = [ptr, ptr, ptr] + [i64] * 8 + [ptr]
+            general.restype = None
+    return library
+
+
+_C = _CKernel()
+
+
+def _requested_backend() -> str:
+    value = os.environ.get("XIGSNR_POOLING", "auto").strip().lower() or "auto"
+    if value not in _BACKENDS:
+        raise ValueError(f"XIGSNR_POOLING={value!r}: expected one of {_BACKENDS}")
+    return value
+
+
+def _c_library() -> ctypes.CDLL | None:
+    """The C kernels if they are to be used now, else ``None``."""
+    requested = _requested_backend()
+    if requested in ("torch", "native"):
+        return None
+    library = _C.get()
+    if library is None and requested == "c":
+        raise RuntimeError(f"XIGSNR_POOLING=c, but the C pooling kernel is unavailable: {_C.disabled}")
+    return library
+
+
+def pooling_backend() -> str:
+    """The implementation that CPU float pooling uses now: ``"c"``, ``"torch"`` or ``"native"``.
+
+    ``"c"`` builds the kernel if that was not done yet; the reason it is not used, if it is
+    not, is in ``pooling_backend_note()``.
+    """
+    requested = _requested_backend()
+    if requested in ("torch", "native"):
+        return requested
+    return "c" if _c_library() is not None else "torch"
+
+
+def pooling_backend_note() -> str:
+    """One line: the backend in use, and why the C kernel is not, where it is not."""
+    backend = pooling_backend()
+    if backend == "c" or _requested_backend() != "auto":
+        return backend
+    return f"{backend} (C kernel unavailable: {(_C.disabled or '').splitlines()[0]})"
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+def _divisors(height: int, width: int, kernel: int, stride: int, padding: int, dtype: torch.dtype) -> torch.Tensor:
+    """Number of in-image elements under each output window (the kernel's divisor), [OH, OW]."""
+    key = (height, width, kernel, stride, padding, dtype)
+    divisors = _divisor_cache.get(key)
+    if divisors is None:
         ones = torch.ones(1, 1, height, width, dtype=dtype)
-        counts = F.avg_pool2d(ones, kernel, 1, padding, count_include_pad=False, divisor_override=1)
-        _counts_cache[key] = counts
-    return counts
+        divisors = F.avg_pool2d(ones, kernel, stride, padding, count_include_pad=False,
+                                divisor_override=1)[0, 0].contiguous()
+        _divisor_cache[key] = divisors
+    return divisors
+
+
+def _native_forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
+
+
+def _native_backward(grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    like = grad_out.new_empty(input_shape)  # the kernel reads only its shape
+    return torch.ops.aten.avg_pool2d_backward(grad_out, like, [kernel, kernel], [stride, stride],
+                                              [padding, padding], False, False, None)
+
+
+def _is_plain(x: torch.Tensor) -> bool:
+    """Not a tensor wrapped by a ``torch.func`` transform (vmap, grad)."""
+    return not torch._C._functorch.is_functorch_wrapped_tensor(x)
+
+
+# ------------------------------------------------------------------ the C path
+
+
+#: fewest planes worth handing to another thread
+_PLANES_PER_THREAD = 32
+_pool_lock = threading.Lock()
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _thread_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    global _executor
+    with _pool_lock:
+        if _executor is None or _executor._max_workers != threads:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="xigsnr-pool")
+        return _executor
+
+
+def _forget_thread_pool() -> None:  # a forked child has the object but not its threads
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_thread_pool)
+
+
+def _over_planes(run, planes: int) -> None:
+    """``run(first, count)`` over all planes: in slices on PyTorch's intra-op thread count.
+
+    The kernels release the GIL (ctypes), so the slices run in parallel; each plane is
+    computed by one thread exactly as it would be alone, so the result does not depend on
+    the thread count.
+    """
+    threads = min(torch.get_num_threads(), planes // _PLANES_PER_THREAD)
+    if threads <= 1:
+        run(0, planes)
+        return
+    bounds = [planes * i // threads for i in range(threads + 1)]
+    futures = [_thread_pool(threads).submit(run, lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+    for future in futures:
+        future.result()
+
+
+def _c_pool(library, direction: str, src: torch.Tensor, dst: torch.Tensor, input_hw,
+            kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """Run the C ``direction`` kernel from ``src`` into ``dst`` (both contiguous NCHW)."""
+    h, w = input_hw
+    divisors = _divisors(h, w, kernel, stride, padding, src.dtype)
+    oh, ow = divisors.shape
+    item = src.element_size()
+    src_plane, dst_plane = src.shape[-2] * src.shape[-1], dst.shape[-2] * dst.shape[-1]
+    if stride == 1:
+        kernel_fn = getattr(library, f"xs_avg_pool_s1_{direction}_{_SUFFIX[src.dtype]}")
+        # the source planes are padded (the forward by padding, the backward by the rest of a
+        # window) into one buffer; the window sums of the destination's rows go to another
+        border = padding if direction == "forward" else kernel - 1 - padding
+        padded_w = src.shape[-1] + 2 * border
+        scratch = ((src.shape[-2] + 2 * border) * padded_w, dst.shape[-2] * padded_w)
+        settings = (h, w, kernel, padding)
+    else:
+        kernel_fn = getattr(library, f"xs_avg_pool_{direction}_{_SUFFIX[src.dtype]}")
+        scratch = (ow,)  # one output row of sums (forward) or shares (backward)
+        settings = (h, w, oh, ow, kernel, stride, padding)
+
+    def run(first: int, count: int) -> None:
+        buffers = [src.new_empty(size) for size in scratch]
+        kernel_fn(src.data_ptr() + first * src_plane * item, dst.data_ptr() + first * dst_plane * item,
+                  divisors.data_ptr(), count, *settings, *(b.data_ptr() for b in buffers))
+
+    _over_planes(run, dst.shape[0] * dst.shape[1])
+    return dst
+
+
+def _c_forward(library, x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    oh, ow = _divisors(h, w, kernel, stride, padding, x.dtype).shape
+    return _c_pool(library, "forward", x, x.new_empty((n, c, oh, ow)), (h, w), kernel, stride, padding)
+
+
+def _c_backward(library, grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    grad_out = grad_out.contiguous()
+    return _c_pool(library, "backward", grad_out, grad_out.new_empty(input_shape), input_shape[-2:],
+                   kernel, stride, padding)
+
+
+def _checked_c(direction: str, key: tuple, compute, reference):
+    """``compute()``, compared with ``reference()`` bit for bit the first time ``key`` is seen."""
+    result = compute()
+    if (direction, key) in _C.checked:
+        return result
+    expected = reference()
+    if not torch.equal(result, expected):
+        _C.disabled = f"its {direction} differed from PyTorch's for {key} (a compiler that reorders arithmetic?)"
+        warnings.warn(f"xigsnr_naslib.pooling: C kernel switched off, {_C.disabled}; "
+                      "using the PyTorch implementation", RuntimeWarning, stacklevel=3)
+        return expected
+    _C.checked.add((direction, key))
+    return result
+
+
+# ------------------------------------------------------------------ the torch path (stride 1)
 
 
 def _ordered_window_sum(padded: torch.Tensor, kernel: int, out_h: int, out_w: int) -> torch.Tensor:
     """sum over (a, b) in row-major order of padded[..., a:a+out_h, b:b+out_w], from zero.
 
     Starting from zero, as the kernel does, also gives +0.0 where the kernel gives +0.0.
+    Functional (no ``out=``), so that it also runs under ``torch.func`` transforms.
     """
     total = None
     for a in range(kernel):
@@ -51,38 +282,137 @@ def _ordered_window_sum(padded: torch.Tensor, kernel: int, out_h: int, out_w: in
     return total
 
 
-class _AvgPoolStride1(torch.autograd.Function):
+#: bytes of padded planes processed at a time by :func:`_blocked_pool`: the block, its
+#: window sums and the output stay in a core's L2 cache through the k*k passes over them
+BLOCK_BYTES = 512 * 1024
+
+
+def _blocked_pool(src: torch.Tensor, kernel: int, padding: int, divisors: torch.Tensor,
+                  divide_first: bool) -> torch.Tensor:
+    """Window sums of every zero-padded ``[h, w]`` plane of ``src``, a block of planes at a time.
+
+    Each plane is padded into a scratch buffer and flattened, so that the window at offset
+    (a, b) is the contiguous run starting at ``a * padded_width + b``: the k*k shifted
+    additions run over long contiguous rows (the last ``kernel - 1`` columns of each output
+    row are junk and dropped). The additions are those of :func:`_ordered_window_sum`, in the
+    same order, element by element, so the result is the same bit for bit. ``divide_first``
+    divides ``src`` by ``divisors`` before summing (the backward's shares); otherwise the
+    sums are divided (the forward's means).
+    """
+    n, c, h, w = src.shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    oh, ow = hp - kernel + 1, wp - kernel + 1
+    planes = n * c
+    src3 = src.reshape(planes, h, w)
+    out = src.new_empty((n, c, oh, ow))
+    out3 = out.view(planes, oh, ow)
+    step = max(1, min(planes, BLOCK_BYTES // (hp * wp * src.element_size())))
+    scratch = src.new_zeros((step, hp, wp))  # borders stay zero; the interior is overwritten
+    sums = src.new_empty((step, oh * wp))
+    length = (oh - 1) * wp + ow
+    shifts = [a * wp + b for a in range(kernel) for b in range(kernel)]
+    for first in range(0, planes, step):
+        m = min(step, planes - first)
+        block = scratch[:m]
+        interior = block[:, padding:padding + h, padding:padding + w]
+        if divide_first:
+            torch.div(src3[first:first + m], divisors, out=interior)
+        else:
+            interior.copy_(src3[first:first + m])
+        flat = block.view(m, hp * wp)
+        total = sums[:m, :length]
+        torch.add(flat[:, :length], 0.0, out=total)  # from zero, as the kernel starts
+        for shift in shifts[1:]:
+            total.add_(flat[:, shift:shift + length])
+        window_sums = sums[:m].view(m, oh, wp)[..., :ow]
+        if divide_first:
+            out3[first:first + m].copy_(window_sums)
+        else:
+            torch.div(window_sums, divisors, out=out3[first:first + m])
+    return out
+
+
+def _torch_forward(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
+    height, width = x.shape[-2:]
+    divisors = _divisors(height, width, kernel, 1, padding, x.dtype)
+    if _is_plain(x):
+        return _blocked_pool(x, kernel, padding, divisors, divide_first=False)
+    out_h, out_w = divisors.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    # adding the padding's zeros changes no sum: the kernel skips those elements instead
+    return _ordered_window_sum(padded, kernel, out_h, out_w).div_(divisors)
+
+
+def _torch_backward(grad_out: torch.Tensor, input_shape, kernel: int, padding: int) -> torch.Tensor:
+    height, width = input_shape[-2:]
+    divisors = _divisors(height, width, kernel, 1, padding, grad_out.dtype)
+    # input i lies under outputs i+padding-kernel+1 .. i+padding; the kernel visits them
+    # in ascending (row-major) order, and so does the shifted sum over this padding
+    border = kernel - 1 - padding
+    if _is_plain(grad_out):
+        return _blocked_pool(grad_out, kernel, border, divisors, divide_first=True)
+    padded = F.pad(grad_out / divisors, (border, border, border, border))
+    return _ordered_window_sum(padded, kernel, height, width)
+
+
+# ------------------------------------------------------------------ the operation
+
+
+def _forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    library = _c_library() if _is_plain(x) else None
+    if library is not None:
+        key = (x.dtype, tuple(x.shape), kernel, stride, padding)
+        return _checked_c("forward", key, lambda: _c_forward(library, x, kernel, stride, padding),
+                          lambda: _native_forward(x, kernel, stride, padding))
+    if stride == 1:
+        return _torch_forward(x, kernel, padding)
+    return _native_forward(x, kernel, stride, padding)
+
+
+def _backward(grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    library = _c_library() if _is_plain(grad_out) else None
+    if library is not None:
+        key = (grad_out.dtype, tuple(input_shape), kernel, stride, padding)
+        return _checked_c("backward", key,
+                          lambda: _c_backward(library, grad_out, input_shape, kernel, stride, padding),
+                          lambda: _native_backward(grad_out, input_shape, kernel, stride, padding))
+    if stride == 1:
+        return _torch_backward(grad_out, input_shape, kernel, padding)
+    return _native_backward(grad_out, input_shape, kernel, stride, padding)
+
+
+class _ExactAvgPool(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        out_h, out_w = height + 2 * padding - kernel + 1, width + 2 * padding - kernel + 1
-        padded = F.pad(x, (padding, padding, padding, padding))
-        # adding the padding's zeros changes no sum: the kernel skips those elements instead
-        return _ordered_window_sum(padded, kernel, out_h, out_w).div_(
-            _valid_counts(height, width, kernel, padding, x.dtype))
+    def forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+        return _forward(x, kernel, stride, padding)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        x, kernel, padding = inputs
-        ctx.kernel, ctx.padding, ctx.input_hw = kernel, padding, tuple(x.shape[-2:])
+        x, kernel, stride, padding = inputs
+        ctx.settings, ctx.input_shape = (kernel, stride, padding), tuple(x.shape)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        kernel, padding = ctx.kernel, ctx.padding
-        height, width = ctx.input_hw
-        share = grad_out / _valid_counts(height, width, kernel, padding, grad_out.dtype)
-        # input i lies under outputs i+padding-kernel+1 .. i+padding; the kernel visits them
-        # in ascending (row-major) order, and so does the shifted sum over this padding
-        border = kernel - 1 - padding
-        padded = F.pad(share, (border, border, border, border))
-        return _ordered_window_sum(padded, kernel, height, width), None, None
+        kernel, stride, padding = ctx.settings
+        return _backward(grad_out, ctx.input_shape, kernel, stride, padding), None, None, None
+
+
+def avg_pool_exact(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """``F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)``, bit for bit.
+
+    ``x``: a 4-d float32/float64 CPU tensor. Uses the C kernel or, for stride 1, the PyTorch
+    path (see the module documentation); PyTorch's own kernel otherwise.
+    """
+    if _requested_backend() == "native" or (stride != 1 and (_c_library() is None or not _is_plain(x))):
+        return _native_forward(x, kernel, stride, padding)
+    return _ExactAvgPool.apply(x, kernel, stride, padding)
 
 
 def avg_pool_stride1(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
     """``F.avg_pool2d(x, kernel, 1, padding, count_include_pad=False)``, bit for bit, on CPU float."""
-    return _AvgPoolStride1.apply(x, kernel, padding)
+    return avg_pool_exact(x, kernel, 1, padding)
 
 
 def _as_int(value) -> int | None:
@@ -96,19 +426,21 @@ def _as_int(value) -> int | None:
 class ExactAvgPool2d(nn.AvgPool2d):
     """``nn.AvgPool2d`` that takes the exact fast path where it applies (see the module)."""
 
-    def _fast_settings(self) -> tuple[int, int] | None:
-        kernel, stride, padding = _as_int(self.kernel_size), _as_int(self.stride), _as_int(self.padding)
-        if None in (kernel, stride, padding) or stride != 1 or self.count_include_pad or self.ceil_mode:
+    def _fast_settings(self) -> tuple[int, int, int] | None:
+        """(kernel, stride, padding) when the exact paths apply to these settings, else None."""
+        kernel, padding = _as_int(self.kernel_size), _as_int(self.padding)
+        stride = _as_int(self.stride if self.stride is not None else self.kernel_size)
+        if None in (kernel, stride, padding) or self.ceil_mode or self.divisor_override is not None:
             return None
-        if self.divisor_override is not None:
+        if self.count_include_pad and padding != 0:  # without padding both divisors agree
             return None
-        return kernel, padding
+        return kernel, stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         settings = self._fast_settings()
         if settings is None or x.device.type != "cpu" or x.dtype not in _EXACT_DTYPES or x.dim() != 4:
             return super().forward(x)
-        return avg_pool_stride1(x, *settings)
+        return avg_pool_exact(x, *settings)
 
 
 def use_native_pooling(model: nn.Module) -> nn.Module:

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..pooling import ExactAvgPool2d
+from ..pooling import ExactAvgPool2d, use_native_pooling
 from .base import SearchSpace, register_space
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "arch_to_str",
     "NB201Network",
     "NB201Space",
+    "as_benchmark_code",
 ]
 
 OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -101,9 +102,26 @@ def make_operation(op: str, channels: int) -> nn.Module:
 
 
 class Cell(nn.Module):
+    """One NAS-Bench-201 cell: node j is the sum of its incoming edges' outputs.
+
+    The benchmark's code evaluates a ``none`` edge as ``x * 0``. Here such a term is left out
+    of its node's sum where that changes nothing: ``x * 0`` adds nothing to a finite sum, its
+    gradient ``0`` nothing to the source's gradient, and a node whose inputs are all left out
+    is zeros. One ``none`` edge is still evaluated for a node all of whose outgoing edges are
+    ``none`` (the one into the output node), so that, as in the benchmark's code, the graph
+    reaches every parameter and gives the unreachable ones zero gradients, not none. Values
+    and gradients are the benchmark's (up to the sign of a zero; ``tests/test_nb201_space.py``);
+    only a network whose activations overflow to inf would differ (``inf * 0`` is NaN there).
+    """
+
     def __init__(self, arch: Arch, channels: int):
         super().__init__()
         self.edges = nn.ModuleList(make_operation(op, channels) for op in arch)
+        #: evaluate every none edge as x * 0, as the benchmark's code does (slower, same values)
+        self.evaluate_every_edge = False
+        # the none edges to evaluate: one out of each node whose outgoing edges are all none
+        self._evaluated_none = {EDGES.index((3, source)) for source in range(3)
+                                if all(arch[i] == "none" for i, (_, s) in enumerate(EDGES) if s == source)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -111,10 +129,12 @@ class Cell(nn.Module):
         for target in range(1, 4):
             total = None
             for source in range(target):
-                y = self.edges[edge](nodes[source])
-                total = y if total is None else total + y
+                op = self.edges[edge]
+                if self.evaluate_every_edge or not isinstance(op, Zero) or edge in self._evaluated_none:
+                    y = op(nodes[source])
+                    total = y if total is None else total + y
                 edge += 1
-            nodes.append(total)
+            nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[3]
 
 
@@ -126,7 +146,7 @@ class ResidualReduction(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            ExactAvgPool2d(kernel_size=2, stride=2, padding=0),  # nn.AvgPool2d, faster on CPU
             nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
         )
 
@@ -160,6 +180,18 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(self.global_pooling(x).flatten(1))
+
+
+def as_benchmark_code(model: nn.Module) -> nn.Module:
+    """``model`` computing as the benchmark's own code does: ``nn.AvgPool2d`` for the pooling,
+    every ``none`` edge evaluated as ``x * 0``. The same values and gradients, more slowly: the
+    baseline that speed comparisons start from.
+    """
+    use_native_pooling(model)
+    for module in model.modules():
+        if isinstance(module, Cell):
+            module.evaluate_every_edge = True
+    return model
 
 
 @register_space("nb201")
