@@ -155,3 +155,22 @@ def test_as_benchmark_code_evaluates_every_edge_with_native_pooling():
             m.register_forward_hook(lambda *args: calls.append(1))
     model(torch.randn(2, 3, 32, 32))
     assert len(calls) == 5 * len(cells)  # all five none edges of every cell ran
+
+
+@pytest.mark.parametrize("mode", ["official", "paper"])
+def test_scores_equal_on_the_benchmark_form(mode):
+    """End to end: the library's network (exact pooling, none terms left out) scores exactly
+    as the benchmark's form of the same network."""
+    from xigsnr_naslib.gsnr import xi_gsnr
+
+    space = create_space("nb201", channels=8, cells_per_stage=2)
+    gen = torch.Generator().manual_seed(3)
+    batches = [(torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen))
+               for _ in range(3)]
+    for arch in ("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|",
+                 "|nor_conv_1x1~0|+|none~0|none~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"):
+        scores = []
+        for form in (lambda m: m, as_benchmark_code):
+            torch.manual_seed(0)
+            scores.append(xi_gsnr(form(space.build(arch)), batches, mode=mode))
+        assert scores[0] == scores[1], arch
