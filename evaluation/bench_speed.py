@@ -375,7 +375,8 @@ def main(argv=None) -> int:
     bracket = [b for b in bracket if b is not None]
 
     # ------------------------------------------------------------ summary
-    report = {"device": str(device), "cores": os.cpu_count(), "torch": torch.__version__, "pooling": pooling_backend_note() if device.type == "cpu" else "native", "matmul_flops": peak,
+    report = {"device": str(device), "cores": os.cpu_count(), "torch": torch.__version__,
+              "pooling": pooling_backend_note() if device.type == "cpu" else "native", "matmul_flops": peak,
               "archs": args.archs, "per_arch": per_arch, "repeat": args.repeat, "batches": f"{args.n_batches}x{args.batch_size}",
               "source": source, "rows": rows, "workers_run": workers_run, "plain_after_workers": bracket}
     print()

@@ -254,3 +254,27 @@ def test_unknown_backend_setting_is_named(monkeypatch):
     monkeypatch.setenv("XIGSNR_POOLING", "fast")
     with pytest.raises(ValueError, match="XIGSNR_POOLING='fast'"):
         pooling_backend()
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler")
+def test_an_unwritable_cache_falls_back_to_the_temporary_folder(fresh_c_kernel, monkeypatch):
+    blocker = fresh_c_kernel / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XIGSNR_CACHE_DIR", str(blocker / "cache"))
+    assert c_kernels.load("avg_pool") is not None
+    assert list((fresh_c_kernel / "tmp" / "xigsnr-naslib").glob("avg_pool-*.so"))
+
+
+@pytest.mark.skipif(not HAVE_COMPILER, reason="no C compiler")
+def test_processes_building_at_once_all_get_the_kernel(tmp_path):
+    """Worker processes that find the cache cold build concurrently; each renames a whole file."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from xigsnr_naslib import c_kernels; import sys; sys.exit(0 if c_kernels.load('avg_pool') else 1)"
+    env = dict(os.environ, XIGSNR_CACHE_DIR=str(tmp_path / "cache"))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    assert len(list((tmp_path / "cache").glob("avg_pool-*.so"))) == 1
+    assert not list((tmp_path / "cache").glob("*.part"))

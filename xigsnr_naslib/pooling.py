@@ -41,7 +41,8 @@ import torch.nn.functional as F
 
 from . import c_kernels
 
-__all__ = ["ExactAvgPool2d", "avg_pool_exact", "avg_pool_stride1", "pooling_backend", "use_native_pooling"]
+__all__ = ["ExactAvgPool2d", "avg_pool_exact", "avg_pool_stride1", "pooling_backend", "pooling_backend_note",
+           "use_native_pooling"]
 
 _EXACT_DTYPES = (torch.float32, torch.float64)
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}

@@ -5,8 +5,10 @@ benchmark's string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``: node 1 <- 0; node 2 
 node 3 <- 0, 1, 2. The network is the benchmark's macro skeleton: a 3x3 stem, three stages
 of N cells with C, 2C and 4C channels separated by residual reduction blocks, then
 BatchNorm-ReLU, global average pooling and a linear classifier. Every BatchNorm is affine
-and tracks running statistics, and the ``none`` operation multiplies its input by zero, as
-in the benchmark's own code, so that parameter counts and gradients match it.
+and tracks running statistics, as in the benchmark's own code, so that parameter counts and
+gradients match it. Two rewrites make it faster without changing a value or a gradient
+(see :class:`Cell` and :mod:`xigsnr_naslib.pooling`): exact average pooling, and ``none``
+edges (``x * 0``) left out of sums they do not change; :func:`as_benchmark_code` undoes both.
 """
 from __future__ import annotations
 
