@@ -56,8 +56,7 @@ def cache_dir() -> Path:
 
 
 def _compiler() -> str | None:
-    name = os.environ.get("CC", "cc")
-    return shutil.which(name) or (name if os.path.isfile(name) and os.access(name, os.X_OK) else None)
+    return shutil.which(os.environ.get("CC", "cc"))  # a path is checked as it is, a name on PATH
 
 
 def _library_path(folder: Path, name: str, source: bytes, compiler: str, flags: tuple[str, ...]) -> Path:
@@ -97,6 +96,7 @@ def _build(name: str) -> ctypes.CDLL:
     complaints = []
     variants = [_BASE_FLAGS + _CLONE_FLAGS, _BASE_FLAGS] if platform.machine() in ("x86_64", "AMD64") else [_BASE_FLAGS]
     for folder in (cache_dir(), Path(tempfile.gettempdir()) / "xigsnr-naslib"):
+        unwritable = False
         for flags in variants:
             path = _library_path(folder, name, source, compiler, flags)
             if not path.exists():
@@ -104,6 +104,7 @@ def _build(name: str) -> ctypes.CDLL:
                     complaint = _compile(compiler, source_path, path, flags)
                 except OSError as err:  # the folder cannot be written: try the next one
                     complaints.append(f"{folder}: {err}")
+                    unwritable = True
                     break
                 if complaint is not None:
                     complaints.append(f"{' '.join(flags)}: {complaint}")
@@ -112,6 +113,8 @@ def _build(name: str) -> ctypes.CDLL:
                 return ctypes.CDLL(str(path))
             except OSError as err:
                 complaints.append(f"loading {path}: {err}")
+        if not unwritable:  # the compiler, not the folder, failed: another folder will not help
+            break
     raise OSError("could not build " + str(source_path) + ":\n" + "\n".join(complaints))
 
 
