@@ -6,7 +6,7 @@ accuracy and the seconds per architecture of each mode, next to the paper's figu
 run continues where it stopped (the seconds printed are those recorded when each score was
 computed).
 
-    python -m xigsnr_naslib.evaluation.bench_modes --data-root ../shared/data [--first 200] [--workers 2]
+    python evaluation/bench_modes.py --data-root ../shared/data [--first 200] [--workers 2]
 
 Modes: ``official`` and ``paper`` use the paper's protocol (8 batches of 64) and are
 scored together from the same 8 forward/backward passes per architecture (bit for bit what
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from xigsnr_naslib.correlation_job import correlate
-from xigsnr_naslib.pipeline import execution
+from xigsnr_naslib.correlation_job import Selection, correlate
+from xigsnr_naslib.study import Execution, Study
 from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
 
 #: (proxy, protocol) per mode
@@ -46,16 +46,16 @@ def main(argv=None) -> None:
                         help="architectures scored at a time, one single-threaded process each ('auto': one per "
                              "CPU core); default: in this process. Seconds per architecture are each worker's.")
     args = parser.parse_args(argv)
-    settings = {} if args.workers is None else {"workers": args.workers if args.workers == "auto" else int(args.workers)}
+    workers = 0 if args.workers is None else (args.workers if args.workers == "auto" else int(args.workers))
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {args.device}, workers {args.workers or 'in-process'}")
     metrics = {}
     for protocol in dict.fromkeys(MODES[mode][1] for mode in args.modes):
         proxies = [MODES[mode][0] for mode in args.modes if MODES[mode][1] == protocol]
-        with execution(**settings):
-            result = correlate("nb201", "cifar10", proxies=proxies, first=args.first, protocol=protocol,
-                               data_root=args.data_root, results=Path(args.results), device=args.device)
+        study = Study("nb201", "cifar10", proxies, protocol, Execution(args.device, workers=workers, progress=True),
+                      Path(args.results), args.data_root)
+        result = correlate(study, Selection(first=args.first))
         metrics.update(result.metrics)
     rows = [(mode, MODES[mode][1], metrics[MODES[mode][0]]) for mode in args.modes]
     print(f"\nNAS-Bench-201 CIFAR-10, benchmark indices 0..{args.first - 1}; "

@@ -10,7 +10,7 @@ Caveat, printed with the numbers: the sample's accuracy is ONE seed's, and wheth
 test or the validation accuracy is not confirmed; the paper correlates with the maximum over
 seeds of the test accuracy on 4,500 cells. The numbers are indicative, not a reproduction.
 
-    python -m xigsnr_naslib.evaluation.bench_nb101 --data-root ../shared/data --n 300
+    python evaluation/bench_nb101.py --data-root ../shared/data --n 300
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ CAVEAT = ("caveat: ground truth is ONE seed's 108-epoch accuracy of the 2,500-ce
 
 
 def main(argv=None) -> int:
-    from xigsnr_naslib.correlation_job import correlate
+    from xigsnr_naslib.correlation_job import Selection, correlate
+    from xigsnr_naslib.study import Execution, Study
     from xigsnr_naslib.protocol import RELEASED_NB101
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,9 +42,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    result = correlate("nb101", "cifar10", proxies=["xi_gsnr_per_sample", "params"], protocol=RELEASED_NB101,
-                       sample=args.n or None, sample_seed=args.sample_seed, data_root=args.data_root,
-                       results=Path(args.results), device=args.device, progress=sys.stderr.isatty())
+    study = Study("nb101", "cifar10", ["xi_gsnr_per_sample", "params"], RELEASED_NB101,
+                  Execution(args.device, progress=sys.stderr.isatty()), Path(args.results), args.data_root)
+    result = correlate(study, Selection(sample=args.n or None, sample_seed=args.sample_seed))
     elapsed = time.perf_counter() - start
     print(f"NAS-Bench-101, {len(result.table)} cells, protocol {RELEASED_NB101.settings()}, "
           f"wall {elapsed:.0f} s")

@@ -12,8 +12,8 @@ pass per batch and its cost grows with the number of images. A search of S steps
 
 Usage (about 3-5 minutes on two CPU cores with the defaults)::
 
-    python -m xigsnr_naslib.evaluation.bench_search_cost
-    python -m xigsnr_naslib.evaluation.bench_search_cost --device cuda --n-batches 8 --candidates 5
+    python evaluation/bench_search_cost.py
+    python evaluation/bench_search_cost.py --device cuda --n-batches 8 --candidates 5
 
 The figures are wall-clock times of this machine; rerun on the machine that will search.
 """
@@ -28,7 +28,7 @@ import torch
 
 from xigsnr_naslib.evolution import Constraints, arch_size
 from xigsnr_naslib.image_folder import synthetic_images
-from xigsnr_naslib.pipeline import build_model
+from xigsnr_naslib.study import build_model
 from xigsnr_naslib.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import get_proxy
 from xigsnr_naslib.spaces import create_space
@@ -55,7 +55,7 @@ def measure(space_name: str, resolution: int, candidates: int, n_batches: int, b
         if not bounds.violations(*arch_size(space, arch, 224)):
             archs.append(arch)
     images = synthetic_images(n_batches * batch_size, resolution, 1000, seed)
-    batches = draw_batches(images, Protocol(n_batches, batch_size, 1, "imagenet"), "imagenet", device)
+    batches = draw_batches(images, Protocol(n_batches, batch_size, normalization="imagenet"), "imagenet", device)
     proxy = get_proxy("xi_gsnr")
     builds, scores = [], []
     for arch in archs:

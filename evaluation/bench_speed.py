@@ -31,8 +31,8 @@ matrix-multiply rate, architectures per hour for the whole machine (and the time
 ``--repeat R`` the whole sequence runs R times and the fastest of the rounds is kept for
 every measurement (on a shared or drifting machine, the minimum is the least noisy).
 
-    python -m xigsnr_naslib.evaluation.bench_speed --archs 4 --repeat 2
-    python -m xigsnr_naslib.evaluation.bench_speed --device cuda --archs 400 --per-arch 16 --workers 4
+    python evaluation/bench_speed.py --archs 4 --repeat 2
+    python evaluation/bench_speed.py --device cuda --archs 400 --per-arch 16 --workers 4
 """
 from __future__ import annotations
 

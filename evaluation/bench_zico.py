@@ -1,6 +1,6 @@
 """ZiCo on NAS-Bench-201 CIFAR-10: Kendall tau / Spearman rho against accuracy, seconds per arch.
 
-    python -m xigsnr_naslib.evaluation.bench_zico --data-root ../shared/data [--n 100] [--seed 0]
+    python evaluation/bench_zico.py --data-root ../shared/data [--n 100] [--seed 0]
 
 Scores a seeded random sample of ``--n`` NAS-Bench-201 architectures with ZiCo on real
 CIFAR-10 training images (``--n-batches`` batches of ``--batch-size``; default 2 x 64: the
@@ -15,7 +15,8 @@ import argparse
 import json
 import sys
 
-from xigsnr_naslib.correlation_job import correlate
+from xigsnr_naslib.correlation_job import Selection, correlate
+from xigsnr_naslib.study import Execution, Study
 from xigsnr_naslib.protocol import Protocol
 
 
@@ -30,9 +31,10 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results/bench_zico_nb201_cifar10.jsonl")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    protocol = Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.protocol_seed)
-    result = correlate("nb201", "cifar10", proxies=["zico"], sample=args.n, sample_seed=args.seed, protocol=protocol,
-                       data_root=args.data_root, results=args.results, device=args.device, progress=False)
+    protocol = Protocol(n_batches=args.n_batches, batch_size=args.batch_size, data_seed=args.protocol_seed,
+                        init_seed=args.protocol_seed)
+    study = Study("nb201", "cifar10", ["zico"], protocol, Execution(args.device), args.results, args.data_root)
+    result = correlate(study, Selection(sample=args.n, sample_seed=args.seed))
     m = result.metrics["zico"]
     print(f"ZiCo, NAS-Bench-201 CIFAR-10, {m['n']} archs (sample seed {args.seed}), "
           f"{args.n_batches} x {args.batch_size} real CIFAR-10 training images")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xigsnr_naslib.complexity import count_flops, count_params
-from xigsnr_naslib.plugins.burgerformer import (
+from xigsnr_burgerformer import (
     ALL_SKIP,
     BURGERFORMER_BASE,
     BURGERFORMER_LARGE,

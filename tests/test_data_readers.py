@@ -106,9 +106,9 @@ def test_normalisation_and_seeded_batches(images):
     expected = (images[0, 0, 0, 1] / 255 - mean[1]) / std[1]
     assert x[0, 1, 0, 0].item() == pytest.approx(expected, abs=1e-5)
     data = ImageSet(np.repeat(images, 10, axis=0), np.arange(60) % 10, 10, "mem")
-    a = draw_batches(data, Protocol(n_batches=3, batch_size=20, seed=5), "cifar10")
-    b = draw_batches(data, Protocol(n_batches=3, batch_size=20, seed=5), "cifar10")
-    c = draw_batches(data, Protocol(n_batches=3, batch_size=20, seed=6), "cifar10")
+    a = draw_batches(data, Protocol(n_batches=3, batch_size=20, data_seed=5), "cifar10")
+    b = draw_batches(data, Protocol(n_batches=3, batch_size=20, data_seed=5), "cifar10")
+    c = draw_batches(data, Protocol(n_batches=3, batch_size=20, data_seed=6), "cifar10")
     assert len(a) == 3 and all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
     assert not torch.equal(a[0][0], c[0][0])
     assert not torch.equal(a[0][1], a[1][1])  # every batch is a fresh draw

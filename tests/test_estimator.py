@@ -123,8 +123,8 @@ def test_released_layer_skip_rule():
     torch.manual_seed(0)
     model = TwoLayers()
     batches = [(torch.randn(5, 4), torch.randn(5, 3)) for _ in range(4)]
-    kept = xi_gsnr(model, batches, half_squared_error, variant="inv_var_xi", xi=XI, skip_zero_variance_layers=True)
-    unskipped = xi_gsnr(model, batches, half_squared_error, variant="inv_var_xi", xi=XI, skip_zero_variance_layers=False)
+    kept = xi_gsnr(model, batches, half_squared_error, variant="inv_var_xi", xi=XI, layer_skip=True)
+    unskipped = xi_gsnr(model, batches, half_squared_error, variant="inv_var_xi", xi=XI, layer_skip=False)
     # without the rule the dead layer adds 12 entries of 1/(0 + xi)
     assert unskipped - kept == pytest.approx(12 / XI, rel=1e-9)
     assert XiGSNR(mode="official").layer_skip and not XiGSNR(mode="paper").layer_skip

@@ -1,19 +1,25 @@
 """Regularized evolution: constraints before scoring, reproducibility, resume, and real progress."""
+import dataclasses
+import json
 import math
 import random
+from collections import Counter
 
 import pytest
 
+from xigsnr_naslib.card import get_card
+from xigsnr_naslib.data_root import MissingDataError
 from xigsnr_naslib.evolution import (
     Constraints,
     RegularizedEvolution,
     arch_size,
     parse_amount,
-    proxy_fitness,
 )
 from xigsnr_naslib.image_folder import synthetic_images
 from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.proxies import get_proxy
 from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.study import ArchitectureScorer, Study, build_model
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -112,7 +118,7 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_ends(space, tmp_pat
     assert [c.arch for c in resumed.population] == [c.arch for c in reference.population]
     assert len(resumed_calls) < len({c.arch for c in reference.history})  # finished work was not redone
     # a checkpoint of other settings is refused, not silently mixed
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"written with other seed \(seed: 1 then, 2 now\); use another checkpoint"):
         RegularizedEvolution(space, _params_fitness(space), checkpoint=ckpt,
                              **{**settings, "seed": 2}).run()
 
@@ -139,22 +145,37 @@ def test_best_are_distinct_encodings_that_rebuild_the_networks(space):
         assert sum(p.numel() for p in model.parameters()) == c.params
 
 
+def _tiny_study(name, proxies, protocol, images, store=None):
+    """A study of ``name`` at 32 x 32 with 10 classes, scored on ``images``."""
+    card = get_card(name)
+    dataset = dataclasses.replace(card.dataset(), num_classes=10, resolution=32)
+    return Study(card, dataset, proxies, protocol, store=store, images=images, space_options={"resolution": 32})
+
+
 @pytest.mark.parametrize("name", ["proxylessnas_xigsnr", "burgerformer"])
 def test_tiny_xi_gsnr_search_on_synthetic_images_is_reproducible(name):
-    space = create_space(name, resolution=32)
     images = synthetic_images(16, 32, num_classes=10, seed=0)
-    batches = draw_batches(images, Protocol(n_batches=2, batch_size=8, seed=1, normalization="imagenet"), "imagenet")
+    protocol = Protocol(n_batches=2, batch_size=8, data_seed=1, init_seed=1, normalization="imagenet")
     cap = Constraints(max_params=8e6, resolution=32, num_classes=10)
 
     def run():
-        fitness = proxy_fitness(space, "xi_gsnr", batches, num_classes=10, seed=1)
-        return RegularizedEvolution(space, fitness, population_size=3, steps=2, sample_size=2, constraints=cap,
-                                    seed=0, progress=False).run()
+        study = _tiny_study(name, ["xi_gsnr"], protocol, images)
+        return study, RegularizedEvolution(study.space, study, population_size=3, steps=2, sample_size=2,
+                                           constraints=cap, seed=0, progress=False).run()
 
-    first, second = run(), run()
+    (study, first), (_, second) = run(), run()
     assert [(c.arch, c.fitness) for c in first.history] == [(c.arch, c.fitness) for c in second.history]
     assert all(c.fitness is not None and c.fitness > 0 for c in first.history)
     assert all(c.params <= 8e6 for c in first.history)
+    # the fitness is the proxy's score of the network built with the protocol's init seed on its batches
+    space, c = study.space, first.history[0]
+    batches = draw_batches(images, protocol, "imagenet")
+    assert c.fitness == get_proxy("xi_gsnr")(build_model(space, space.decode(c.arch), 10, protocol.init_seed), batches)
+    # the study's settings are the run's: a checkpoint resumes only under them
+    settings = first.settings["fitness"]
+    assert settings == study.settings()
+    assert settings["protocol"] == protocol.settings() and settings["images"] == images.fingerprint()
+    assert settings["proxies"] == {"xi_gsnr": get_proxy("xi_gsnr").settings}
 
 
 def test_amounts_parse():
@@ -164,16 +185,22 @@ def test_amounts_parse():
         parse_amount("lots")
 
 
-def test_proxy_fitness_needs_images_for_data_proxies(space):
-    with pytest.raises(ValueError, match="needs image batches"):
-        proxy_fitness(space, "xi_gsnr", [])
-    params = proxy_fitness(space, "params", [], num_classes=1000)
+def test_study_fitness_needs_images_for_data_proxies(space, tmp_path):
+    study = Study("proxylessnas_xigsnr", None, ["xi_gsnr"], data_root=tmp_path)  # no ImageNet there
+    with pytest.raises(MissingDataError, match="no imagenet images under the data root"):
+        RegularizedEvolution(space, study, population_size=2, steps=0, progress=False)
+    too_few = synthetic_images(4, 32, num_classes=10, seed=0)
+    study = _tiny_study("proxylessnas_xigsnr", ["xi_gsnr"], Protocol(n_batches=1, batch_size=8), too_few)
+    with pytest.raises(ValueError, match="a batch of 8 needs at least that many images"):
+        study.fitness(space.sample(random.Random(0)))
+    params = Study("proxylessnas_xigsnr", None, ["params"], data_root=tmp_path)  # reads no image
     arch = space.sample(random.Random(0))
-    assert params(arch) == space.count_params(arch)
+    assert params.fitness(arch) == space.count_params(arch)
+    assert params.settings()["protocol"] == {} and params.settings()["images"] is None
 
 
 def test_constraints_are_counted_at_their_own_resolution():
-    from xigsnr_naslib.plugins.burgerformer import BURGERFORMER_TINY
+    from xigsnr_burgerformer import BURGERFORMER_TINY
 
     low = create_space("burgerformer", resolution=32)
     arch = low.decode(BURGERFORMER_TINY)  # has a spatial MLP, whose size follows the resolution
@@ -192,3 +219,67 @@ def test_any_registered_space_can_be_searched():
     for c in result.history:
         model = nb201.build(nb201.decode(c.arch), num_classes=10)
         assert c.params == sum(p.numel() for p in model.parameters()) <= 0.5e6
+
+
+# --- a Study as the fitness: checkpointed settings, and the store behind a resumed search ----------
+
+NB201_TINY = {"channels": 4, "cells_per_stage": 1}
+
+
+def _nb201_study(protocol=Protocol(n_batches=2, batch_size=4), proxies=("xi_gsnr",), store=None):
+    return Study("nb201", "cifar10", list(proxies), protocol, store=store,
+                 images=synthetic_images(16, 16, num_classes=10, seed=0), space_options=NB201_TINY)
+
+
+SEARCH = dict(population_size=6, sample_size=3, crossover_rate=0.5, mutation_rate=0.5, seed=1,
+              checkpoint_every=5, progress=False)
+
+
+def test_a_changed_study_setting_is_refused_naming_the_field(tmp_path):
+    ckpt = tmp_path / "population.json"
+    study = _nb201_study()
+    RegularizedEvolution(study.space, study, steps=2, checkpoint=ckpt, **SEARCH).run()
+    assert json.loads(ckpt.read_text())["settings"]["fitness"] == json.loads(json.dumps(study.settings()))
+    for changed, field in [(dict(protocol=Protocol(n_batches=3, batch_size=4)), "fitness.protocol.n_batches"),
+                           (dict(protocol=Protocol(n_batches=2, batch_size=4, init_seed=2)),
+                            "fitness.protocol.init_seed"),
+                           (dict(protocol=Protocol(n_batches=2, batch_size=4, data_seed=2)),
+                            "fitness.protocol.data_seed"),
+                           (dict(proxies=["xi_gsnr_paper"]), "fitness.proxies")]:
+        other = _nb201_study(**changed)
+        with pytest.raises(ValueError, match=rf"checkpoint .* was written with other .*{field}") as error:
+            RegularizedEvolution(other.space, other, steps=2, checkpoint=ckpt, **SEARCH).run()
+        assert "use another checkpoint file or the same settings" in str(error.value)
+    # the same settings resume (more steps are not a change of settings)
+    again = _nb201_study()
+    assert len(RegularizedEvolution(again.space, again, steps=4, checkpoint=ckpt, **SEARCH).run().history) == 10
+
+
+def test_a_resumed_search_scores_no_architecture_twice(tmp_path, monkeypatch):
+    reference_study = _nb201_study()
+    reference = RegularizedEvolution(reference_study.space, reference_study, steps=14, **SEARCH).run()
+
+    scored = []
+    real = ArchitectureScorer.records
+
+    def counting(self, index, arch, proxy_names=None):
+        if interrupt_after is not None and len(scored) == interrupt_after:
+            raise KeyboardInterrupt
+        scored.append(self.space.encode(arch))
+        return real(self, index, arch, proxy_names)
+
+    monkeypatch.setattr(ArchitectureScorer, "records", counting)
+    ckpt, store = tmp_path / "population.json", tmp_path / "scores.jsonl"
+    interrupt_after = 8  # after the checkpoint of 5 architectures, before the next one
+    study = _nb201_study(store=store)
+    with pytest.raises(KeyboardInterrupt):
+        RegularizedEvolution(study.space, study, steps=14, checkpoint=ckpt, **SEARCH).run()
+    assert len(json.loads(ckpt.read_text())["history"]) < len(set(scored)) == 8  # scored after the checkpoint
+    interrupt_after = None
+    study = _nb201_study(store=store)
+    resumed = RegularizedEvolution(study.space, study, steps=14, checkpoint=ckpt, **SEARCH).run()
+    assert resumed.history == reference.history
+    assert len(scored) == len(set(scored)) == len({c.arch for c in reference.history})  # each once, all told
+    records = [json.loads(line) for line in store.read_text().splitlines()]
+    assert Counter(r["arch"] for r in records) == Counter(set(scored))  # the store holds each once
+    assert {r["arch"] for r in records} == {c.arch for c in reference.history}

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.ground_truth import load_ground_truth, nb201_benchmark_file, nb201_ground_truth, nb201_reference
+from xigsnr_naslib.card import get_card
+from xigsnr_naslib.ground_truth import nb201_benchmark_file, nb201_ground_truth, nb201_reference
 
 ARCHS = [
     "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
@@ -69,7 +70,7 @@ def test_reference_csv(data_root):
     assert nb201_reference("cifar100", data_root)["accuracy"].idxmax() == 9930
     assert nb201_reference("ImageNet16-120", data_root)["accuracy"].idxmax() == 857
     assert "ori-test" in c10.attrs["definition"]
-    assert load_ground_truth("nb201", "cifar10", data_root).attrs["source"].endswith("nb201_groundtruth_all15625.csv")
+    assert get_card("nb201").load_ground_truth("cifar10", data_root).attrs["source"].endswith("nb201_groundtruth_all15625.csv")
 
 
 def test_reference_csv_errors(tmp_path):
@@ -78,5 +79,5 @@ def test_reference_csv_errors(tmp_path):
     pd.DataFrame({"nb201_index": [0], "arch_str": [ARCHS[0]]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(ValueError, match="missing column"):
         nb201_reference("cifar10", path=tmp_path / "t.csv")
-    with pytest.raises(KeyError, match="no ground truth"):
-        load_ground_truth("nb999", "cifar10", tmp_path)
+    with pytest.raises(ValueError, match="unknown search space 'nb999'; choose one of: .*nb201"):
+        get_card("nb999").load_ground_truth("cifar10", tmp_path)

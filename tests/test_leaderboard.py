@@ -7,18 +7,27 @@ import pandas as pd
 import pytest
 
 from xigsnr_naslib import proxies as proxy_registry
+from xigsnr_naslib.card import UnknownChoiceError, get_card
 from xigsnr_naslib.cli import main
 from xigsnr_naslib.datasets import load_images
-from xigsnr_naslib.evaluation.leaderboard import KNOWN_TABLES, build_leaderboard
-from xigsnr_naslib.evaluation.metrics import kendall_tau, ndcg_at_k, standard_metrics
-from xigsnr_naslib.evaluation.proxy_tables import ProxyTableWarning, naslib_nb201_key_to_arch
-from xigsnr_naslib.pipeline import build_model
+from xigsnr_naslib.leaderboard import Bootstrap, build_leaderboard
+from xigsnr_naslib.metrics import kendall_tau, ndcg_at_k, standard_metrics
+from xigsnr_naslib.score_tables import TABLE_FORMATS, ProxyTableWarning
+from xigsnr_naslib.spaces.nb201 import from_naslib_key as naslib_nb201_key_to_arch
 from xigsnr_naslib.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import Proxy, get_proxy
 from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.study import Study, build_model
 
-TINY = Protocol(n_batches=2, batch_size=8, seed=1)
+TINY = Protocol(n_batches=2, batch_size=8, data_seed=1, init_seed=1)
 FEW_METRICS = standard_metrics(naslib_ks=(3,), ndcg_ks=(3,))
+
+
+def _study(data_root, proxies, **kwargs):
+    """The NAS-Bench-201 CIFAR-10 study computing exactly ``proxies`` ([] for none)."""
+    study = Study("nb201", "cifar10", proxies, data_root=data_root, **kwargs)
+    assert [p.name for p in study.proxies] == list(proxies), "a study computes the proxies asked for, [] for none"
+    return study
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +61,10 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     zc = _zc_json(tmp_path / "zc_nasbench201.json", KEYS + ["(9, 9, 9, 9, 9, 9)"], truth, nan_key=KEYS[1])
     store = tmp_path / "scores.jsonl"
     logged = []
-    kwargs = dict(proxies=["params"], tables=[], zc_json=[zc], sample=None, n_boot=50, results=store,
-                  data_root=data_root, metrics=FEW_METRICS, progress=False, log=logged.append)
+    kwargs = dict(tables=[], zc_json=[zc], sample=None, bootstrap=Bootstrap(n_boot=50), metrics=FEW_METRICS,
+                  log=logged.append)
     with pytest.warns(ProxyTableWarning):
-        board = build_leaderboard("nb201", "cifar10", **kwargs)
+        board = build_leaderboard(_study(data_root, ["params"], store=store), **kwargs)
     expected = {naslib_nb201_key_to_arch(k) for k in KEYS} - {naslib_nb201_key_to_arch(KEYS[1])}
     assert set(board.scores["arch"]) == expected and board.n_archs == 9
     # the index is the benchmark index of each architecture
@@ -83,43 +92,56 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     # a rerun reuses the stored scores: nothing is recomputed, the numbers are the same
     lines = store.read_text().count("\n")
     assert lines == 9
+    assert board.settings["results"] == str(store) and board.settings["computed"] == ["params"]
     with pytest.warns(ProxyTableWarning):
-        again = build_leaderboard("nb201", "cifar10", **kwargs)
+        again = build_leaderboard(_study(data_root, ["params"], store=store), **kwargs)
     assert store.read_text().count("\n") == lines
     pd.testing.assert_frame_equal(again.metrics["test_accuracy"], test)
 
 
 def test_seeded_sample_of_the_intersection(data_root):
-    common = dict(proxies=[], n_boot=0, data_root=data_root, metrics=FEW_METRICS, progress=False, log=lambda s: None)
+    common = dict(bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, log=lambda s: None)
+
+    def board(**kwargs):
+        return build_leaderboard(_study(data_root, []), **kwargs, **common)
+
+    _study(data_root, [])  # no computed proxy: the tables alone
+
     with pytest.warns(ProxyTableWarning):
-        a = build_leaderboard("nb201", "cifar10", sample=25, seed=3, **common)
-        b = build_leaderboard("nb201", "cifar10", sample=25, seed=3, **common)
-        c = build_leaderboard("nb201", "cifar10", sample=25, seed=4, **common)
+        a = board(sample=25, seed=3)
+        b = board(sample=25, seed=3)
+        c = board(sample=25, seed=4)
     assert list(a.scores.index) == list(b.scores.index) != list(c.scores.index)
     assert a.n_archs == 25 and a.settings["n_candidates"] == 9444         # Suite-Zero's 9,445 less NASWOT's NaN
     assert set(a.settings["tables"]) == {"suitezero", "naswot"}
     assert np.isfinite(a.scores.drop(columns="arch").to_numpy()).all()
     assert len(a.metrics["test_accuracy"]) == 14 and "naswot.naswot" in a.proxies
+    assert a.settings["computed"] == [] and not any(source == "computed" for _, source in a.proxies.values())
     with pytest.warns(ProxyTableWarning), pytest.raises(ValueError, match="only 9,444 are in every source"):
-        build_leaderboard("nb201", "cifar10", sample=10_000, **common)
-    with pytest.raises(KeyError, match="no precomputed table 'nope'"):
-        build_leaderboard("nb201", "cifar10", tables=["nope"], **common)
+        board(sample=10_000)
+    with pytest.raises(UnknownChoiceError, match="unknown precomputed table 'nope'") as error:
+        board(tables=["nope"])
+    assert "nb201/cifar10" in str(error.value) and "choose one of: suitezero, naswot, naslib_subset" in str(error.value)
     with pytest.warns(ProxyTableWarning), pytest.raises(KeyError, match="cannot exclude 'suitezero.nope'"):
-        build_leaderboard("nb201", "cifar10", tables=["naswot"], exclude=["suitezero.nope"], **common)
-    assert set(KNOWN_TABLES) >= {("nb201", "cifar10"), ("nb201", "cifar100"), ("nb201", "ImageNet16-120")}
+        board(tables=["naswot"], exclude=["suitezero.nope"])
+    # the tables come from the card, each in a format the readers know
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        tables = get_card("nb201").dataset(dataset).score_tables
+        assert tables and all(spec.format in TABLE_FORMATS for spec in tables.values()), dataset
+    assert {n for n, spec in get_card("nb201").dataset("cifar10").score_tables.items() if spec.default} == \
+        {"suitezero", "naswot"}
 
 
 def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root, truth, tmp_path, monkeypatch):
-    def small_nets_fail(model, batches, loss_fn):
-        n = sum(p.numel() for p in model.parameters())
+    def small_nets_fail(results):
+        n = sum(p.numel() for p in results.model.parameters())
         return float("nan") if n < 300_000 else float(n)
 
-    monkeypatch.setitem(proxy_registry._REGISTRY, "fails_on_small",
+    monkeypatch.setitem(proxy_registry._PROXIES._items, "fails_on_small",
                         Proxy("fails_on_small", small_nets_fail, needs_data=False))
     zc = _zc_json(tmp_path / "zc.json", KEYS, truth)
-    board = build_leaderboard("nb201", "cifar10", proxies=["params", "fails_on_small"], tables=[], zc_json=[zc],
-                              sample=None, n_boot=0, data_root=data_root, metrics=FEW_METRICS, progress=False,
-                              log=lambda s: None)
+    board = build_leaderboard(_study(data_root, ["params", "fails_on_small"]), tables=[], zc_json=[zc], sample=None,
+                              bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, log=lambda s: None)
     assert (board.scores["params"] >= 300_000).all() and 0 < board.n_archs < len(KEYS)
     assert math.isfinite(board.metrics["test_accuracy"].at["zc.oracle", "kendall_tau"])
     note = next(n for n in board.notes if n.startswith("fails_on_small"))
@@ -129,13 +151,14 @@ def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root
 def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_path):
     pytest.importorskip("matplotlib")
     zc = _zc_json(tmp_path / "zc.json", KEYS[:6], truth)
-    board = build_leaderboard("nb201", "cifar10", proxies=["xi_gsnr"], tables=[], zc_json=[zc], sample=None,
-                              protocol=TINY, n_boot=30, data_root=data_root, metrics=FEW_METRICS, progress=False,
-                              log=lambda s: None)
+    board = build_leaderboard(_study(data_root, ["xi_gsnr"], protocol=TINY), tables=[], zc_json=[zc], sample=None,
+                              bootstrap=Bootstrap(n_boot=30), metrics=FEW_METRICS, log=lambda s: None)
+    assert board.settings["protocol"] == TINY.settings()
     index = board.scores.index[0]
     space = create_space("nb201")
     batches = draw_batches(load_images("cifar10", data_root), TINY, "cifar10")
-    direct = get_proxy("xi_gsnr")(build_model(space, space.decode(board.scores.at[index, "arch"]), 10, 1), batches)
+    model = build_model(space, space.decode(board.scores.at[index, "arch"]), 10, TINY.init_seed)
+    direct = get_proxy("xi_gsnr")(model, batches)
     assert board.scores.at[index, "xi_gsnr"] == pytest.approx(direct, rel=1e-9)
     written = board.write(tmp_path / "out")
     from matplotlib.image import imread
@@ -149,6 +172,10 @@ def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_p
     assert set(csv["target"]) == {"test_accuracy", "naslib_val"} and len(csv) == 2 * 3
     assert {"kendall_tau_low", "kendall_tau_high", "ndcg@3_low"} <= set(csv.columns)
     assert pd.read_csv(written["scores"], index_col=0).shape[0] == board.n_archs
+    # the protocol line names the batches and the seeds the scores were computed with
+    protocol_line = next(line for line in markdown.splitlines() if line.startswith("Computed proxies:"))
+    assert "xi_gsnr, with 2 batches of 8 training images" in protocol_line
+    assert "None" not in protocol_line, protocol_line
 
 
 def _markdown_rows(markdown: str, header_start: str) -> tuple[list[str], list[list[str]]]:
@@ -166,7 +193,8 @@ def _markdown_rows(markdown: str, header_start: str) -> tuple[list[str], list[li
 def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "board"
-    args = ["leaderboard", "--sample", "40", "--seed", "1", "--proxy", "params", "--table", "naswot",
+    args = ["leaderboard", "--sample", "40", "--sample-seed", "1", "--data-seed", "3", "--init-seed", "4",
+            "--proxy", "params", "--table", "naswot",
             "--table", "suitezero", "--exclude", "suitezero.params", "--n-boot", "40", "--out", str(out),
             "--data-root", str(data_root), "--no-progress"]
     with pytest.warns(ProxyTableWarning):
@@ -194,17 +222,23 @@ def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, c
     assert ((suitezero.loc[scores.index, "params"] * 1e6).round().to_numpy() == scores["params"].to_numpy()).all()
     run = json.loads((out / "run.json").read_text())
     assert run["n_architectures"] == 40 and run["settings"]["seed"] == 1
+    assert (run["settings"]["protocol"]["data_seed"], run["settings"]["protocol"]["init_seed"]) == (3, 4)
+    assert run["settings"]["computed"] == ["params"] and run["settings"]["results"] == str(out / "scores.jsonl")
     # bad requests are clear errors
     with pytest.warns(ProxyTableWarning):
         assert main(["leaderboard", "--exclude", "nope", "--proxy", "params", "--table", "naswot", "--out", str(out),
                      "--data-root", str(data_root)]) == 2
     assert "cannot exclude 'nope'" in capsys.readouterr().err
+    for gone in ("--seed", "--protocol-seed"):  # now --sample-seed, and --data-seed / --init-seed
+        with pytest.raises(SystemExit):
+            main(["leaderboard", gone, "1", "--proxy", "params", "--out", str(out), "--data-root", str(data_root)])
+        assert "unrecognized arguments" in capsys.readouterr().err
 
 
 def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone():
     import subprocess
     import sys
 
-    code = ("import xigsnr_naslib, xigsnr_naslib.evaluation.leaderboard, xigsnr_naslib.cli as cli; "
+    code = ("import xigsnr_naslib, xigsnr_naslib.leaderboard, xigsnr_naslib.cli as cli; "
             "cli.build_parser(); assert callable(xigsnr_naslib.correlate), type(xigsnr_naslib.correlate)")
     subprocess.run([sys.executable, "-c", code], check=True)

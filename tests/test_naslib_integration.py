@@ -95,7 +95,8 @@ def nb201_dataset_api(data_root, dataset="cifar10"):
 
 
 def test_runner_end_to_end_through_naslib(data_root, tmp_path):
-    from xigsnr_naslib.naslib_runner import load_config, nb201_naslib_key, run_config
+    from xigsnr_naslib.naslib_runner import load_config, run_config
+    from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
 
     path = tmp_path / "c.yaml"
     path.write_text("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 1\ntest_size: 3\n"

@@ -1,5 +1,7 @@
 """The naslib-run runner without NASLib: configs, NASLib's keys, metrics, zc json merge, standalone engine."""
 import json
+
+import xigsnr_naslib
 import math
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import pytest
 
 from xigsnr_naslib.cli import main
 from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, naslib_metrics,
-                                         nb201_naslib_key, run_config, save_dir)
+                                         run_config, save_dir)
+from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
 
-CONFIGS = Path(__file__).resolve().parents[1] / "evaluation" / "configs"
+CONFIGS = Path(xigsnr_naslib.__file__).parent / "naslib_configs"
 
 
 def test_nb201_keys_match_naslib_op_indices_on_real_data(data_root):

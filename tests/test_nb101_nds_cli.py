@@ -5,15 +5,38 @@ import numpy as np
 import pytest
 
 from xigsnr_naslib.cli import main
-from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101, space_defaults
+from xigsnr_naslib.card import get_card, list_cards
+from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
 
 
-def test_space_defaults_table():
-    assert space_defaults("nb201").protocol == PAPER_NB201 and space_defaults("nb201").proxy == "xi_gsnr"
-    assert space_defaults("nb101").protocol == RELEASED_NB101 == space_defaults("nb101").protocol
+def test_each_card_states_its_released_defaults_and_refuses_what_it_lacks():
+    # NB201 and NDS: the paper's 8 x 64 with the official mode; NB101: the released 1 x 8 per-sample run
+    assert get_card("nb201").dataset().protocol == PAPER_NB201 == get_card("nds_pnas").dataset().protocol
+    assert (get_card("nb201").dataset().proxy, get_card("nb101").dataset().proxy) == ("xi_gsnr", "xi_gsnr_per_sample")
+    assert get_card("nb101").dataset().protocol == RELEASED_NB101
     assert (RELEASED_NB101.n_batches, RELEASED_NB101.batch_size) == (1, 8)
-    assert space_defaults("nb101").proxy == "xi_gsnr_per_sample"
-    assert space_defaults("nds_darts_in").dataset == "imagenet" and space_defaults("nds_pnas").dataset == "cifar10"
+    assert get_card("nds_darts_in").dataset().name == "imagenet" and get_card("nds_pnas").dataset().name == "cifar10"
+    assert get_card("nb201").dataset("ImageNet16-120").resolution == 16
+    # nothing falls back to another space's defaults: ImageNet spaces offer ImageNet only
+    for name in ("burgerformer", "proxylessnas_xigsnr", "nds_darts_in"):
+        card = get_card(name)
+        assert list(card.datasets) == ["imagenet"] and card.dataset().resolution == 224
+        with pytest.raises(ValueError, match="unknown dataset 'cifar10' for space .*; choose one of: imagenet"):
+            card.dataset("cifar10")
+    with pytest.raises(ValueError, match="choose one of: cifar10, cifar100, ImageNet16-120"):
+        get_card("nb201").dataset("imagenet")
+    with pytest.raises(ValueError, match="accuracy definition 'valid' for cifar10; choose one of: released, naslib"):
+        get_card("nb101").dataset().accuracy("valid")
+    # one codec per space: NASLib's name maps back to the card
+    assert {get_card(n).naslib.name for n in list_cards() if get_card(n).naslib} == {"nasbench201", "nasbench101"}
+
+
+def test_burgerformer_is_scored_on_its_own_images_not_cifar(capsys):
+    from xigsnr_naslib.cli import main
+
+    assert main(["score", "--space", "burgerformer", "--dataset", "cifar10", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'cifar10' for space 'burgerformer'; choose one of: imagenet" in err and len(err.splitlines()) == 1
 
 
 def test_correlate_nb101_uses_the_released_protocol(data_root, tmp_path, capsys):

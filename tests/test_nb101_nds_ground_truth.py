@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.ground_truth import load_ground_truth
+from xigsnr_naslib.card import get_card
 from xigsnr_naslib.nb101_ground_truth import (
     model_metrics_message,
     nb101_ground_truth,
@@ -94,7 +94,7 @@ def test_tfrecord_layout(tfrecord_file, definition):
     skipped = dict(df.attrs["skipped"])
     assert any("conv5x5" in why for why in skipped.values()) and len(skipped) == 2
     # the data root prefers the tfrecord and passes the definition on
-    via_root = load_ground_truth("nb101", "cifar10", tfrecord_file.parent, accuracy=definition)
+    via_root = get_card("nb101").load_ground_truth("cifar10", tfrecord_file.parent, definition)
     assert via_root.attrs["source"] == str(tfrecord_file) and np.allclose(via_root["accuracy"], accuracy)
 
 
@@ -139,9 +139,9 @@ def test_reference_sample_csv(data_root):
     df = read_nb101_sample_csv(data_root / "nb101" / "nb101_sample2500.csv")
     assert len(df) == 2500 and list(df["hash"]) == sorted(df["hash"])
     assert 80 < df["accuracy"].median() < 95 and "ONE seed" in df.attrs["definition"]
-    assert load_ground_truth("nb101", "cifar10", data_root).attrs["source"].endswith("nb101_sample2500.csv")
+    assert get_card("nb101").load_ground_truth("cifar10", data_root).attrs["source"].endswith("nb101_sample2500.csv")
     with pytest.raises(MissingDataError, match="nasbench_only108.tfrecord"):
-        load_ground_truth("nb101", "cifar10", data_root, accuracy="naslib")
+        get_card("nb101").load_ground_truth("cifar10", data_root, "naslib")
     with pytest.raises(ValueError, match="CIFAR-10"):
         nb101_ground_truth("cifar100", data_root)
 
@@ -194,7 +194,7 @@ def test_nds_dict_layout_and_bad_records(tmp_path, data_root):
     path.parent.mkdir()
     path.write_text(json.dumps({"top": [raw[0], broken], "mid": [no_accuracy, raw[3]]}))
     with pytest.warns(UserWarning, match="skipped 2"):
-        df = load_ground_truth("nds_enas", "cifar10", tmp_path)
+        df = get_card("nds_enas").load_ground_truth("cifar10", tmp_path)
     assert list(df.index) == [0, 3]
     assert df.at[3, "accuracy"] == pytest.approx(100 - raw[3]["test_ep_top1"][-1])
     reasons = dict(df.attrs["skipped"])

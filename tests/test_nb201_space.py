@@ -84,7 +84,7 @@ def test_registry_and_search_operations():
     assert all(ci in (ai, bi) for ai, bi, ci in zip(a, b, c))
     assert space.decode(space.encode(a)) == a
     assert len(space.all_archs()) == 15625
-    with pytest.raises(KeyError, match="unknown search space"):
+    with pytest.raises(ValueError, match="unknown search space 'nb999'; choose one of: .*nb201"):
         create_space("nb999")
 
 

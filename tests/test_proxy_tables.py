@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xigsnr_naslib.evaluation.proxy_tables import (SUITEZERO_PROXIES, ProxyTableWarning, naslib_nb201_key_to_arch,
+from xigsnr_naslib.spaces.nb201 import from_naslib_key as naslib_nb201_key_to_arch
+from xigsnr_naslib.score_tables import (SUITEZERO_PROXIES, ProxyTableWarning,
                                                    read_naslib_subset_csv, read_naswot_csv, read_suitezero_csv,
                                                    read_zc_json)
 from xigsnr_naslib.spaces.nb201 import arch_to_str

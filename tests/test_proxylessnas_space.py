@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from xigsnr_naslib.complexity import count_flops, count_params
-from xigsnr_naslib.plugins.proxylessnas import (
+from xigsnr_proxylessnas import (
     CHOICES,
     PROXYLESSNAS_GPU,
     PROXYLESSNAS_MOBILE,

@@ -102,7 +102,7 @@ def test_one_pass_every_mode_and_variant_equals_single_estimator(arch, params, b
 def test_score_jointly_mixes_modes_settings_and_selections(batches):
     estimators = [
         XiGSNR(mode="paper", variant="gsnr"),
-        XiGSNR(mode="official", xi=1e-4, skip_zero_variance_layers=False),
+        XiGSNR(mode="official", xi=1e-4, layer_skip=False),
         XiGSNR(mode="per_sample", variant="inv_var_xi"),
         XiGSNR(mode="official", params="all"),
         XiGSNR(mode="paper", variant="sq_mean", params="all"),

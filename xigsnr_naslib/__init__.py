@@ -2,19 +2,22 @@
 
 The public API::
 
-    from xigsnr_naslib import XiGSNR, xi_gsnr, create_space, get_proxy, correlate
+    from xigsnr_naslib import Selection, Study, XiGSNR, correlate, create_space, get_card, xi_gsnr
 
     space = create_space("nb201")
     model = space.build("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
     score = xi_gsnr(model, batches)            # batches: iterable of (images, labels)
-    result = correlate("nb201", "cifar10", first=200, data_root="../shared/data")
+    study = Study("nb201", "cifar10", ["xi_gsnr", "zico"], data_root="../shared/data", store="results/nb201.jsonl")
+    result = correlate(study, Selection(first=200))
 """
 __version__ = "0.1.0"
 
 from .gsnr import MODES, VARIANTS, XiGSNR, gradient_moments, score_moments, xi_gsnr
+from .card import BenchmarkCard, DatasetCard, NASLibCodec, UnknownChoiceError, get_card, list_cards, register_card
 from .protocol import PAPER_NB201, RELEASED_NB101, Protocol, draw_batches
-from .proxies import Proxy, get_proxy, list_proxies, register_proxy
-from .spaces import SearchSpace, create_space, list_spaces, register_space
+from .proxies import Moments, PassResults, Proxy, get_proxy, list_proxies, register_function, register_proxy
+from .spaces import SearchSpace, create_space, list_spaces
+from .study import Execution, Study
 
 
 def correlate(*args, **kwargs):
@@ -24,9 +27,18 @@ def correlate(*args, **kwargs):
     return _correlate(*args, **kwargs)
 
 
+def __getattr__(name: str):
+    if name == "Selection":  # lazily, with pandas
+        from .correlation_job import Selection
+
+        return Selection
+    raise AttributeError(f"module 'xigsnr_naslib' has no attribute {name!r}")
+
+
 __all__ = [
     "MODES", "VARIANTS", "XiGSNR", "xi_gsnr", "gradient_moments", "score_moments",
     "Protocol", "PAPER_NB201", "RELEASED_NB101", "draw_batches",
-    "Proxy", "get_proxy", "list_proxies", "register_proxy",
-    "SearchSpace", "create_space", "list_spaces", "register_space", "correlate",
+    "Proxy", "Moments", "PassResults", "get_proxy", "list_proxies", "register_proxy", "register_function",
+    "BenchmarkCard", "DatasetCard", "NASLibCodec", "UnknownChoiceError", "get_card", "list_cards", "register_card",
+    "SearchSpace", "create_space", "list_spaces", "Execution", "Study", "correlate", "Selection",
 ]

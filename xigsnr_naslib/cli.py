@@ -25,72 +25,97 @@ __all__ = ["main", "build_parser"]
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("xigsnr_naslib.search_command", "add_search_parser"),
-    "leaderboard": ("xigsnr_naslib.evaluation.leaderboard_cli", "add_parser"),
+    "leaderboard": ("xigsnr_naslib.leaderboard_command", "add_parser"),
     "naslib-run": ("xigsnr_naslib.naslib_runner", "add_parser"),
 }
 
 
 def _parse_indices(text: str) -> dict:
     """``0:200`` -> range, ``3,17,99`` -> list."""
-    if ":" in text:
-        a, _, b = text.partition(":")
-        return {"start": int(a or 0), "stop": int(b) if b else None}
-    return {"indices": [int(t) for t in text.split(",") if t.strip()]}
+    try:
+        if ":" in text:
+            a, _, b = text.partition(":")
+            return {"start": int(a or 0), "stop": int(b) if b else None}
+        return {"indices": [int(t) for t in text.split(",") if t.strip()]}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:STOP or a comma list of indices, got {text!r}") from None
 
 
-def _add_protocol_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("protocol")
-    g.add_argument("--n-batches", type=int, default=None, help="N batches (default: the space's; 8 for nb201)")
-    g.add_argument("--batch-size", type=int, default=None, help="|B| images per batch (default: the space's; 64 for nb201)")
-    g.add_argument("--seed", type=int, default=None, help="seeds the batch draw and each network's init (default 1)")
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 0, got {text!r}")
+    return value
 
 
-def _add_execution_args(p: argparse.ArgumentParser) -> None:
+def add_study_args(p: argparse.ArgumentParser, *, space_default: str | None = "nb201", proxy_help: str = "",
+                   results_help: str = "") -> None:
+    """The arguments every scoring command shares: same names, defaults from the space's card.
+
+    ``--space``, ``--dataset``, ``--proxy``, the protocol (``--n-batches``, ``--batch-size``,
+    ``--data-seed``, ``--init-seed``), ``--data-root``, ``--results`` and the execution
+    (``--device``, ``--workers``, ``--threads``, ``--strategy``, ``--backend``,
+    ``--ray-address``, ``--no-progress``).
+    """
+    p.add_argument("--space", default=space_default, required=space_default is None,
+                   help="search space (see 'xigsnr-naslib spaces')" + (f" (default {space_default})" if space_default
+                                                                         else ""))
+    p.add_argument("--dataset", default=None, help="one of the space's datasets (default: its card's first: "
+                   "cifar10 for nb201 and nb101, imagenet for ImageNet spaces)")
+    p.add_argument("--proxy", action="append", default=None, help=proxy_help or
+                   "proxy name, repeatable (default: the card's: xi_gsnr; xi_gsnr_per_sample for nb101); "
+                   "see 'xigsnr-naslib proxies'")
+    p.add_argument("--results", default=None, help=results_help or "JSON-lines results file, resumed if present")
+    p.add_argument("--data-root", default=None, help="folder with the benchmark files and images "
+                   "(default: $XIGSNR_DATA_ROOT)")
+    g = p.add_argument_group("protocol (defaults: the space's card; nb201, NDS, ImageNet spaces: 8 x 64; "
+                             "nb101: 1 x 8, per-sample)")
+    g.add_argument("--n-batches", type=int, default=None, help="N batches (default: the card's)")
+    g.add_argument("--batch-size", type=int, default=None, help="|B| images per batch (default: the card's)")
+    g.add_argument("--data-seed", type=int, default=None, help="seeds the batch draw (default: the card's, 1)")
+    g.add_argument("--init-seed", type=int, default=None, help="seeds each network's initialisation "
+                   "(default: the card's, 1)")
     g = p.add_argument_group("execution (the scores do not depend on it)")
-    g.add_argument("--workers", default="auto", help="architectures scored at a time, each in its own process "
-                   "(default auto: one per CPU core on cpu, 0 = in this process)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g.add_argument("--workers", type=_workers, default="auto", help="architectures scored at a time, each in its "
+                   "own process (default auto: one per CPU core on cpu; 0 = in this process)")
     g.add_argument("--threads", type=int, default=None, help="intra-op threads per worker (default: cores / workers)")
     g.add_argument("--strategy", default="loop", choices=["loop", "vmap"],
                    help="loop (default) or vmap (all N batch gradients at once; for GPUs)")
     g.add_argument("--backend", default="processes", choices=["processes", "ray"],
                    help="processes on this machine (default) or Ray tasks (pip install 'xigsnr-naslib[ray]')")
     g.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: a local one)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
-def _execution(args):
-    """The execution settings of a command that has them, for every scoring run inside it."""
-    import contextlib
-
-    if not hasattr(args, "workers"):
-        return contextlib.nullcontext()
-    from .pipeline import execution
-
-    workers = args.workers if args.workers == "auto" else int(args.workers)
-    return execution(workers=workers, threads=args.threads, strategy=args.strategy, backend=args.backend,
-                     ray_address=args.ray_address)
+def protocol_from_args(args, default):
+    """The card's default protocol with the command line's changes."""
+    return default.replace(n_batches=args.n_batches, batch_size=args.batch_size, data_seed=args.data_seed,
+                           init_seed=args.init_seed)
 
 
-def _protocol(args):
-    from .protocol import Protocol, space_defaults
+def execution_from_args(args):
+    from .study import Execution
 
-    base = space_defaults(args.space).protocol
-    def pick(value, default):
-        return default if value is None else value
-
-    return Protocol(n_batches=pick(args.n_batches, base.n_batches), batch_size=pick(args.batch_size, base.batch_size),
-                    seed=pick(args.seed, base.seed))
+    return Execution(device=args.device, strategy=args.strategy, workers=args.workers, threads=args.threads,
+                     backend=args.backend, ray_address=args.ray_address, progress=args.progress)
 
 
-def _space_default(args, field: str):
-    from .protocol import space_defaults
+def study_from_args(args, *, proxies=None, results=None):
+    """The :class:`~xigsnr_naslib.study.Study` a command line describes."""
+    from .card import get_card
+    from .study import Study
 
-    return getattr(space_defaults(args.space), field)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", default=None, help="folder with the benchmark files and images "
-                   "(default: $XIGSNR_DATA_ROOT)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    card = get_card(args.space)
+    dataset = card.dataset(args.dataset)
+    return Study(card, dataset.name, proxies if proxies is not None else args.proxy,
+                 protocol_from_args(args, dataset.protocol), execution_from_args(args),
+                 results if results is not None else args.results, args.data_root)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,38 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("correlate", help="score benchmark architectures and correlate with accuracy")
-    c.add_argument("--space", default="nb201", help="search space (default nb201)")
-    c.add_argument("--dataset", default=None, help="cifar10, cifar100, ImageNet16-120 or imagenet "
-                   "(default: the space's; cifar10 for nb201)")
+    add_study_args(c, results_help="JSON-lines results file, resumed if present "
+                   "(default results/<space>_<dataset>.jsonl)")
     which = c.add_mutually_exclusive_group()
     which.add_argument("--archs", type=_parse_indices, default=None,
                        help="benchmark indices: START:STOP or a comma list (default: all)")
     which.add_argument("--first", type=int, default=None, help="the first N benchmark indices")
     which.add_argument("--sample", type=int, default=None, help="a seeded random sample of N architectures")
     c.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
-    c.add_argument("--proxy", action="append", default=None,
-                   help="proxy name, repeatable (default: the space's; xi_gsnr for nb201, xi_gsnr_per_sample "
-                   "for nb101); see 'xigsnr-naslib proxies'")
     c.add_argument("--accuracy", default=None, help="ground-truth definition where a space has several "
                    "(nb101: released = max over seeds of test accuracy, the default; naslib = one seed's validation)")
-    c.add_argument("--results", default=None, help="JSON-lines results file, resumed if present "
-                   "(default results/<space>_<dataset>.jsonl)")
     c.add_argument("--report", default=None, help="JSON report (default: <results>.report.json)")
-    c.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_protocol_args(c)
-    _add_common(c)
-    _add_execution_args(c)
 
     s = sub.add_parser("score", help="score one architecture")
     s.add_argument("arch", help="the architecture's canonical string")
-    s.add_argument("--space", default="nb201")
-    s.add_argument("--dataset", default=None, help="default: the space's")
-    s.add_argument("--proxy", action="append", default=None, help="proxy name, repeatable (default: the space's)")
-    _add_protocol_args(s)
-    _add_common(s)
+    add_study_args(s, results_help="JSON-lines results file (default: none)")
 
     sub.add_parser("proxies", help="list the registered proxies")
-    sub.add_parser("spaces", help="list the registered search spaces")
+    sub.add_parser("spaces", help="list the registered search spaces (benchmark cards)")
 
     import importlib
 
@@ -151,16 +162,15 @@ def _print_metrics(metrics: dict, definition: str) -> None:
 
 
 def _cmd_correlate(args) -> int:
-    from .correlation_job import correlate, write_report
-    from .datasets import canonical_dataset
+    from .correlation_job import Selection, correlate, write_report
 
-    dataset = canonical_dataset(args.dataset or _space_default(args, "dataset"))
+    from .card import get_card
+
+    dataset = get_card(args.space).dataset(args.dataset).name
     results = Path(args.results or f"results/{args.space}_{dataset}.jsonl")
-    selection = args.archs or {}
-    result = correlate(args.space, dataset, proxies=args.proxy or [_space_default(args, "proxy")], first=args.first,
-                       sample=args.sample, sample_seed=args.sample_seed, protocol=_protocol(args),
-                       data_root=args.data_root, results=results, device=args.device,
-                       progress=not args.no_progress, accuracy=args.accuracy, **selection)
+    study = study_from_args(args, results=results)
+    selection = Selection(first=args.first, sample=args.sample, sample_seed=args.sample_seed, **(args.archs or {}))
+    result = correlate(study, selection, accuracy=args.accuracy)
     _print_metrics(result.metrics, result.ground_truth_definition)
     report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)
@@ -169,24 +179,10 @@ def _cmd_correlate(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from .datasets import DATASET_CLASSES, canonical_dataset, load_images
-    from .pipeline import build_model
-    from .protocol import draw_batches
-    from .proxies import get_proxy
-    from .spaces import create_space
-
-    dataset = canonical_dataset(args.dataset or _space_default(args, "dataset"))
-    protocol = _protocol(args)
-    space = create_space(args.space)
-    arch = space.decode(args.arch)
-    proxies = [get_proxy(p) for p in (args.proxy or [_space_default(args, "proxy")])]
-    batches = draw_batches(load_images(dataset, args.data_root), protocol, dataset, args.device) \
-        if any(p.needs_data for p in proxies) else []
-    out = {}
-    for proxy in proxies:
-        model = build_model(space, arch, DATASET_CLASSES[dataset], protocol.seed, args.device)
-        out[proxy.name] = proxy(model, batches)
-    print(json.dumps({"arch": space.encode(arch), "dataset": dataset, "scores": out}, allow_nan=True))
+    study = study_from_args(args)
+    arch = study.space.decode(args.arch)
+    scores = study.score_one(arch)
+    print(json.dumps({"arch": study.space.encode(arch), "dataset": study.dataset, "scores": scores}, allow_nan=True))
     return 0
 
 
@@ -199,9 +195,11 @@ def _cmd_proxies(args) -> int:
 
 
 def _cmd_spaces(args) -> int:
-    from .spaces import list_spaces
+    from .card import get_card, list_cards
 
-    print("\n".join(list_spaces()))
+    for name in list_cards():
+        card = get_card(name)
+        print(f"{name:<22} {', '.join(card.datasets):<34} {card.description}")
     return 0
 
 
@@ -215,8 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = _COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
-        with _execution(args):
-            return handler(args)
+        return handler(args)
     except (MissingDataError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xigsnr-naslib {args.command}: error: {message}", file=sys.stderr)

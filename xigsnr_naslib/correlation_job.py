@@ -15,41 +15,44 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .datasets import DATASET_CLASSES, canonical_dataset, load_images
-from .evaluation.metrics import correlation_report
-from .ground_truth import load_ground_truth
-from .pipeline import score_architectures
-from .protocol import Protocol, draw_batches, space_defaults
-from .proxies import get_proxy
-from .results import ResultsStore, record_score
-from .spaces import create_space
+from .metrics import correlation_report
+from .results import record_score
+from .study import Study
 
-__all__ = ["select_indices", "correlate", "CorrelationResult", "scores_table"]
+__all__ = ["Selection", "correlate", "CorrelationResult", "scores_table", "write_report"]
 
 
-def select_indices(available: Sequence[int], *, indices: Sequence[int] | None = None, first: int | None = None,
-                   start: int = 0, stop: int | None = None, sample: int | None = None,
-                   sample_seed: int = 0) -> list[int]:
-    """Benchmark indices to score: explicit ``indices``, a ``sample`` (seeded, sorted), or a range.
+@dataclass(frozen=True)
+class Selection:
+    """Which benchmark indices to score: explicit ``indices``, a seeded ``sample`` (sorted), or
+    a range (``first=n`` is ``start=0, stop=n``; default: every architecture).
 
-    ``first=n`` is ``start=0, stop=n``. Unknown indices raise ``KeyError`` naming them.
+    ``sample`` draws ``random.Random(sample_seed).sample(sorted indices, sample)``.
     """
-    available_list = sorted(int(i) for i in available)
-    known = set(available_list)
-    if indices is not None:
-        missing = [i for i in indices if i not in known]
-        if missing:
-            raise KeyError(f"indices not in the ground truth: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        return list(dict.fromkeys(int(i) for i in indices))
-    if sample is not None:
-        if sample > len(available_list):
-            raise ValueError(f"cannot sample {sample} of {len(available_list)} architectures")
-        return sorted(random.Random(sample_seed).sample(available_list, sample))
-    if first is not None:
-        start, stop = 0, first
-    return [i for i in available_list if i >= start and (stop is None or i < stop)]
+
+    indices: Sequence[int] | None = None
+    first: int | None = None
+    start: int = 0
+    stop: int | None = None
+    sample: int | None = None
+    sample_seed: int = 0
+
+    def apply(self, available: Sequence[int]) -> list[int]:
+        """The selected indices among ``available``; unknown indices raise ``KeyError`` naming them."""
+        available_list = sorted(int(i) for i in available)
+        known = set(available_list)
+        if self.indices is not None:
+            missing = [i for i in self.indices if i not in known]
+            if missing:
+                raise KeyError(f"indices not in the ground truth: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+            return list(dict.fromkeys(int(i) for i in self.indices))
+        if self.sample is not None:
+            if self.sample > len(available_list):
+                raise ValueError(f"cannot sample {self.sample} of {len(available_list)} architectures")
+            return sorted(random.Random(self.sample_seed).sample(available_list, self.sample))
+        start, stop = (0, self.first) if self.first is not None else (self.start, self.stop)
+        return [i for i in available_list if i >= start and (stop is None or i < stop)]
 
 
 def scores_table(records: list[dict]) -> pd.DataFrame:
@@ -74,43 +77,26 @@ class CorrelationResult:
                 "n_architectures": int(len(self.table))}
 
 
-def correlate(space: str = "nb201", dataset: str | None = None, *, proxies: Sequence[str] | None = None,
-              indices: Sequence[int] | None = None, first: int | None = None, start: int = 0,
-              stop: int | None = None, sample: int | None = None, sample_seed: int = 0,
-              protocol: Protocol | None = None, data_root: str | Path | None = None,
-              results: str | Path | None = None, device: str = "cpu", progress: bool = True,
-              top_fractions: Sequence[float] = (0.05, 0.10), accuracy: str | None = None) -> CorrelationResult:
-    """Score architectures of ``space`` on ``dataset`` and correlate with the ground truth.
+def correlate(study: Study | str = "nb201", selection: Selection | None = None, *, accuracy: str | None = None,
+              top_fractions: Sequence[float] = (0.05, 0.10)) -> CorrelationResult:
+    """Score the selected benchmark architectures of the study's space and correlate with accuracy.
 
-    ``dataset``, ``proxies`` and ``protocol`` default to the space's
-    (:data:`xigsnr_naslib.protocol.SPACE_DEFAULTS`); ``accuracy`` names the ground-truth
-    definition where the space has several (NAS-Bench-101: ``released`` or ``naslib``).
+    ``study`` (or a space name: its card's defaults) names the space, dataset, proxies,
+    protocol, execution and results store; ``selection`` which benchmark indices (default:
+    all); ``accuracy`` the ground-truth definition where the card offers several
+    (NAS-Bench-101: ``released`` or ``naslib``). Returns Kendall tau, Spearman rho, Pearson r
+    and P@Top-K per proxy (:func:`xigsnr_naslib.metrics.correlation_report`).
     """
-    defaults = space_defaults(space)
-    dataset = canonical_dataset(dataset or defaults.dataset)
-    proxies = list(proxies) if proxies else [defaults.proxy]
-    protocol = protocol or defaults.protocol
-    truth = load_ground_truth(space, dataset, data_root, **({"accuracy": accuracy} if accuracy else {}))
-    chosen = select_indices(truth.index, indices=indices, first=first, start=start, stop=stop,
-                            sample=sample, sample_seed=sample_seed)
+    study = Study(study) if isinstance(study, str) else study
+    truth = study.card.load_ground_truth(study.dataset, study.data_root, accuracy)
+    chosen = (selection or Selection()).apply(truth.index)
     if not chosen:
         raise ValueError("no architectures selected")
-    proxy_objs = [get_proxy(p) for p in proxies]
-    batches: list = []
-    if any(p.needs_data for p in proxy_objs):
-        images = load_images(dataset, data_root)
-        batches = draw_batches(images, protocol, dataset, device)
-    search_space = create_space(space)
-    archs = [(int(i), search_space.decode(truth.at[i, "arch"])) for i in chosen]
-    store = ResultsStore(results) if results is not None else None
-    with torch.inference_mode(False):
-        records = score_architectures(search_space, archs, dataset=dataset, batches=batches, proxies=proxy_objs,
-                                      protocol=protocol, num_classes=DATASET_CLASSES[dataset], store=store,
-                                      device=device, progress=progress)
+    records = study.score((int(i), study.space.decode(truth.at[i, "arch"])) for i in chosen)
     table = scores_table(records).join(truth[["arch", "accuracy"]], how="left")
     metrics = {p.name: correlation_report(table[p.name].to_numpy(), table["accuracy"].to_numpy(), top_fractions)
-               for p in proxy_objs}
-    for p in proxy_objs:
+               for p in study.proxies}
+    for p in study.proxies:
         statuses = [r["status"] for r in records if r["proxy"] == p.name]
         metrics[p.name]["n_nonfinite"] = statuses.count("nonfinite")
         metrics[p.name]["n_error"] = statuses.count("error")

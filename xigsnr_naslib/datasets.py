@@ -19,12 +19,13 @@ Layouts read (each under the data root):
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .data_root import MissingDataError, resolve_data_root
+from .image_folder import read_image_folder
+from .image_set import ImageSet, read_npz
 
 __all__ = [
     "ImageSet",
@@ -45,38 +46,16 @@ NORMALIZATION = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120, "imagenet": 1000}
-_ALIASES = {"imagenet16-120": "ImageNet16-120", "imagenet16_120": "ImageNet16-120", "ImageNet16_120": "ImageNet16-120",
+DATASET_ALIASES = {"imagenet16-120": "ImageNet16-120", "imagenet16_120": "ImageNet16-120", "ImageNet16_120": "ImageNet16-120",
             "cifar-10": "cifar10", "cifar-100": "cifar100", "ImageNet": "imagenet", "imagenet-1k": "imagenet"}
 
 
 def canonical_dataset(name: str) -> str:
     """``cifar10``, ``cifar100``, ``ImageNet16-120`` or ``imagenet`` (accepts common spellings)."""
-    name = _ALIASES.get(name, name)
+    name = DATASET_ALIASES.get(name, name)
     if name not in DATASET_CLASSES:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASET_CLASSES)}")
     return name
-
-
-@dataclass
-class ImageSet:
-    """Images (uint8, N x H x W x C), labels (int64), class count and origin."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    num_classes: int
-    source: str
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"{self.source}: expected uint8 images of shape N x H x W x 3, got "
-                             f"{self.images.dtype} {self.images.shape}")
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise ValueError(f"{self.source}: labels outside 0..{self.num_classes - 1}")
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 def _unpickle(path: Path) -> dict:
@@ -127,24 +106,8 @@ def read_imagenet16(folder: str | Path, split: str = "train", num_classes: int =
     return ImageSet(np.concatenate(images), np.concatenate(labels), num_classes, str(folder))
 
 
-def read_npz(path: str | Path, split: str = "train", num_classes: int | None = None) -> ImageSet:
-    """An npz holding ``{split}_x``/``{split}_y`` (or ``x``/``y``), uint8 NHWC."""
-    path = Path(path)
-    with np.load(path, allow_pickle=False) as data:
-        if f"{split}_x" in data.files:
-            x, y = data[f"{split}_x"], data[f"{split}_y"]
-        elif "x" in data.files:
-            x, y = data["x"], data["y"]
-        else:
-            raise ValueError(f"{path}: no '{split}_x' or 'x' array (has {', '.join(data.files)})")
-    y = np.asarray(y, dtype=np.int64)
-    return ImageSet(np.ascontiguousarray(x), y, num_classes or int(y.max()) + 1, str(path))
-
-
 def _read_imagenet_folder(folder: str | Path, split: str = "train") -> ImageSet:
     """ImageNet's training folder through :mod:`xigsnr_naslib.image_folder` (1,000 classes)."""
-    from .image_folder import read_image_folder  # imported here: image_folder imports this module
-
     images = read_image_folder(folder, resolution=224)
     return ImageSet(images.images, images.labels, DATASET_CLASSES["imagenet"], images.source)
 

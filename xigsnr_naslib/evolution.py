@@ -9,9 +9,9 @@ scored, added, and the *oldest* member dies.
 
 Constraints are checked before anything is scored, with the space's closed-form
 ``count_flops``/``count_params`` where it has them (a rejected child is redrawn), so a
-search never spends a forward pass on a network it would discard. The fitness is any
-callable ``arch -> float``; :func:`proxy_fitness` makes one from a registered proxy
-(``xi_gsnr`` by default) and a list of batches. A non-finite fitness is recorded and never
+search never spends a forward pass on a network it would discard. The fitness is a
+:class:`~xigsnr_naslib.study.Study` (its first proxy, through the one scoring path, so a
+resumed search never scores an architecture twice) or any callable ``arch -> float``. A non-finite fitness is recorded and never
 wins a tournament. Identical architectures are scored once.
 
 A seeded run is reproducible: the evolution draws from its own ``random.Random(seed)`` and
@@ -44,7 +44,6 @@ __all__ = [
     "EvolutionResult",
     "RegularizedEvolution",
     "arch_size",
-    "proxy_fitness",
     "parse_amount",
 ]
 
@@ -147,27 +146,6 @@ class EvolutionResult:
                 "evaluated": len(self.history)}
 
 
-def proxy_fitness(space: SearchSpace, proxy: str | Callable = "xi_gsnr", batches: Sequence = (),
-                  num_classes: int = 1000, seed: int = 1, device: str | torch.device = "cpu",
-                  loss_fn=F.cross_entropy) -> Callable[[Hashable], float]:
-    """``arch -> score`` of a registered proxy (by name) on ``batches``; weights seeded by ``seed``."""
-    from .pipeline import build_model
-    from .proxies import get_proxy
-
-    proxy_obj = get_proxy(proxy) if isinstance(proxy, str) else proxy
-    if getattr(proxy_obj, "needs_data", True) and not batches:
-        raise ValueError(f"proxy {getattr(proxy_obj, 'name', proxy)!r} needs image batches")
-    batches = list(batches)
-
-    def fitness(arch: Hashable) -> float:
-        model = build_model(space, arch, num_classes, seed, device)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return float(proxy_obj(model, batches, loss_fn))
-
-    return fitness
-
-
 class RegularizedEvolution:
     """Aging evolution in ``space`` maximising ``fitness`` under ``constraints``.
 
@@ -175,8 +153,11 @@ class RegularizedEvolution:
     ----------
     space : SearchSpace
         Needs ``sample``, ``mutate``, ``crossover``, ``encode``/``decode``.
-    fitness : callable
-        ``arch -> float``, higher is better (see :func:`proxy_fitness`).
+    fitness : Study or callable
+        A :class:`~xigsnr_naslib.study.Study` (its first proxy's score, through the one
+        scoring path: workers, device and results store, so a resumed search never scores
+        an architecture twice; its settings go into the checkpoint), or ``arch -> float``;
+        higher is better.
     population_size, steps : int
         Members alive at once, and children made after the first population (the paper: 128, 2000).
     sample_size : int
@@ -198,7 +179,7 @@ class RegularizedEvolution:
         Show a tqdm progress bar.
     """
 
-    def __init__(self, space: SearchSpace, fitness: Callable[[Hashable], float], *, population_size: int = 128,
+    def __init__(self, space: SearchSpace, fitness: "Study | Callable[[Hashable], float]", *, population_size: int = 128,
                  steps: int = 2000, sample_size: int = 32, mutation_rate: float | None = None,
                  crossover_rate: float = 0.25, constraints: Constraints | None = None, seed: int = 0,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 20, max_tries: int = 10000,
@@ -209,7 +190,8 @@ class RegularizedEvolution:
         if not 0.0 <= crossover_rate <= 1.0 or (mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0):
             raise ValueError(f"rates must lie in [0, 1]; got mutation {mutation_rate}, crossover {crossover_rate}")
         self.space = space
-        self.fitness = fitness
+        self._fitness_settings = fitness.settings() if hasattr(fitness, "fitness") else {}
+        self.fitness = fitness.fitness if hasattr(fitness, "fitness") else fitness
         self.population_size = population_size
         self.steps = steps
         self.sample_size = min(sample_size, population_size)
@@ -227,7 +209,7 @@ class RegularizedEvolution:
         """What defines the run (a checkpoint resumes only under the same settings, steps aside)."""
         return {"space": self.space.name, "population_size": self.population_size, "sample_size": self.sample_size,
                 "mutation_rate": self.mutation_rate, "crossover_rate": self.crossover_rate, "seed": self.seed,
-                "constraints": self.constraints.settings()}
+                "constraints": self.constraints.settings(), "fitness": self._fitness_settings}
 
     # -- constraint-respecting draws ---------------------------------------------------------------
     def _size(self, arch: Hashable) -> tuple[int, int]:
@@ -342,13 +324,32 @@ class RegularizedEvolution:
             version, state, gauss = data["rng"]
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {self.checkpoint} is not readable: {exc}") from None
-        if saved != json.loads(json.dumps(self.settings())):
-            raise ValueError(f"checkpoint {self.checkpoint} was written by a search with other settings "
-                             f"({saved}); use another checkpoint file or the same settings")
+        current = json.loads(json.dumps(self.settings()))
+        if saved != current:
+            fields = _differences(saved, current)
+            raise ValueError(f"checkpoint {self.checkpoint} was written with other {', '.join(fields)} "
+                             f"({'; '.join(f'{f}: {_at(saved, f)!r} then, {_at(current, f)!r} now' for f in fields)}); "
+                             "use another checkpoint file or the same settings")
         for c in history:  # the encodings must still be architectures of this space
             self.space.decode(c.arch)
         rng.setstate((version, tuple(state), gauss))
         return history, population
+
+
+def _differences(a, b, prefix: str = "") -> list[str]:
+    """Dotted names of the fields in which two nested dicts differ."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [prefix.rstrip(".") or "settings"] if a != b else []
+    out = []
+    for key in dict.fromkeys([*a, *b]):
+        out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+    return out
+
+
+def _at(data, dotted: str):
+    for key in dotted.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _parameters(fn: Callable) -> set[str]:

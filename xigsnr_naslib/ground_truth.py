@@ -30,8 +30,7 @@ import pandas as pd
 from .data_root import MissingDataError, find_file, resolve_data_root
 from .datasets import canonical_dataset
 
-__all__ = ["NB201_DEFINITIONS", "nb201_reference", "nb201_benchmark_file", "nats_topology", "nb201_ground_truth",
-           "GROUND_TRUTH_READERS", "load_ground_truth"]
+__all__ = ["NB201_DEFINITIONS", "nb201_reference", "nb201_benchmark_file", "nats_topology", "nb201_ground_truth"]
 
 #: dataset -> (benchmark dataset key, evaluation set, reference CSV column)
 NB201_DEFINITIONS = {
@@ -135,40 +134,3 @@ def nb201_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = 
         if (root / rel).exists():
             return nb201_benchmark_file(root / rel, dataset)
     return nb201_reference(dataset, root)
-
-
-#: space name -> reader(dataset, data_root) of its ground truth (index, arch, accuracy)
-GROUND_TRUTH_READERS = {"nb201": nb201_ground_truth}
-
-
-def _nb101_reader(dataset: str, data_root=None, **options) -> pd.DataFrame:
-    from .nb101_ground_truth import nb101_ground_truth
-
-    return nb101_ground_truth(dataset, data_root, **options)
-
-
-def _nds_reader(space: str):
-    def reader(dataset: str, data_root=None) -> pd.DataFrame:
-        from .nds_ground_truth import nds_ground_truth
-
-        return nds_ground_truth(space, dataset, data_root)
-
-    return reader
-
-
-GROUND_TRUTH_READERS["nb101"] = _nb101_reader
-for _nds_space in ("amoeba", "darts", "enas", "nasnet", "pnas"):
-    for _suffix in ("", "_in"):
-        GROUND_TRUTH_READERS[f"nds_{_nds_space}{_suffix}"] = _nds_reader(f"nds_{_nds_space}{_suffix}")
-
-
-def load_ground_truth(space: str, dataset: str, data_root: str | Path | None = None, **options) -> pd.DataFrame:
-    """The ground truth of ``space`` on ``dataset`` (columns ``arch``, ``accuracy``).
-
-    ``options`` go to the space's reader (e.g. ``accuracy="naslib"`` for NAS-Bench-101).
-    """
-    try:
-        reader = GROUND_TRUTH_READERS[space]
-    except KeyError:
-        raise KeyError(f"no ground truth for search space {space!r}; known: {', '.join(GROUND_TRUTH_READERS)}") from None
-    return reader(dataset, data_root, **options) if options else reader(dataset, data_root)

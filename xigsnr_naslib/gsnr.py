@@ -25,7 +25,7 @@ variants without xi leave those entries out of the sum.
 
 Layer skip (the released rule): a selected tensor whose variances are all zero contributes
 0. On by default in ``official`` and ``per_sample`` modes, off in ``paper`` mode (Eq. 10
-has no such rule); set ``skip_zero_variance_layers`` to choose.
+has no such rule); set ``layer_skip`` to choose.
 
 Non-finite gradients give a non-finite score (NaN or inf) and a warning, never an
 exception, so that a batch run records it and goes on.
@@ -165,12 +165,15 @@ def joint_gradient_moments(
     params: str = "conv_linear",
     strategy: str = "loop",
     update_batchnorm_stats: bool = True,
+    abs_mean_modes: Sequence[str] = (),
 ) -> dict[str, RunningMoments | StackedMoments]:
     """The moments of several modes, ``official`` and ``paper`` from ONE set of passes.
 
     Returns ``{mode: moments}``. ``per_sample`` runs passes of its own. With
     ``update_batchnorm_stats=False`` train-mode BatchNorm layers skip their running-stat
     updates (the scores are the same; the model's running statistics are left as found).
+    The moments of ``abs_mean_modes`` also track the mean of ``|g|`` (ZiCo reads it); they
+    are streamed (``loop``) whatever ``strategy`` says, since stacked moments have no |g|.
     """
     modes = list(dict.fromkeys(modes))
     for mode in modes:
@@ -180,11 +183,16 @@ def joint_gradient_moments(
     names = [n for n, _ in selected]
     tensors = [p for _, p in selected]
     bn = contextlib.nullcontext() if update_batchnorm_stats else batchnorm_running_stats_off(model)
+    abs_modes = [m for m in modes if m in abs_mean_modes]
     with _only_these_require_grad(model, tensors), bn:
         if strategy == "vmap":
-            moments = _stacked_moments(model, list(batches), loss_fn, modes, names, tensors)
+            batches = list(batches)
+            stacked = [m for m in modes if m not in abs_modes]
+            moments = _stacked_moments(model, batches, loss_fn, stacked, names, tensors) if stacked else {}
+            if abs_modes:
+                moments.update(_streamed_moments(model, batches, loss_fn, abs_modes, names, tensors, abs_modes))
         else:
-            moments = _streamed_moments(model, batches, loss_fn, modes, names, tensors)
+            moments = _streamed_moments(model, batches, loss_fn, modes, names, tensors, abs_modes)
     for p in tensors:
         p.grad = None
     for mode in modes:
@@ -194,8 +202,8 @@ def joint_gradient_moments(
     return {mode: moments[mode] for mode in modes}
 
 
-def _streamed_moments(model, batches, loss_fn, modes, names, tensors) -> dict[str, RunningMoments]:
-    moments = {mode: RunningMoments(names) for mode in modes}
+def _streamed_moments(model, batches, loss_fn, modes, names, tensors, abs_mean_modes=()) -> dict[str, RunningMoments]:
+    moments = {mode: RunningMoments(names, track_abs_mean=mode in abs_mean_modes) for mode in modes}
     if len(modes) > 1:
         batches = list(batches)  # read more than once
     separate = list(modes)
@@ -244,7 +252,7 @@ def score_moments(
     moments: RunningMoments,
     variant: str = "xi_gsnr",
     xi: float = 1e-8,
-    skip_zero_variance_layers: bool = True,
+    layer_skip: bool = True,
 ) -> float:
     """The score of one variant from streamed moments, as a Python float."""
     _check_choice(variant, VARIANTS, "variant")
@@ -252,7 +260,7 @@ def score_moments(
     total = None
     for name, mean in means.items():
         var = variances[name]
-        if skip_zero_variance_layers and not bool((var != 0).any()):
+        if layer_skip and not bool((var != 0).any()):
             continue
         term = _term(mean, var, variant, xi)
         total = term if total is None else total + term
@@ -283,7 +291,7 @@ def score_tensor(
     moments: RunningMoments | StackedMoments,
     variant: str = "xi_gsnr",
     xi: float = 1e-8,
-    skip_zero_variance_layers: bool = True,
+    layer_skip: bool = True,
 ) -> torch.Tensor:
     """:func:`score_moments` as a 0-dim float64 tensor on the moments' device, with no host sync.
 
@@ -294,7 +302,7 @@ def score_tensor(
     names, mean, var, layer = moments.flat()
     terms = _entry_terms(mean, var, variant, xi)
     per_layer = torch.zeros(len(names), dtype=terms.dtype, device=terms.device).index_add_(0, layer, terms)
-    if skip_zero_variance_layers:
+    if layer_skip:
         varying = torch.zeros(len(names), dtype=terms.dtype, device=terms.device).index_add_(
             0, layer, (var != 0).to(terms.dtype))
         per_layer = torch.where(varying > 0, per_layer, torch.zeros_like(per_layer))
@@ -372,7 +380,7 @@ def xi_gsnr(
     xi: float = 1e-8,
     variant: str = "xi_gsnr",
     params: str = "conv_linear",
-    skip_zero_variance_layers: bool | None = None,
+    layer_skip: bool | None = None,
     strategy: str = "loop",
 ) -> float:
     """xi-GSNR of ``model`` on ``batches`` (an iterable of ``(inputs, targets)``).
@@ -382,7 +390,7 @@ def xi_gsnr(
     put it on its device and in train mode (as the released code does) before calling.
     """
     return XiGSNR(mode=mode, xi=xi, variant=variant, params=params,
-                  skip_zero_variance_layers=skip_zero_variance_layers, strategy=strategy).score(model, batches, loss_fn)
+                  layer_skip=layer_skip, strategy=strategy).score(model, batches, loss_fn)
 
 
 @dataclass
@@ -399,9 +407,10 @@ class XiGSNR:
         Which Table 9 quantity is summed.
     params : {"conv_linear", "all"}
         Which parameters the sum runs over.
-    skip_zero_variance_layers : bool or None
+    layer_skip : bool or None
         The released layer-skip rule; ``None`` means on for ``official``/``per_sample``
-        and off for ``paper``.
+        and off for ``paper`` (resolved when the estimator is made, so
+        ``XiGSNR(**estimator.settings())`` is the same estimator).
     strategy : {"loop", "vmap"}
         How the passes are executed (module documentation); not part of :meth:`settings`,
         since the strategies give the same scores.
@@ -411,22 +420,18 @@ class XiGSNR:
     xi: float = 1e-8
     variant: str = "xi_gsnr"
     params: str = "conv_linear"
-    skip_zero_variance_layers: bool | None = None
+    layer_skip: bool | None = None
     strategy: str = "loop"
 
     def __post_init__(self) -> None:
+        if self.layer_skip is None:
+            self.layer_skip = self.mode != "paper"
         _check_choice(self.mode, MODES, "mode")
         _check_choice(self.strategy, STRATEGIES, "strategy")
         _check_choice(self.variant, VARIANTS, "variant")
         _check_choice(self.params, PARAMETER_SELECTIONS, "parameter selection")
         if not (self.xi >= 0):
             raise ValueError(f"xi must be >= 0, got {self.xi}")
-
-    @property
-    def layer_skip(self) -> bool:
-        if self.skip_zero_variance_layers is None:
-            return self.mode != "paper"
-        return self.skip_zero_variance_layers
 
     def moments(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy) -> RunningMoments:
         return gradient_moments(model, batches, loss_fn, self.mode, self.params, self.strategy)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .data_root import MissingDataError, resolve_data_root
-from .datasets import ImageSet, read_npz
+from .image_set import ImageSet, read_npz
 
 __all__ = ["IMAGE_EXTENSIONS", "DEFAULT_LOCATIONS", "read_images", "read_image_folder", "synthetic_images"]
 

@@ -43,13 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation.metrics import correlation_report, kendall_tau, pearson_r, spearman_rho
+from .metrics import correlation_report, kendall_tau, pearson_r, spearman_rho
 
 __all__ = ["load_config", "save_dir", "naslib_metrics", "run_config", "RunResult", "write_scores_json",
-           "merge_zc_json", "nb201_naslib_key", "add_parser"]
+           "merge_zc_json", "add_parser"]
 
 #: NASLib search-space names -> this package's
-NASLIB_SPACES = {"nasbench201": "nb201", "nasbench101": "nb101", "nasbench301": "nb301"}
 REQUIRED_KEYS = ("search_space", "dataset", "predictor", "seed", "test_size", "batch_size")
 PLUGIN_DEFAULTS = {"n_batches": 8, "batch_size": 64, "batches": "project", "bn": True, "copy_net": True}
 ENGINES = ("auto", "naslib", "standalone")
@@ -57,18 +56,6 @@ ENGINES = ("auto", "naslib", "standalone")
 _NASLIB_P_AT_K = (1, 5, 10, 20, 25, 30, 50, 75, 100)
 
 # the NB201 op order and edge order of NASLib's op-index encoding (its zc_nasbench201.json keys)
-_NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-_NASLIB_NB201_EDGE_POSITIONS = (0, 1, 3, 2, 4, 5)  # NASLib edge k -> position in the NB201 string
-
-
-def nb201_naslib_key(arch: str | tuple) -> str:
-    """NASLib's key of a NAS-Bench-201 cell: ``str`` of its op-index tuple, e.g. ``"(4, 0, 3, 1, 4, 3)"``."""
-    from .spaces.nb201 import parse_arch
-
-    ops = parse_arch(arch) if isinstance(arch, str) else tuple(arch)
-    return str(tuple(_NASLIB_NB201_OPS.index(ops[p]) for p in _NASLIB_NB201_EDGE_POSITIONS))
-
-
 def load_config(path: str | os.PathLike) -> dict:
     """A NASLib zero-cost YAML config as a dict, with the ``xigsnr`` block filled with defaults."""
     import yaml
@@ -236,13 +223,16 @@ def _project_batch(config: dict, data_root, device: str):
     """The protocol's N batches from the data root, concatenated into the one batch NASLib hands a measure."""
     import torch
 
+    from .card import UnknownChoiceError, card_for_naslib
     from .datasets import canonical_dataset, load_images
     from .protocol import Protocol, draw_batches
 
-    plugin = config["xigsnr"]
-    dataset = canonical_dataset(config["dataset"])
-    protocol = Protocol(int(plugin["n_batches"]), int(plugin["batch_size"]), int(config["seed"]))
-    batches = draw_batches(load_images(dataset, data_root), protocol, dataset, device)
+    try:  # a space with a card: its dataset's images and protocol
+        dataset = card_for_naslib(str(config["search_space"])).dataset(config["dataset"])
+        images, protocol = dataset.images, _protocol(config, dataset.protocol)
+    except UnknownChoiceError:  # a space only NASLib knows (NAS-Bench-301): the dataset's images
+        images, protocol = canonical_dataset(config["dataset"]), _protocol(config, Protocol())
+    batches = draw_batches(load_images(images, data_root), protocol, images, device)
     return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
 
 
@@ -261,32 +251,39 @@ def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, na
                                                    "accuracy_definition": definition}
 
 
+def _protocol(config: dict, default):
+    """The config's protocol: the plugin's N x |B|, the config's seed for the batches and the
+    networks' initialisation."""
+    plugin, seed = config["xigsnr"], int(config["seed"])
+    return default.replace(n_batches=int(plugin["n_batches"]), batch_size=int(plugin["batch_size"]),
+                                    data_seed=seed, init_seed=seed)
+
+
 def _run_standalone(config: dict, out: Path, data_root, device: str, progress: bool) -> tuple[list, dict, dict]:
-    from .correlation_job import correlate
-    from .ground_truth import GROUND_TRUTH_READERS
+    from .card import card_for_naslib, list_cards, get_card
+    from .correlation_job import Selection, correlate
     from .naslib_bridge import naslib_score
-    from .protocol import Protocol
-    from .proxies import get_proxy
-    from .spaces import list_spaces
-
-    space = NASLIB_SPACES.get(str(config["search_space"]))
-    if space is None or space not in list_spaces() or space not in GROUND_TRUTH_READERS:
-        raise ValueError(f"search space {config['search_space']!r} runs only through NASLib here (the standalone "
-                         f"engine has: {', '.join(k for k, v in NASLIB_SPACES.items() if v in GROUND_TRUTH_READERS)})")
-    get_proxy(config["predictor"])  # a clear error for NASLib-only measures
-    plugin = config["xigsnr"]
-    protocol = Protocol(int(plugin["n_batches"]), int(plugin["batch_size"]), int(config["seed"]))
-    result = correlate(space, config["dataset"], proxies=[config["predictor"]], sample=int(config["test_size"]),
-                       sample_seed=int(config["seed"]), protocol=protocol, data_root=data_root,
-                       results=out / "xigsnr_records.jsonl", device=device, progress=progress)
     from .results import record_score
+    from .study import Execution, Study
 
+    try:
+        card = card_for_naslib(str(config["search_space"]))
+    except ValueError:
+        card = None
+    if card is None or card.ground_truth is None:
+        offered = [get_card(n).naslib.name for n in list_cards()
+                   if get_card(n).naslib is not None and get_card(n).ground_truth is not None]
+        raise ValueError(f"search space {config['search_space']!r} runs only through NASLib here (the standalone "
+                         f"engine has: {', '.join(offered)})")
+    dataset = card.dataset(config["dataset"])
+    study = Study(card, dataset.name, [config["predictor"]], _protocol(config, dataset.protocol),
+                  Execution(device=device, progress=progress), out / "xigsnr_records.jsonl", data_root)
+    result = correlate(study, Selection(sample=int(config["test_size"]), sample_seed=int(config["seed"])))
     records = []
     for r in result.records:
         raw = record_score(r)
-        key = nb201_naslib_key(r["arch"]) if space == "nb201" else r["arch"]
-        records.append({"arch_key": key, "arch": r["arch"], "index": r["index"], "raw": raw,
-                        "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
+        records.append({"arch_key": card.naslib.to_naslib(r["arch"]), "arch": r["arch"], "index": r["index"],
+                        "raw": raw, "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
                         "accuracy": float(result.table.at[r["index"], "accuracy"])})
     query_time = float(np.mean([r["seconds"] for r in records])) if records else math.nan
     return records, {"query_time": query_time}, {"accuracy_definition": result.ground_truth_definition}

@@ -4,7 +4,7 @@ Both runners take a picklable scorer (``scorer.records(index, arch, proxy_names)
 the records of one architecture, ``scorer.failed(...)`` the error records of one whose
 scoring never returned) and a list of tasks ``(task_id, index, arch, proxy_names)``, and
 yield ``(task_id, records)`` as architectures finish, in completion order. The caller
-(:func:`xigsnr_naslib.pipeline.score_architectures`) is the only writer of the results
+(:meth:`xigsnr_naslib.study.Study.score`) is the only writer of the results
 store, so a record is appended exactly once, as soon as it arrives.
 
 :func:`run_processes`

@@ -7,79 +7,91 @@ released code draws it by restarting a shuffling loader for every batch.
 :data:`RELEASED_NB101` is the released NAS-Bench-101 protocol: one batch of 8, scored with
 per-image gradients.
 
-The batches are drawn once, from a generator seeded with ``seed``, and every architecture
-sees the same ones. Each architecture's weights are initialised after
-``torch.manual_seed(seed)``, so a score depends on the architecture and the protocol only,
+The batches are drawn once, from a generator seeded with ``data_seed``, and every
+architecture sees the same ones. Each architecture's weights are initialised after
+``torch.manual_seed(init_seed)``, so a score depends on the architecture and the protocol only,
 not on the order in which architectures are scored (the released code seeds after building
 each network, so its initialisation depends on that order).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 
 from .datasets import NORMALIZATION, ImageSet
 
-__all__ = ["Protocol", "PAPER_NB201", "RELEASED_NB101", "SpaceDefaults", "SPACE_DEFAULTS", "space_defaults",
-           "draw_batches", "normalize"]
+__all__ = ["Protocol", "BN_MODES", "PAPER_NB201", "RELEASED_NB101", "draw_batches", "normalize"]
+
+
+#: BatchNorm modes: ``train`` normalises with each batch's statistics (the released code's
+#: ``net.train()``); running statistics are never read by a score.
+BN_MODES = ("train",)
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """How images become batches.
+    """How images become batches, and how each network is initialised.
 
     Parameters
     ----------
     n_batches, batch_size : int
-        N batches of |B| images (paper: 8 x 64).
-    seed : int
-        Seeds both the batch draw and every architecture's initialisation.
+        N batches of |B| images (paper: 8 x 64; released NAS-Bench-101 run: 1 x 8).
+    data_seed : int
+        Seeds the batch draw (which images form each batch).
+    init_seed : int
+        Seeds every architecture's weight initialisation (``torch.manual_seed`` right
+        before the network is built).
     normalization : str or None
         Which dataset's mean/std to normalise with (``None``: the dataset's own).
+    bn_mode : str
+        BatchNorm mode while scoring (:data:`BN_MODES`).
+
+    Errors: ``ValueError`` naming the bad value (fewer than one batch or image, unknown
+    BatchNorm mode, a negative seed).
     """
 
     n_batches: int = 8
     batch_size: int = 64
-    seed: int = 1
+    data_seed: int = 1
+    init_seed: int = 1
     normalization: str | None = None
+    bn_mode: str = "train"
 
     def __post_init__(self) -> None:
         if self.n_batches < 1 or self.batch_size < 1:
             raise ValueError(f"need at least one batch of one image, got {self.n_batches} x {self.batch_size}")
+        if self.bn_mode not in BN_MODES:
+            raise ValueError(f"unknown BatchNorm mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+        for name in ("data_seed", "init_seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def replace(self, **changes) -> "Protocol":
+        """A copy with ``changes`` (``None`` values leave a field as it is)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def settings(self) -> dict:
+        """The protocol as plain data (recorded with every score that reads images)."""
         return asdict(self)
 
-
-PAPER_NB201 = Protocol(n_batches=8, batch_size=64, seed=1)
-RELEASED_NB101 = Protocol(n_batches=1, batch_size=8, seed=1)
-
-
-@dataclass(frozen=True)
-class SpaceDefaults:
-    """What a run on a search space uses unless told otherwise."""
-
-    protocol: Protocol
-    proxy: str
-    dataset: str
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Protocol":
+        """Inverse of :meth:`settings`; also reads records written before the seeds were
+        named apart (one ``seed`` that seeded both the batch draw and the initialisation)."""
+        settings = dict(settings)
+        if "seed" in settings:
+            seed = settings.pop("seed")
+            settings.setdefault("data_seed", seed)
+            settings.setdefault("init_seed", seed)
+        return cls(**settings)
 
 
-#: per-space defaults: NAS-Bench-201 and NDS as the paper scores them (8 x 64, official mode);
-#: NAS-Bench-101 as the released run scores it (per-image gradients of one batch of 8)
-SPACE_DEFAULTS: dict[str, SpaceDefaults] = {
-    "nb201": SpaceDefaults(PAPER_NB201, "xi_gsnr", "cifar10"),
-    "nb101": SpaceDefaults(RELEASED_NB101, "xi_gsnr_per_sample", "cifar10"),
-}
-for _nds in ("amoeba", "darts", "enas", "nasnet", "pnas"):
-    SPACE_DEFAULTS[f"nds_{_nds}"] = SpaceDefaults(PAPER_NB201, "xi_gsnr", "cifar10")
-    SPACE_DEFAULTS[f"nds_{_nds}_in"] = SpaceDefaults(PAPER_NB201, "xi_gsnr", "imagenet")
-
-
-def space_defaults(space: str) -> SpaceDefaults:
-    """The defaults of ``space`` (the NAS-Bench-201 ones for spaces not in the table)."""
-    return SPACE_DEFAULTS.get(space, SPACE_DEFAULTS["nb201"])
+#: the paper's protocol for NAS-Bench-201 and NDS: 8 batches of 64 images
+PAPER_NB201 = Protocol(n_batches=8, batch_size=64)
+#: the released NAS-Bench-101 protocol: per-image gradients of one batch of 8
+RELEASED_NB101 = Protocol(n_batches=1, batch_size=8)
 
 
 def normalize(images: np.ndarray, dataset: str) -> torch.Tensor:
@@ -97,7 +109,7 @@ def draw_batches(images: ImageSet, protocol: Protocol, dataset: str, device: str
     if protocol.batch_size > len(images):
         raise ValueError(f"a batch of {protocol.batch_size} needs at least that many images; "
                          f"{images.source} has {len(images)}")
-    generator = torch.Generator().manual_seed(protocol.seed)
+    generator = torch.Generator().manual_seed(protocol.data_seed)
     norm = protocol.normalization or dataset
     batches = []
     for _ in range(protocol.n_batches):

@@ -1,8 +1,18 @@
-"""Zero-cost proxies by name: one registry feeds the CLI, the leaderboard and the NASLib bridge.
+"""Zero-cost proxies by name, each declaring the passes it consumes.
 
-A proxy is a function ``(model, batches, loss_fn) -> float`` plus the settings that define
-it. ``get_proxy("xi_gsnr")`` returns a :class:`Proxy`; ``list_proxies()`` names them all;
-``@register_proxy(name, **settings)`` adds one.
+A :class:`Proxy` is a name, its settings, the passes it needs (:class:`Moments` requests:
+streamed per-parameter moments of gradient samples) and a ``compute`` function that turns
+the passes' results (:class:`PassResults`) into a score. The scoring path
+(:mod:`xigsnr_naslib.study`) runs each distinct pass ONCE per architecture and hands it to
+every proxy that asked: xi-GSNR's ``official`` and ``paper`` modes, every Table 9 variant and
+ZiCo share one set of N backward passes; ``params`` and ``flops`` need no pass at all.
+``proxy(model, batches)`` runs one proxy alone.
+
+``get_proxy("xi_gsnr")`` returns a registered proxy; ``list_proxies()`` names them all;
+``register_proxy(proxy)`` adds one, and ``@register_function(name)`` adds a function
+``(model, batches, loss_fn) -> float`` that runs passes of its own (it gets a freshly built
+network). Other packages add proxies through the entry-point group ``xigsnr_naslib.proxies``
+(an entry point's object: a :class:`Proxy`, or a function returning one or a list).
 
 Names registered here:
 
@@ -23,103 +33,263 @@ Names registered here:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .registry import Registry, UnknownChoiceError, choose
 from .complexity import count_flops, count_params
 from .gradients import Batch, LossFn
-from .gsnr import XiGSNR
+from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, joint_gradient_moments, score_moments, \
+    score_tensor
+from .statistics import RunningMoments
 
-__all__ = ["Proxy", "register_proxy", "get_proxy", "list_proxies"]
+__all__ = ["Moments", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
+           "list_proxies", "xi_gsnr_proxies", "ENTRY_POINT_GROUP", "SAMPLES"]
 
-ProxyFn = Callable[[nn.Module, list, LossFn], float]
+ENTRY_POINT_GROUP = "xigsnr_naslib.proxies"
+
+#: kinds of gradient samples a pass produces, and the xi-GSNR mode that reads each
+SAMPLES = {"cumulative": "official", "independent": "paper", "per_sample": "per_sample"}
+_SAMPLES_OF_MODE = {mode: samples for samples, mode in SAMPLES.items()}
+
+
+@dataclass(frozen=True)
+class Moments:
+    """A pass request: streamed float64 moments of gradient samples of the selected parameters.
+
+    Parameters
+    ----------
+    samples : {"cumulative", "independent", "per_sample"}
+        ``independent``: the gradient g_k of each batch's mean loss (Eq. 10 of the paper,
+        ZiCo); ``cumulative``: their running sums G_k (the released xi-GSNR code); both come
+        from the same N backward passes. ``per_sample``: one backward per image.
+    params : {"conv_linear", "all"}
+        Which parameters (:func:`xigsnr_naslib.gsnr.select_parameters`).
+    abs_mean : bool
+        Also track the mean of ``|g|`` (ZiCo).
+    """
+
+    samples: str
+    params: str = "conv_linear"
+    abs_mean: bool = False
+
+    def __post_init__(self) -> None:
+        choose(self.samples, list(SAMPLES), "gradient samples")
+        choose(self.params, list(PARAMETER_SELECTIONS), "parameter selection")
+
+
+@dataclass
+class PassResults:
+    """What a proxy's ``compute`` receives for one architecture.
+
+    ``model`` (in train mode, on its device; do not change it), ``batches`` (list of
+    ``(images N x C x H x W, labels N)``), ``loss_fn``, ``input_shape`` (one image, ``C x H x W``)
+    and ``moments``: per requested :class:`Moments`, a
+    :class:`~xigsnr_naslib.statistics.RunningMoments` (or ``StackedMoments`` under the
+    ``vmap`` strategy).
+    """
+
+    model: nn.Module
+    batches: list
+    loss_fn: LossFn
+    input_shape: tuple[int, ...]
+    moments: dict = field(default_factory=dict)
+
+
+def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, needs: Iterable[Moments],
+               strategy: str = "loop") -> dict[Moments, Any]:
+    """Run every pass ``needs`` asks for, each once: ``{request: moments}``.
+
+    Requests with the same ``params`` share their passes (``independent`` and
+    ``cumulative`` one set of N backward passes, ``per_sample`` another); BatchNorm running
+    statistics are left as found. With ``strategy="loop"`` every moment is bit for bit what
+    the request alone would give.
+    """
+    needs = list(dict.fromkeys(needs))
+    out: dict[Moments, Any] = {}
+    for params in dict.fromkeys(n.params for n in needs):
+        group = [n for n in needs if n.params == params]
+        modes = list(dict.fromkeys(SAMPLES[n.samples] for n in group))
+        abs_modes = [SAMPLES[n.samples] for n in group if n.abs_mean]
+        moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy,
+                                         update_batchnorm_stats=False, abs_mean_modes=abs_modes)
+        for n in group:
+            out[n] = moments[SAMPLES[n.samples]]
+    return out
+
+
+def _input_shape(batches: Sequence[Batch]) -> tuple[int, ...]:
+    return tuple(batches[0][0].shape[1:]) if batches else (3, 32, 32)
 
 
 @dataclass(frozen=True)
 class Proxy:
-    """A named zero-cost proxy: ``proxy(model, batches, loss_fn)`` returns its score."""
+    """A named zero-cost proxy.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (recorded with every score).
+    compute : callable
+        ``compute(results: PassResults) -> float``; must be picklable (a module-level
+        function or an instance of a module-level class) to run in worker processes.
+    needs : tuple of Moments
+        The passes it consumes; empty for proxies that read only the network.
+    settings : dict
+        Everything that defines the score besides the protocol (recorded in every record).
+    description : str
+        One line for listings.
+    needs_data : bool
+        False for proxies that never look at the images (``params``, ``flops``).
+    fresh_model : bool
+        True for proxies that run passes of their own or may change the network: they get
+        a network of their own, built with the same initialisation seed.
+    """
 
     name: str
-    fn: ProxyFn
+    compute: Callable[[PassResults], float]
+    needs: tuple[Moments, ...] = ()
     settings: dict = field(default_factory=dict)
     description: str = ""
-    #: False for proxies that never look at the images (params, flops)
     needs_data: bool = True
+    fresh_model: bool = False
 
-    def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy) -> float:
-        return self.fn(model, list(batches), loss_fn)
+    def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
+                 strategy: str = "loop") -> float:
+        """The score of ``model`` (in train mode, on its device) on ``batches``, alone."""
+        batches = list(batches)
+        moments = run_passes(model, batches, loss_fn, self.needs, strategy)
+        return float(self.compute(PassResults(model, batches, loss_fn, _input_shape(batches), moments)))
 
 
-_REGISTRY: dict[str, Proxy] = {}
+#: the project's modules that register more proxies when imported (kept lazy: the core stays light)
+_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico",)
+_PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
 
 
-def register_proxy(name: str, *, settings: dict | None = None, description: str = "", needs_data: bool = True
-                   ) -> Callable[[ProxyFn], ProxyFn]:
-    """Decorator registering ``fn(model, batches, loss_fn) -> float`` as proxy ``name``."""
+#: ``register_proxy(proxy)``, ``get_proxy(name)``, ``list_proxies()``: the one door to every proxy
+register_proxy, get_proxy, list_proxies = _PROXIES.register, _PROXIES.get, _PROXIES.names
 
-    def decorator(fn: ProxyFn) -> ProxyFn:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise ValueError(f"proxy {name!r} is already registered")
-        _REGISTRY[name] = Proxy(name, fn, dict(settings or {}), description, needs_data)
+
+class OwnPasses:
+    """``compute`` of a proxy given as ``fn(model, batches, loss_fn) -> float`` (picklable when
+    ``fn`` is a module-level function)."""
+
+    def __init__(self, fn: Callable[[nn.Module, list, LossFn], float]):
+        self.fn = fn
+
+    def __call__(self, results: PassResults) -> float:
+        return self.fn(results.model, results.batches, results.loss_fn)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, OwnPasses) and other.fn is self.fn
+
+    def __hash__(self) -> int:
+        return hash(self.fn)
+
+
+def register_function(name: str, *, settings: dict | None = None, description: str = "",
+                      needs_data: bool = True) -> Callable:
+    """Decorator: register ``fn(model, batches, loss_fn) -> float`` as proxy ``name``.
+
+    The function runs passes of its own on a network built for it alone (it shares no pass
+    with other proxies; declare :class:`Moments` with :class:`Proxy` to share them).
+    """
+
+    def decorator(fn: Callable[[nn.Module, list, LossFn], float]) -> Callable:
+        register_proxy(Proxy(name, OwnPasses(fn), (), dict(settings or {}), description, needs_data, fresh_model=True))
         return fn
 
     return decorator
 
 
-def _load_builtin_proxies() -> None:
-    import importlib
+# --- xi-GSNR, every mode and Table 9 variant -----------------------------------------------------
 
-    for module in _EXTRA_PROXY_MODULES:
-        importlib.import_module(module)
+class GSNRScore:
+    """``compute`` of an xi-GSNR estimator: its score from the moments of its mode."""
 
+    def __init__(self, estimator: XiGSNR):
+        self.estimator = estimator
+        self.need = Moments(_SAMPLES_OF_MODE[estimator.mode], estimator.params)
 
-#: modules that register more proxies when imported (kept lazy so that the core stays light)
-_EXTRA_PROXY_MODULES: list[str] = ["xigsnr_naslib.zico"]
+    def __call__(self, results: PassResults) -> float:
+        e, moments = self.estimator, results.moments[self.need]
+        if isinstance(moments, RunningMoments):
+            return score_moments(moments, e.variant, e.xi, e.layer_skip)
+        value = float(score_tensor(moments, e.variant, e.xi, e.layer_skip))  # vmap: moments on the device
+        if value != value or value in (float("inf"), float("-inf")):
+            warnings.warn(f"non-finite {e.variant} score ({value}): recorded as such", RuntimeWarning)
+        return value
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GSNRScore) and other.estimator == self.estimator
 
-def get_proxy(name: str) -> Proxy:
-    _load_builtin_proxies()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown proxy {name!r}; known: {', '.join(list_proxies())}") from None
-
-
-def list_proxies() -> list[str]:
-    _load_builtin_proxies()
-    return sorted(_REGISTRY)
-
-
-def _register_gsnr(name: str, description: str, **settings) -> None:
-    estimator = XiGSNR(**settings)
-
-    def fn(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
-        return estimator.score(model, batches, loss_fn)
-
-    fn.estimator = estimator  # lets the pipeline score several xi-GSNR proxies from one set of passes
-
-    register_proxy(name, settings=estimator.settings(), description=description)(fn)
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.estimator.settings().items())))
 
 
-_register_gsnr("xi_gsnr", "xi-GSNR as released (official mode; the published numbers)", mode="official")
-_register_gsnr("xi_gsnr_official", "xi-GSNR, official mode (same as xi_gsnr)", mode="official")
-_register_gsnr("xi_gsnr_paper", "xi-GSNR, the paper's Eq. 10 (independent batch gradients)", mode="paper")
-_register_gsnr("xi_gsnr_per_sample", "xi-GSNR from per-image gradients of one batch", mode="per_sample")
-_register_gsnr("gsnr", "Table 9 (4): GSNR without xi", mode="official", variant="gsnr")
-_register_gsnr("gsnr_sq_mean", "Table 9 (1): squared gradient mean", mode="official", variant="sq_mean")
-_register_gsnr("gsnr_inv_var", "Table 9 (2): inverse gradient variance", mode="official", variant="inv_var")
-_register_gsnr("gsnr_inv_var_xi", "Table 9 (3): inverse of variance + xi", mode="official", variant="inv_var_xi")
+def gsnr_proxy(name: str, estimator: XiGSNR, description: str = "") -> Proxy:
+    """The proxy of an xi-GSNR estimator (its settings are the estimator's)."""
+    score = GSNRScore(estimator)
+    return Proxy(name, score, (score.need,), estimator.settings(), description)
 
 
-@register_proxy("params", description="number of parameters", needs_data=False)
-def _params(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
-    return float(count_params(model))
+def estimator_of(proxy: Proxy) -> XiGSNR | None:
+    """The xi-GSNR estimator behind a proxy, if it has one."""
+    return proxy.compute.estimator if isinstance(proxy.compute, GSNRScore) else None
 
 
-@register_proxy("flops", description="multiply-adds of Conv2d/Linear layers for one image", needs_data=False)
-def _flops(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
-    shape = tuple(batches[0][0].shape[1:]) if batches else (3, 32, 32)
-    return float(count_flops(model, shape))
+def xi_gsnr_proxies(modes: Sequence[str] = JOINT_MODES, variants: Sequence[str] = VARIANTS, *,
+                    xi: float = 1e-8, params: str = "conv_linear") -> list[Proxy]:
+    """One proxy per (mode, variant); all of one ``params`` share their passes.
+
+    Where a registered proxy computes the same thing (``xi_gsnr``, ``xi_gsnr_paper``,
+    ``gsnr_inv_var``, ...) it is used, so records keep their usual names; the others are
+    named ``xi_gsnr_<mode>_<variant>``.
+    """
+    registered: dict = {}
+    for name in list_proxies():
+        estimator = estimator_of(get_proxy(name))
+        if estimator is not None:
+            registered.setdefault(tuple(sorted(estimator.settings().items())), get_proxy(name))
+    out = []
+    for mode in modes:
+        for variant in variants:
+            estimator = XiGSNR(mode=mode, xi=xi, variant=variant, params=params)
+            out.append(registered.get(tuple(sorted(estimator.settings().items())))
+                       or gsnr_proxy(f"xi_gsnr_{mode}_{variant}", estimator, f"xi-GSNR {variant}, {mode} mode"))
+    return out
+
+
+for _name, _description, _settings in [
+    ("xi_gsnr", "xi-GSNR as released (official mode; the published numbers)", {"mode": "official"}),
+    ("xi_gsnr_official", "xi-GSNR, official mode (same as xi_gsnr)", {"mode": "official"}),
+    ("xi_gsnr_paper", "xi-GSNR, the paper's Eq. 10 (independent batch gradients)", {"mode": "paper"}),
+    ("xi_gsnr_per_sample", "xi-GSNR from per-image gradients of one batch", {"mode": "per_sample"}),
+    ("gsnr", "Table 9 (4): GSNR without xi", {"mode": "official", "variant": "gsnr"}),
+    ("gsnr_sq_mean", "Table 9 (1): squared gradient mean", {"mode": "official", "variant": "sq_mean"}),
+    ("gsnr_inv_var", "Table 9 (2): inverse gradient variance", {"mode": "official", "variant": "inv_var"}),
+    ("gsnr_inv_var_xi", "Table 9 (3): inverse of variance + xi", {"mode": "official", "variant": "inv_var_xi"}),
+]:
+    register_proxy(gsnr_proxy(_name, XiGSNR(**_settings), _description))
+
+
+# --- proxies that read only the network -----------------------------------------------------------
+
+def _params(results: PassResults) -> float:
+    return float(count_params(results.model))
+
+
+def _flops(results: PassResults) -> float:
+    return float(count_flops(results.model, results.input_shape))
+
+
+register_proxy(Proxy("params", _params, description="number of parameters", needs_data=False))
+register_proxy(Proxy("flops", _flops, description="multiply-adds of Conv2d/Linear layers for one image",
+                     needs_data=False))
+
+__all__ += ["UnknownChoiceError", "gsnr_proxy", "estimator_of", "OwnPasses", "GSNRScore"]

@@ -8,8 +8,16 @@ settings and the protocol, the score, seconds, and a ``status``:
   ``"nan"``, ``"inf"`` or ``"-inf"``;
 * ``"error"``: scoring raised; ``error`` holds the message (the run went on).
 
-Records are keyed by (space, dataset, arch, proxy, settings, protocol); a re-run skips
-the keys already present, so an interrupted run resumes without recomputing. A line cut
+Records are keyed by everything that changes their value (:func:`record_key`): space and
+its options, dataset, the fingerprint of the images used (``images``), arch, proxy and its
+settings, protocol (batches, batch size, data seed, init seed, normalisation, BatchNorm
+mode); a re-run skips the keys already present, so an interrupted run resumes without
+recomputing. Records written before some of these fields existed are read by
+:func:`upgrade_record`: a protocol's single ``seed`` seeded both the batch draw and the
+initialisation, so it reads as ``data_seed = init_seed = seed``; missing space options read
+as the space's defaults (the only options that release used); a missing image fingerprint
+reads as the images of the run that resumes (that release always read the dataset's images
+from the data root: resume such a file only with the same data root). A line cut
 short by an interruption is dropped (with a warning) when the file is next opened.
 """
 from __future__ import annotations
@@ -21,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["ResultsStore", "record_key", "score_fields"]
+__all__ = ["ResultsStore", "record_key", "score_fields", "record_score", "upgrade_record"]
 
 
 def _canonical(value) -> str:
@@ -30,8 +38,29 @@ def _canonical(value) -> str:
 
 def record_key(record: dict) -> tuple:
     """What identifies a result: two records with equal keys are the same computation."""
-    return (record.get("space"), record.get("dataset"), record.get("arch"), record.get("proxy"),
-            _canonical(record.get("settings", {})), _canonical(record.get("protocol", {})))
+    return (record.get("space"), _canonical(record.get("space_options", {})), record.get("dataset"),
+            record.get("images"), record.get("arch"), record.get("proxy"), _canonical(record.get("settings", {})),
+            _canonical(record.get("protocol", {})))
+
+
+def upgrade_record(record: dict, defaults: dict) -> dict:
+    """``record`` with the fields of the current format, for records of earlier releases.
+
+    ``defaults`` gives the values missing fields were written with: ``space_options`` (the
+    space's defaults) and ``images`` (the fingerprint of the images being resumed with; used
+    only for records of proxies that read images). See the module documentation.
+    """
+    if "space_options" in record and "images" in record and "seed" not in record.get("protocol", {}):
+        return record
+    from .protocol import Protocol
+
+    out = dict(record)
+    out.setdefault("space_options", defaults.get("space_options", {}))
+    protocol = out.get("protocol") or {}
+    if protocol:
+        out["protocol"] = Protocol.from_settings(protocol).settings()
+    out.setdefault("images", defaults.get("images") if protocol else None)
+    return out
 
 
 def score_fields(score: float) -> dict:

@@ -32,12 +32,15 @@ def _option(text: str) -> tuple[str, object]:
 def add_search_parser(sub) -> None:
     p = sub.add_parser("search", help="constrained evolutionary search scored by a zero-cost proxy",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", required=True, help="search space, e.g. proxylessnas_xigsnr, proxylessnas, burgerformer")
+    from .cli import add_study_args
+
+    add_study_args(p, space_default=None, proxy_help="fitness proxy (default: the card's, xi_gsnr); the first "
+                   "one given is the fitness", results_help="results store of every scored architecture, so a "
+                   "resumed search never scores one twice (default results/search_<space>.scores.jsonl)")
     p.add_argument("--space-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="option of the space, repeatable (e.g. skeleton=gpu, search_edges=true)")
     p.add_argument("--resolution", type=int, default=None, help="input resolution (default: the space's, 224)")
-    p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
-    p.add_argument("--proxy", default="xi_gsnr", help="fitness proxy (default xi_gsnr); see 'xigsnr-naslib proxies'")
+    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's, 1000)")
     g = p.add_argument_group("evolution")
     g.add_argument("--population", type=int, default=128, help="population size (default 128, the paper's)")
     g.add_argument("--steps", type=int, default=2000, help="children after the first population (default 2000)")
@@ -63,34 +66,28 @@ def add_search_parser(sub) -> None:
     i.add_argument("--max-images", type=int, default=1024, help="images read from the folder (default 1024)")
     i.add_argument("--synthetic-images", action="store_true",
                    help="use random-noise images instead (for tests and timing only)")
-    i.add_argument("--n-batches", type=int, default=8, help="N batches (default 8)")
-    i.add_argument("--batch-size", type=int, default=64, help="|B| images per batch (default 64)")
-    i.add_argument("--seed", type=int, default=1, help="seeds the batch draw and every network's init (default 1)")
     o = p.add_argument_group("output")
     o.add_argument("--checkpoint", default=None, help="population checkpoint, resumed if present "
                    "(default results/search_<space>.checkpoint.json)")
     o.add_argument("--output", default=None, help="best architectures (default results/search_<space>.best.json)")
     o.add_argument("--top-k", type=int, default=10, help="architectures written to --output (default 10)")
-    o.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--data-root", default=None, help="folder with the images (default: $XIGSNR_DATA_ROOT)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(handler=run_search)
 
 
 def run_search(args) -> int:
-    from .evolution import Constraints, RegularizedEvolution, parse_amount, proxy_fitness
-    from .image_folder import read_images, synthetic_images
-    from .protocol import Protocol, draw_batches
-    from .proxies import get_proxy
-    from .spaces import create_space
+    import dataclasses
 
+    from .cli import execution_from_args, protocol_from_args
+    from .evolution import Constraints, RegularizedEvolution, parse_amount
+    from .image_folder import read_images, synthetic_images
+    from .card import get_card
+    from .study import Study
+
+    card = get_card(args.space)
     options = dict(args.space_option)
     if args.resolution is not None:
         options["resolution"] = args.resolution
-    try:
-        space = create_space(args.space, **options)
-    except TypeError as exc:
-        raise ValueError(f"space {args.space!r} does not take these options ({options}): {exc}") from None
+    space = card.create_space(**options)
     resolution = getattr(space, "resolution", None) or space.default_resolution
     bounds = dict(getattr(space, "paper_constraints", None) or {}) if args.paper_constraints else {}
     if args.paper_constraints and not bounds:
@@ -99,40 +96,42 @@ def run_search(args) -> int:
         value = parse_amount(getattr(args, name))
         if value is not None:
             bounds[name] = value
+    dataset = card.dataset(args.dataset)
+    num_classes = args.num_classes or dataset.num_classes
+    dataset = dataclasses.replace(dataset, num_classes=num_classes, resolution=resolution)
     constraints = Constraints(resolution=args.constraint_resolution or space.default_resolution,
-                              num_classes=args.num_classes, **bounds)
-
-    proxy = get_proxy(args.proxy)
-    protocol = Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.seed,
-                        normalization="imagenet")
-    batches, source = [], None
-    if proxy.needs_data:
-        needed = args.n_batches * args.batch_size
+                              num_classes=num_classes, **bounds)
+    protocol = protocol_from_args(args, dataset.protocol)
+    proxies = args.proxy or [dataset.proxy]
+    study = Study(card, dataset, proxies, protocol, execution_from_args(args),
+                  args.results or f"results/search_{args.space}.scores.jsonl", args.data_root,
+                  space_options=options)
+    images = None
+    if study.needs_data:
+        needed = protocol.n_batches * protocol.batch_size
         if args.synthetic_images:
-            images = synthetic_images(needed, resolution, args.num_classes, args.seed)
+            images = synthetic_images(needed, resolution, num_classes, protocol.data_seed)
         else:
-            images = read_images(args.images, args.data_root, resolution, max(args.max_images, args.batch_size),
-                                 args.seed)
-        if images.num_classes > args.num_classes:
-            raise ValueError(f"{images.source} has {images.num_classes} classes but --num-classes is "
-                             f"{args.num_classes}")
-        batches = draw_batches(images, protocol, "imagenet", args.device)
-        source = images.source
+            images = read_images(args.images, args.data_root, resolution, max(args.max_images, protocol.batch_size),
+                                 protocol.data_seed)
+        if images.num_classes > num_classes:
+            raise ValueError(f"{images.source} has {images.num_classes} classes but --num-classes is {num_classes}")
+        study.images = images
         print(f"images: {images.source} ({len(images)} at {resolution}x{resolution})")
-    fitness = proxy_fitness(space, proxy, batches, args.num_classes, args.seed, args.device)
+    proxy = study.proxies[0]
 
     checkpoint = Path(args.checkpoint or f"results/search_{args.space}.checkpoint.json")
     output = Path(args.output or f"results/search_{args.space}.best.json")
     search = RegularizedEvolution(
-        space, fitness, population_size=args.population, steps=args.steps, sample_size=args.sample_size,
+        space, study, population_size=args.population, steps=args.steps, sample_size=args.sample_size,
         mutation_rate=args.mutation_rate, crossover_rate=args.crossover_rate, constraints=constraints,
-        seed=args.search_seed, checkpoint=checkpoint, progress=not args.no_progress)
+        seed=args.search_seed, checkpoint=checkpoint, progress=args.progress)
     result = search.run()
 
     report = result.to_dict(args.top_k)
     report.update({"space_options": options, "proxy": proxy.name, "proxy_settings": proxy.settings,
                    "protocol": protocol.settings() if proxy.needs_data else {},
-                   "images": source, "flops_unit": "multiply-adds",
+                   "images": images.source if images is not None else None, "flops_unit": "multiply-adds",
                    "flops_resolution": constraints.resolution})
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, allow_nan=True))

@@ -32,10 +32,10 @@ import torch.nn.functional as F
 
 from .gradients import Batch, LossFn, independent_batch_gradients
 from .gsnr import _only_these_require_grad, select_parameters
-from .proxies import register_proxy
+from .proxies import Moments, PassResults, Proxy, register_proxy
 from .statistics import RunningMoments
 
-__all__ = ["zico_moments", "score_zico", "zico"]
+__all__ = ["zico_moments", "score_zico", "zico", "ZICO_PASS"]
 
 
 def zico_moments(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
@@ -80,7 +80,13 @@ def zico(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_e
     return score_zico(zico_moments(model, batches, loss_fn, params))
 
 
-@register_proxy("zico", settings={"params": "conv_linear", "gradients": "independent"},
-                description="ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g)")
-def _zico_proxy(model: nn.Module, batches: list, loss_fn: LossFn) -> float:
-    return zico(model, batches, loss_fn)
+def _zico_compute(results: PassResults) -> float:
+    return score_zico(results.moments[ZICO_PASS])
+
+
+#: ZiCo's pass: independent per-batch gradients of the Conv2d/Linear weights, with mean |g|
+#: (shared with xi-GSNR's passes in a study: the same N backward passes)
+ZICO_PASS = Moments("independent", "conv_linear", abs_mean=True)
+
+register_proxy(Proxy("zico", _zico_compute, (ZICO_PASS,), {"params": "conv_linear", "gradients": "independent"},
+                     "ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g)"))

@@ -1,31 +1,8 @@
-"""Search spaces: architecture <-> model, behind one registry (see :mod:`.base`)."""
-from .base import SearchSpace, create_space, list_spaces, register_space
+"""Search spaces: architecture <-> model (see :mod:`.base`); each space has a benchmark card.
 
-__all__ = ["SearchSpace", "create_space", "list_spaces", "register_space"]
+``create_space(name, **options)`` and ``list_spaces()`` go through the cards' registry
+(:mod:`xigsnr_naslib.card`), the one door to every space of the project and of other packages.
+"""
+from .base import SearchSpace, create_space, list_spaces
 
-# Modules that register spaces when imported. Adapters outside this package (plugins)
-# add themselves here by name so that create_space finds them without a hard import.
-_BUILTIN_SPACE_MODULES = [
-    "xigsnr_naslib.spaces.nb201",
-    "xigsnr_naslib.plugins.proxylessnas",
-    "xigsnr_naslib.plugins.burgerformer",
-    "xigsnr_naslib.spaces.nb101",
-    "xigsnr_naslib.spaces.nds",
-]
-_loaded = False
-
-
-def _load_builtin_spaces() -> None:
-    global _loaded
-    if _loaded:
-        return
-    import importlib
-
-    for module in _BUILTIN_SPACE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:  # an optional space whose dependencies are missing
-            import warnings
-
-            warnings.warn(f"search space module {module} not loaded: {exc}")
-    _loaded = True
+__all__ = ["SearchSpace", "create_space", "list_spaces"]

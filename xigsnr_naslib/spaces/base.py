@@ -1,8 +1,9 @@
 """The search-space interface shared by every space, and the registry that names them.
 
 A search space turns architectures (plain, hashable Python values) into PyTorch models and
-back into canonical strings. The registry works like timm's: ``@register_space("nb201")``
-on a class, ``create_space("nb201")`` to get an instance, ``list_spaces()`` to see them.
+back into canonical strings. Spaces are registered through their benchmark cards
+(:mod:`xigsnr_naslib.card`): ``create_space("nb201")`` gets an instance, ``list_spaces()``
+names them.
 """
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from typing import Any, Callable, Hashable
 
 import torch.nn as nn
 
-__all__ = ["SearchSpace", "register_space", "create_space", "list_spaces"]
-
-_REGISTRY: dict[str, Callable[..., "SearchSpace"]] = {}
+__all__ = ["SearchSpace", "create_space", "list_spaces"]
 
 
 class SearchSpace:
@@ -65,32 +64,19 @@ class SearchSpace:
         return sum(p.numel() for p in model.parameters())
 
 
-def register_space(name: str) -> Callable:
-    """Class decorator: make a search space available under ``name``."""
+def create_space(name: str, **options: Any) -> SearchSpace:
+    """The search space of the card registered as ``name``, built with ``options``.
 
-    def decorator(factory: Callable[..., SearchSpace]) -> Callable[..., SearchSpace]:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"search space {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
+    Errors: ``UnknownChoiceError`` (a ``ValueError``) naming an unknown space or option and
+    the valid choices.
+    """
+    from ..card import get_card
 
-    return decorator
-
-
-def create_space(name: str, **kwargs: Any) -> SearchSpace:
-    """Instantiate the search space registered as ``name``."""
-    from . import _load_builtin_spaces
-
-    _load_builtin_spaces()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}") from None
-    return factory(**kwargs)
+    return get_card(name).create_space(**options)
 
 
 def list_spaces() -> list[str]:
-    from . import _load_builtin_spaces
+    """Every registered search space (card) name, sorted."""
+    from ..card import list_cards
 
-    _load_builtin_spaces()
-    return sorted(_REGISTRY)
+    return list_cards()

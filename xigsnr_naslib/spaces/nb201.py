@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..pooling import ExactAvgPool2d, use_native_pooling
-from .base import SearchSpace, register_space
+from .base import SearchSpace
 
 __all__ = [
     "OPERATIONS",
@@ -196,7 +196,6 @@ def as_benchmark_code(model: nn.Module) -> nn.Module:
     return model
 
 
-@register_space("nb201")
 class NB201Space(SearchSpace):
     """The 15,625 cells of NAS-Bench-201 (5 operations on 6 edges)."""
 
@@ -232,3 +231,69 @@ class NB201Space(SearchSpace):
         import itertools
 
         return [tuple(ops) for ops in itertools.product(OPERATIONS, repeat=len(EDGES))]  # type: ignore[misc]
+
+
+# --- NASLib's op-index codec ---------------------------------------------------------------------
+
+#: NASLib's NAS-Bench-201 op indices, and for NASLib's edge k (edges (1,2),(1,3),(1,4),(2,3),
+#: (2,4),(3,4) between nodes numbered from 1) the edge's position in the benchmark string
+NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGE_POSITIONS = (0, 1, 3, 2, 4, 5)
+
+
+def to_naslib_key(arch: str | tuple) -> str:
+    """NASLib's key of a cell: ``str`` of its op-index tuple, e.g. ``"(4, 0, 3, 1, 4, 3)"``."""
+    ops = parse_arch(arch) if isinstance(arch, str) else tuple(arch)
+    return str(tuple(NASLIB_OPS.index(ops[p]) for p in NASLIB_EDGE_POSITIONS))
+
+
+def from_naslib_key(key) -> str:
+    """NASLib's key ``"(4, 0, 3, 1, 4, 3)"`` (or the tuple itself) -> the benchmark's arch string.
+
+    Raises ``ValueError`` naming the key when it is not six op indices in 0..4.
+    """
+    import ast
+
+    try:
+        indices = ast.literal_eval(key) if isinstance(key, str) else key
+        indices = [int(i) for i in indices]
+    except (ValueError, SyntaxError, TypeError):
+        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple: {key!r}") from None
+    if len(indices) != 6 or any(not 0 <= i < len(NASLIB_OPS) for i in indices):
+        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple (six indices in 0..4): {key!r}")
+    ops = [None] * 6
+    for k, position in enumerate(NASLIB_EDGE_POSITIONS):
+        ops[position] = NASLIB_OPS[indices[k]]
+    return arch_to_str(tuple(ops))
+
+
+# --- the benchmark card --------------------------------------------------------------------------
+
+def _ground_truth(dataset: str, data_root, accuracy: str):
+    from ..ground_truth import nb201_ground_truth
+
+    return nb201_ground_truth(dataset, data_root)
+
+
+def card():
+    """NAS-Bench-201's card: CIFAR-10, CIFAR-100, ImageNet16-120 at the paper's protocol."""
+    from ..card import BenchmarkCard, DatasetCard, NASLibCodec, ScoreTableSpec
+    from ..protocol import PAPER_NB201
+
+    suitezero = lambda name, default=True: ScoreTableSpec(f"nb201/suitezero_{name}_9445.csv", "suitezero", default)
+    subset = lambda default: ScoreTableSpec("nb201/naslib_zc_subset_725x3.csv", "naslib_subset", default)
+    datasets = {
+        # naslib_subset shares only about 446 architectures with Suite-Zero on CIFAR-10, so there
+        # it is read only on request; it is the only table for CIFAR-100
+        "cifar10": DatasetCard("cifar10", 10, 32, "cifar10", PAPER_NB201, "xi_gsnr", ("test",), {
+            "suitezero": suitezero("cifar10"),
+            "naswot": ScoreTableSpec("nb201/naswot_scores_all15625.csv", "naswot"),
+            "naslib_subset": subset(False)}),
+        "cifar100": DatasetCard("cifar100", 100, 32, "cifar100", PAPER_NB201, "xi_gsnr", ("test",),
+                                {"naslib_subset": subset(True)}),
+        "ImageNet16-120": DatasetCard("ImageNet16-120", 120, 16, "ImageNet16-120", PAPER_NB201, "xi_gsnr", ("test",),
+                                      {"suitezero": suitezero("imagenet16_120"), "naslib_subset": subset(False)}),
+    }
+    return BenchmarkCard("nb201", NB201Space, datasets, "NAS-Bench-201: 15,625 cells, 5 operations on 6 edges",
+                         _ground_truth, NASLibCodec("nasbench201", to_naslib_key, from_naslib_key),
+                         {"channels": 16, "cells_per_stage": 5})

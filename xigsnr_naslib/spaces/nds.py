@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 
 from ..pooling import ExactAvgPool2d
-from .base import SearchSpace, register_space
+from .base import SearchSpace
 
 __all__ = [
     "NDS_OPERATIONS",
@@ -440,9 +440,39 @@ class NDSSpace(SearchSpace):
         return count_nds_params(parse_net(arch), num_classes, self.stem, self.auxiliary)
 
 
-def _register(name: str, file_stem: str, stem: str) -> None:
-    register_space(name)(lambda **kwargs: NDSSpace(name, file_stem, stem, **kwargs))
+class _SpaceFactory:
+    """``NDSSpace(name, file_stem, stem, **options)`` for one design space (a card's factory)."""
+
+    def __init__(self, name: str, file_stem: str, stem: str):
+        self.args = (name, file_stem, stem)
+
+    def __call__(self, **options: Any) -> NDSSpace:
+        return NDSSpace(*self.args, **options)
 
 
-for _name, (_file, _kind) in NDS_SPACES.items():
-    _register(_name, _file, _kind)
+class _GroundTruth:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, dataset: str, data_root, accuracy: str):
+        from ..nds_ground_truth import nds_ground_truth
+
+        return nds_ground_truth(self.name, dataset, data_root)
+
+
+def cards() -> list:
+    """The cards of the ten NDS design spaces: ``nds_<space>`` on CIFAR-10 (32x32) and
+    ``nds_<space>_in`` on ImageNet (224x224), each at the paper's protocol."""
+    from ..card import BenchmarkCard, DatasetCard
+    from ..protocol import PAPER_NB201
+
+    out = []
+    for name, (file_stem, stem) in NDS_SPACES.items():
+        if stem == "imagenet":
+            dataset = DatasetCard("imagenet", 1000, 224, "imagenet", PAPER_NB201, "xi_gsnr", ("test",))
+        else:
+            dataset = DatasetCard("cifar10", 10, 32, "cifar10", PAPER_NB201, "xi_gsnr", ("test",))
+        out.append(BenchmarkCard(name, _SpaceFactory(name, file_stem, stem), {dataset.name: dataset},
+                                 f"NDS {file_stem} design space ({dataset.name})", _GroundTruth(name),
+                                 space_options={"auxiliary": False}))
+    return out

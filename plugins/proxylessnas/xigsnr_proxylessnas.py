@@ -48,7 +48,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from xigsnr_naslib.spaces.base import SearchSpace, register_space
+from xigsnr_naslib.card import BenchmarkCard, DatasetCard
+from xigsnr_naslib.protocol import PAPER_NB201
+from xigsnr_naslib.spaces.base import SearchSpace
 
 __all__ = [
     "CHOICES",
@@ -205,7 +207,6 @@ def _down(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
-@register_space("proxylessnas")
 class ProxylessNASSpace(SearchSpace):
     """The ProxylessNAS chain space (see the module docstring).
 
@@ -345,12 +346,11 @@ class ProxylessNASSpace(SearchSpace):
 
     def naslib_graph(self, arch: Sequence[str] | str | None = None, num_classes: int = 1000):
         """A NASLib-style graph of ``arch`` for ``ZeroCost.query`` (see :mod:`.naslib_graph`)."""
-        from .naslib_graph import NASLibGraph
+        from xigsnr_naslib.naslib_graph import NASLibGraph
 
         return NASLibGraph(self, arch, num_classes=num_classes)
 
 
-@register_space("proxylessnas_xigsnr")
 class ProxylessNASXiGSNRSpace(ProxylessNASSpace):
     """The xi-GSNR paper's ProxylessNAS space: 19 layers of kernel x expansion, no ``zero``."""
 
@@ -360,3 +360,21 @@ class ProxylessNASXiGSNRSpace(ProxylessNASSpace):
     def __init__(self, skeleton: str | Skeleton = "xigsnr", width_mult: float = 1.0, allow_zero: bool = False,
                  resolution: int = 224):
         super().__init__(skeleton, width_mult, allow_zero, resolution)
+
+
+def _imagenet() -> dict:
+    return {"imagenet": DatasetCard("imagenet", 1000, 224, "imagenet", PAPER_NB201, "xi_gsnr")}
+
+
+def cards() -> list[BenchmarkCard]:
+    """The cards of ProxylessNAS's original space and the xi-GSNR paper's (ImageNet at 224x224,
+    8 batches of 64; no benchmark accuracies). Registered through the entry-point group
+    ``xigsnr_naslib.spaces`` (this package's ``pyproject.toml``)."""
+    return [
+        BenchmarkCard("proxylessnas", ProxylessNASSpace, _imagenet(),
+                      "ProxylessNAS (Cai et al. 2019): MBConv kernel x expansion, or zero",
+                      space_options={"skeleton": "search", "width_mult": 1.0, "allow_zero": True, "resolution": 224}),
+        BenchmarkCard("proxylessnas_xigsnr", ProxylessNASXiGSNRSpace, _imagenet(),
+                      "the xi-GSNR paper's ProxylessNAS space: 19 layers of kernel x expansion",
+                      space_options={"skeleton": "xigsnr", "width_mult": 1.0, "allow_zero": False, "resolution": 224}),
+    ]

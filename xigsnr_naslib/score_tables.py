@@ -49,10 +49,10 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..spaces import create_space
+from .card import get_card
 
 __all__ = ["ProxyTable", "ProxyTableWarning", "read_suitezero_csv", "read_naswot_csv", "read_naslib_subset_csv",
-           "read_zc_json", "naslib_nb201_key_to_arch", "SUITEZERO_PROXIES", "TARGETS", "NASLIB_FAILED"]
+           "read_zc_json", "TABLE_FORMATS", "SUITEZERO_PROXIES", "TARGETS", "NASLIB_FAILED"]
 
 #: the 13 proxies of NAS-Bench-Suite-Zero, as its files name them
 SUITEZERO_PROXIES = ("epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov", "l2_norm", "nwot", "params",
@@ -95,34 +95,8 @@ class ProxyTable:
 
 # --- architecture keys --------------------------------------------------------------------------
 
-#: NASLib's NAS-Bench-201 op indices and edge order (edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4)
-#: between nodes numbered from 1) against the benchmark string's edge order
-_NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-_NASLIB_NB201_EDGE_OF_STRING_POSITION = (0, 1, 3, 2, 4, 5)
-
-
-def naslib_nb201_key_to_arch(key: str) -> str:
-    """NASLib's NAS-Bench-201 key ``"(4, 0, 3, 1, 4, 3)"`` -> the benchmark's arch string."""
-    try:
-        indices = ast.literal_eval(key) if isinstance(key, str) else key
-        indices = [int(i) for i in indices]
-    except (ValueError, SyntaxError, TypeError):
-        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple: {key!r}") from None
-    if len(indices) != 6 or any(not 0 <= i < len(_NASLIB_NB201_OPS) for i in indices):
-        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple (six indices in 0..4): {key!r}")
-    ops = [_NASLIB_NB201_OPS[indices[e]] for e in _NASLIB_NB201_EDGE_OF_STRING_POSITION]
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
-
-
-#: our space name -> (NASLib's search-space name, converter of NASLib's arch key to an arch string)
-NASLIB_SPACES: dict[str, tuple[str, Callable[[str], str] | None]] = {
-    "nb201": ("nasbench201", naslib_nb201_key_to_arch),
-    "nb101": ("nasbench101", None),
-}
-
-
 def _canonicalizer(space: str, key_to_arch: Callable[[str], str] | None = None) -> Callable[[str], str]:
-    search_space = create_space(space)
+    search_space = get_card(space).create_space()
 
     def canonical(value) -> str:
         text = key_to_arch(value) if key_to_arch is not None else value
@@ -223,7 +197,7 @@ def _from_frame(frame: pd.DataFrame, *, name: str, source: str, space: str, arch
 def _read_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
-        from ..data_root import MissingDataError
+        from .data_root import MissingDataError
 
         raise MissingDataError(f"proxy table {path} not found")
     return pd.read_csv(path)
@@ -274,12 +248,12 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
     """NASLib's ``zc_<space>.json``: ``{dataset: {arch_key: {proxy: {"score", "time"}, "val_accuracy", "id"}}}``.
 
     ``key_to_arch`` turns NASLib's architecture key into this project's architecture string;
-    by default the converter of :data:`NASLIB_SPACES` for ``space`` (the key itself when
-    there is none).
+    by default the codec of ``space``'s card (the key itself when NASLib keys the space by
+    the same string).
     """
     path = Path(path)
     if not path.exists():
-        from ..data_root import MissingDataError
+        from .data_root import MissingDataError
 
         raise MissingDataError(f"NASLib zero-cost file {path} not found")
     with open(path, encoding="utf-8") as f:
@@ -290,7 +264,8 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
     if dataset not in data:
         raise ValueError(f"{path}: no dataset {dataset!r}; it has {', '.join(map(str, data))}")
     if key_to_arch is None:
-        key_to_arch = NASLIB_SPACES.get(space, (None, None))[1]
+        codec = get_card(space).naslib
+        key_to_arch = codec.from_naslib if codec is not None else None
     rows, notes, malformed = [], [], []
     for key, entry in data[dataset].items():
         if not isinstance(entry, dict):
@@ -317,3 +292,12 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
     return _from_frame(frame, name=name or path.stem, source=f"{path} [{dataset}]", space=space,
                        arch_column="arch_key", proxy_columns={p: p for p in proxies}, target_columns=targets,
                        key_to_arch=key_to_arch, notes=notes)
+
+
+#: table formats by name (a card's :class:`~xigsnr_naslib.card.ScoreTableSpec` names one)
+TABLE_FORMATS: dict[str, Callable[..., ProxyTable]] = {
+    "suitezero": read_suitezero_csv,
+    "naswot": read_naswot_csv,
+    "naslib_subset": read_naslib_subset_csv,
+    "zc_json": read_zc_json,
+}

@@ -49,7 +49,9 @@ import torch
 import torch.nn as nn
 
 from xigsnr_naslib.pooling import ExactAvgPool2d
-from xigsnr_naslib.spaces.base import SearchSpace, register_space
+from xigsnr_naslib.card import BenchmarkCard, DatasetCard
+from xigsnr_naslib.protocol import PAPER_NB201
+from xigsnr_naslib.spaces.base import SearchSpace
 
 __all__ = [
     "Stage",
@@ -399,7 +401,6 @@ class BurgerFormerNetwork(nn.Module):
 
 
 # -- the space ------------------------------------------------------------------------------------
-@register_space("burgerformer")
 class BurgerFormerSpace(SearchSpace):
     """The BurgerFormer space (see the module docstring).
 
@@ -574,7 +575,7 @@ class BurgerFormerSpace(SearchSpace):
 
     def naslib_graph(self, arch: Sequence[Stage] | str | None = None, num_classes: int = 1000):
         """A NASLib-style graph of ``arch`` for ``ZeroCost.query`` (see :mod:`.naslib_graph`)."""
-        from .naslib_graph import NASLibGraph
+        from xigsnr_naslib.naslib_graph import NASLibGraph
 
         return NASLibGraph(self, arch, num_classes=num_classes)
 
@@ -643,3 +644,13 @@ def _block_size(stage: Stage, n: int, c: int, released: bool = False) -> tuple[i
         if scales[j]:
             params += c
     return flops + (extra if released else 0), params
+
+
+def card() -> BenchmarkCard:
+    """BurgerFormer's card (ImageNet at 224x224, 8 batches of 64; no benchmark accuracies).
+    Registered through the entry-point group ``xigsnr_naslib.spaces`` (this package's
+    ``pyproject.toml``)."""
+    imagenet = DatasetCard("imagenet", 1000, 224, "imagenet", PAPER_NB201, "xi_gsnr")
+    return BenchmarkCard("burgerformer", BurgerFormerSpace, {"imagenet": imagenet},
+                         "BurgerFormer (Yang et al. 2022): transformer blocks from micro-operations",
+                         space_options={"search_edges": False, "resolution": 224})

@@ -2,14 +2,14 @@
 
 :func:`build_leaderboard` is what ``xigsnr-naslib leaderboard`` runs. Its sources:
 
-* the ground truth of the search space (:func:`~xigsnr_naslib.ground_truth.load_ground_truth`:
-  test accuracy as the paper uses it), the target ``test_accuracy``;
-* precomputed tables of other proxies (:mod:`.proxy_tables`): those that :data:`KNOWN_TABLES`
-  lists for the space and dataset, and any NASLib ``zc_<space>.json`` the user passes; the
+* the ground truth of the search space (its benchmark card's reader: test accuracy as the
+  paper uses it), the target ``test_accuracy``;
+* precomputed tables of other proxies (:mod:`.score_tables`): those that the space's card
+  lists for the dataset, and any NASLib ``zc_<space>.json`` the user passes; the
   first table that carries NASLib's validation accuracy gives the second target,
   ``naslib_val``;
-* scores this project computes (:func:`~xigsnr_naslib.pipeline.score_architectures`), by
-  proxy name from the registry: by default the xi-GSNR modes ``xi_gsnr`` and
+* scores this project computes, through the study (:class:`~xigsnr_naslib.study.Study`,
+  the one scoring path), by proxy name from the registry: by default the xi-GSNR modes ``xi_gsnr`` and
   ``xi_gsnr_paper``, ``zico`` when it is registered, ``params`` and ``flops``. They go
   to a results store, so an interrupted run resumes where it stopped.
 
@@ -22,7 +22,7 @@ computed score is not finite (or failed) leaves the set for every proxy, and is 
 every proxy, computed or precomputed, is ranked on exactly the same architectures against
 the same targets.
 
-Metrics (:func:`~xigsnr_naslib.evaluation.metrics.standard_metrics`) come with paired
+Metrics (:func:`~xigsnr_naslib.metrics.standard_metrics`) come with paired
 percentile bootstrap intervals (``n_boot`` resamples, seeded with ``seed``).
 :meth:`Leaderboard.write` writes the Markdown table, a CSV of the metrics, a CSV of every
 score, a JSON record of the run, and the figures (:mod:`.figures`).
@@ -37,40 +37,17 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..correlation_job import scores_table, select_indices
-from ..data_root import find_file, resolve_data_root
-from ..datasets import DATASET_CLASSES, canonical_dataset, load_images
-from ..ground_truth import load_ground_truth
-from ..pipeline import score_architectures
-from ..protocol import PAPER_NB201, Protocol, draw_batches
-from ..proxies import get_proxy, list_proxies
-from ..results import ResultsStore
-from ..spaces import create_space
+from .registry import choose
+from .data_root import find_file, resolve_data_root
 from .metrics import Metric, metric_table, standard_metrics
-from .proxy_tables import (ProxyTable, read_naslib_subset_csv, read_naswot_csv, read_suitezero_csv, read_zc_json)
+from .proxies import list_proxies
+from .score_tables import TABLE_FORMATS, ProxyTable, read_zc_json
+from .correlation_job import Selection, scores_table
+from .study import Study
 
-__all__ = ["KNOWN_TABLES", "DEFAULT_PROXIES", "default_proxies", "Leaderboard", "build_leaderboard",
+__all__ = ["DEFAULT_PROXIES", "default_proxies", "Leaderboard", "build_leaderboard",
            "load_tables"]
-
-#: (space, dataset) -> precomputed tables: name -> (file under the data root, reader, used by default).
-#: ``naslib_subset`` shares only about 446 architectures with Suite-Zero on CIFAR-10, so there it
-#: is read only on request (``--table naslib_subset``); it is the only table for CIFAR-100.
-KNOWN_TABLES: dict[tuple[str, str], dict[str, tuple[str, Callable[..., ProxyTable], bool]]] = {
-    ("nb201", "cifar10"): {
-        "suitezero": ("nb201/suitezero_cifar10_9445.csv", read_suitezero_csv, True),
-        "naswot": ("nb201/naswot_scores_all15625.csv", read_naswot_csv, True),
-        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, False),
-    },
-    ("nb201", "cifar100"): {
-        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, True),
-    },
-    ("nb201", "ImageNet16-120"): {
-        "suitezero": ("nb201/suitezero_imagenet16_120_9445.csv", read_suitezero_csv, True),
-        "naslib_subset": ("nb201/naslib_zc_subset_725x3.csv", read_naslib_subset_csv, False),
-    },
-}
 
 #: the proxies this project computes by default, those of them that are registered
 DEFAULT_PROXIES = ("xi_gsnr", "xi_gsnr_paper", "zico", "params", "flops")
@@ -87,24 +64,24 @@ def default_proxies() -> list[str]:
     return [p for p in DEFAULT_PROXIES if p in known]
 
 
-def load_tables(space: str, dataset: str, names: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
-                data_root: str | Path | None = None) -> list[ProxyTable]:
-    """The precomputed tables: ``names`` of :data:`KNOWN_TABLES` (default: the default ones), then ``zc_json`` files."""
-    known = KNOWN_TABLES.get((space, dataset), {})
+def load_tables(study: Study, names: Sequence[str] | None = None, zc_json: Sequence[str | Path] = ()
+                ) -> list[ProxyTable]:
+    """The precomputed tables the study's card lists for its dataset: ``names`` (default: the
+    card's default ones), then NASLib ``zc_json`` files."""
+    space, dataset = study.card.name, study.dataset
+    known = study.dataset_card.score_tables
     if names is None:
-        names = [n for n, (_, _, default) in known.items() if default]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise KeyError(f"no precomputed table {', '.join(map(repr, unknown))} for {space}/{dataset}; "
-                       f"known: {', '.join(known) or 'none'} (other tables: pass a zc_<space>.json)")
+        names = [n for n, spec in known.items() if spec.default]
+    for name in names:
+        choose(name, list(known), "precomputed table", f"for {space}/{dataset} (other tables: pass a zc_<space>.json)")
     tables = []
     if names:
-        root = resolve_data_root(data_root)
+        root = resolve_data_root(study.data_root)
         for name in names:
-            relative, reader, _ = known[name]
-            path = find_file(root, [relative], f"precomputed table {name!r}",
+            spec = known[name]
+            path = find_file(root, [spec.path], f"precomputed table {name!r}",
                              "The proxy tables come with the project's reference data (DATA_ROOT/nb201/).")
-            tables.append(reader(path, space=space, dataset=dataset, name=name))
+            tables.append(TABLE_FORMATS[spec.format](path, space=space, dataset=dataset, name=name))
     for path in zc_json:
         tables.append(read_zc_json(path, space=space, dataset=dataset))
     taken = [t.name for t in tables]
@@ -227,7 +204,8 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
     if s.get("computed"):
         proto = s.get("protocol", {})
         lines.append(f"Computed proxies: {', '.join(s['computed'])}, with {proto.get('n_batches')} batches of "
-                     f"{proto.get('batch_size')} training images (seed {proto.get('seed')}).")
+                     f"{proto.get('batch_size')} training images (data seed {proto.get('data_seed')}, "
+                     f"init seed {proto.get('init_seed')}).")
     if s.get("tables"):
         lines.append(f"Precomputed tables: {', '.join(s['tables'])}.")
     if s.get("n_boot"):
@@ -276,23 +254,29 @@ def _fmt_count(n: int, total: int) -> str:
     return f"{n:,} of {total:,}"
 
 
-def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies: Sequence[str] | None = None,
-                      tables: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
-                      exclude: Sequence[str] = (), sample: int | None = 500, seed: int = 0,
-                      protocol: Protocol = PAPER_NB201, data_root: str | Path | None = None,
-                      results: str | Path | None = None, device: str = "cpu", n_boot: int = 1000,
-                      level: float = 0.95, metrics: Mapping[str, Metric] | None = None, progress: bool = True,
-                      log: Callable[[str], None] = print) -> Leaderboard:
-    """Build the leaderboard of ``space`` on ``dataset`` (see the module docstring).
+@dataclass(frozen=True)
+class Bootstrap:
+    """Paired percentile bootstrap of the metrics: ``n_boot`` resamples (0: no intervals) at ``level``."""
 
-    ``proxies``: names of proxies to compute (default :func:`default_proxies`; ``[]`` for
-    none); ``tables``: names in :data:`KNOWN_TABLES` (default: the default ones; ``[]`` for
-    none); ``zc_json``: NASLib ``zc_<space>.json`` files; ``exclude``: proxy keys to leave
-    out (``"naswot.naswot"``, ``"xi_gsnr"``); ``sample``: the sample size (None: every
-    candidate); ``seed``: seeds the sample and the bootstrap; ``results``: the results
-    store of computed scores (resumed when present).
+    n_boot: int = 1000
+    level: float = 0.95
+
+
+def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
+                      exclude: Sequence[str] = (), sample: int | None = 500, seed: int = 0,
+                      bootstrap: Bootstrap = Bootstrap(), metrics: Mapping[str, Metric] | None = None,
+                      log: Callable[[str], None] = print) -> Leaderboard:
+    """Build the leaderboard of the study's space and dataset (see the module docstring).
+
+    ``study``: the card, dataset, proxies to compute (``[]`` for none), protocol, execution
+    and results store (scores found there are reused; only what is missing is scored);
+    ``tables``: names the card lists (default: its default ones; ``[]`` for none);
+    ``zc_json``: NASLib ``zc_<space>.json`` files; ``exclude``: proxy keys to leave out
+    (``"naswot.naswot"``, ``"xi_gsnr"``); ``sample``: the sample size (None: every
+    candidate); ``seed``: seeds the sample and the bootstrap.
     """
-    dataset = canonical_dataset(dataset)
+    space, dataset, protocol = study.card.name, study.dataset, study.protocol
+    n_boot, level = bootstrap.n_boot, bootstrap.level
     notes: list[str] = []
 
     def note(text: str) -> None:
@@ -300,8 +284,8 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
         log(f"  - {text}")
 
     # 1. ground truth
-    truth = load_ground_truth(space, dataset, data_root)
-    search_space = create_space(space)
+    truth = study.card.load_ground_truth(dataset, study.data_root)
+    search_space = study.space
     frame = pd.DataFrame({"arch": [search_space.encode(search_space.decode(a)) for a in truth["arch"]],
                           TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
     if frame["arch"].duplicated().any():
@@ -312,7 +296,7 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
 
     # 2. precomputed tables
     proxy_info: dict[str, tuple[str, str]] = {}
-    for table in load_tables(space, dataset, tables, zc_json, data_root):
+    for table in load_tables(study, tables, zc_json):
         log(f"table {table.name}: {len(table):,} architectures, {len(table.proxies)} proxies ({table.source})")
         for text in table.notes:
             note(f"{table.name}: {text}")
@@ -328,9 +312,7 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
     if VAL_TARGET not in targets:
         log(f"no table for {space}/{dataset} carries NASLib's validation accuracy: only the test target")
 
-    computed_names = list(default_proxies() if proxies is None else proxies)
-    if proxies is None and "zico" not in computed_names:
-        log("zico is not registered: left out")
+    computed_names = [p.name for p in study.proxies]
     unknown = [k for k in exclude if k not in proxy_info and k not in computed_names]
     if unknown:
         raise KeyError(f"cannot exclude {', '.join(map(repr, unknown))}: no such proxy here; proxies are named "
@@ -340,7 +322,7 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
             del proxy_info[key]
             frame = frame.drop(columns=key)
         log(f"excluded on request: {key}")
-    proxy_objs = [get_proxy(p) for p in computed_names if p not in exclude]
+    proxy_objs = [p for p in study.proxies if p.name not in exclude]
 
     # 3. the candidates: a finite value in every source
     value_columns = [c for c in frame.columns if c != "arch"]
@@ -369,7 +351,7 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
         if sample > len(candidates):
             raise ValueError(f"cannot sample {sample} architectures: only {len(candidates):,} are in every source "
                              "(see the notes above); ask for fewer, or drop a table")
-        chosen = select_indices(candidates, sample=sample, sample_seed=seed)
+        chosen = Selection(sample=sample, sample_seed=seed).apply(candidates)
     log(f"selected: {len(chosen):,} architectures "
         + ("(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
     frame = frame.loc[chosen]
@@ -377,17 +359,10 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
     # 5. the computed scores
     records: list[dict] = []
     if proxy_objs:
-        batches: list = []
-        if any(p.needs_data for p in proxy_objs):
-            batches = draw_batches(load_images(dataset, data_root), protocol, dataset, device)
-        store = ResultsStore(results) if results is not None else None
-        if store is not None:
-            log(f"computed scores: {store.path} (resumed where present)")
-        archs = [(int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen]
-        with torch.inference_mode(False):
-            records = score_architectures(search_space, archs, dataset=dataset, batches=batches, proxies=proxy_objs,
-                                          protocol=protocol, num_classes=DATASET_CLASSES[dataset], store=store,
-                                          device=device, progress=progress)
+        if study.store is not None:
+            log(f"computed scores: {study.store.path} (resumed where present)")
+        study.proxies = proxy_objs
+        records = study.score((int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen)
         computed = scores_table(records).reindex(index=chosen, columns=[p.name for p in proxy_objs])
         for proxy in proxy_objs:
             failed = computed.index[~np.isfinite(computed[proxy.name].to_numpy(dtype=float))]
@@ -419,8 +394,8 @@ def build_leaderboard(space: str = "nb201", dataset: str = "cifar10", *, proxies
         values = [r.get("seconds") for r in records if r["proxy"] == proxy.name and r.get("seconds") is not None]
         seconds[proxy.name] = float(np.mean(values)) if values else math.nan
     settings = {"sample": sample, "seed": seed, "n_candidates": int(len(candidates)), "n_selected": len(chosen),
-                "n_boot": n_boot, "level": level, "protocol": protocol.settings(), "device": device,
+                "n_boot": n_boot, "level": level, "protocol": protocol.settings(), "device": study.execution.device,
                 "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values()) if t != "computed"],
                 "computed": [p.name for p in proxy_objs], "seconds_per_arch": seconds,
-                "results": str(results) if results is not None else None}
+                "results": str(study.store.path) if study.store is not None else None}
     return Leaderboard(space, dataset, frame, proxy_info, targets, results_by_target, notes, settings)

@@ -30,17 +30,17 @@ def _int_list(text: str) -> tuple[int, ...]:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("leaderboard", help="rank every proxy on the same architectures, with CIs and figures",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="nb201", help="search space (default nb201)")
-    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120 (default cifar10)")
+    from .cli import add_study_args
+
+    add_study_args(p, proxy_help="proxy to compute, repeatable (default: xi_gsnr, xi_gsnr_paper, zico where "
+                   "registered, params, flops); 'none' for none",
+                   results_help="JSON-lines store of computed scores (default <out>/scores.jsonl)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--sample", type=int, default=500,
                        help="a seeded sample of N of the architectures every source has (default 500)")
     which.add_argument("--all", action="store_true", help="every architecture that every source has")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sample and the bootstrap (default 0)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seeds the sample and the bootstrap (default 0)")
     p.add_argument("--out", default=None, help="output folder (default results/leaderboard/<space>_<dataset>)")
-    p.add_argument("--proxy", action="append", default=None,
-                   help="proxy to compute, repeatable (default: xi_gsnr, xi_gsnr_paper, zico where registered, "
-                        "params, flops); 'none' for none")
     p.add_argument("--table", action="append", default=None,
                    help="precomputed table, repeatable (default: those listed for the space and dataset); "
                         "'none' for none")
@@ -48,24 +48,12 @@ def add_parser(subparsers) -> None:
                    help="a NASLib zc_<space>.json file of precomputed scores, repeatable")
     p.add_argument("--exclude", action="append", default=[], metavar="KEY",
                    help="leave out a proxy: 'xi_gsnr' or 'table.proxy' such as 'suitezero.zen'; repeatable")
-    p.add_argument("--results", default=None, help="JSON-lines store of computed scores (default <out>/scores.jsonl)")
     g = p.add_argument_group("metrics")
     g.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000; 0: no intervals)")
     g.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     g.add_argument("--naslib-k", type=_int_list, default=(10, 100), help="K of p_at_topK, kd_at_topK (default 10,100)")
     g.add_argument("--ndcg-k", type=_int_list, default=(10, 50), help="K of nDCG@K (default 10,50)")
-    g = p.add_argument_group("protocol of the computed scores")
-    g.add_argument("--n-batches", type=int, default=8, help="N batches (default 8, the paper's)")
-    g.add_argument("--batch-size", type=int, default=64, help="|B| images per batch (default 64)")
-    g.add_argument("--protocol-seed", type=int, default=1, help="seeds the batches and each network's init (default 1)")
-    p.add_argument("--data-root", default=None, help="folder with the benchmark files and images "
-                   "(default: $XIGSNR_DATA_ROOT)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true", help="no PNG figures (no matplotlib needed)")
-    from ..cli import _add_execution_args
-
-    _add_execution_args(p)
     p.set_defaults(handler=run)
 
 
@@ -76,9 +64,9 @@ def _names(values: list[str] | None) -> list[str] | None:
 
 
 def run(args) -> int:
-    from ..datasets import canonical_dataset
-    from ..protocol import Protocol
-    from .leaderboard import build_leaderboard
+    from .card import get_card
+    from .cli import study_from_args
+    from .leaderboard import Bootstrap, build_leaderboard, default_proxies
     from .metrics import standard_metrics
 
     if not args.no_figures:
@@ -86,15 +74,15 @@ def run(args) -> int:
             import matplotlib  # noqa: F401  (fail now, not after an hour of scoring)
         except ImportError:
             raise ValueError("the figures need matplotlib: pip install 'xigsnr-naslib[plot]', or pass --no-figures")
-    dataset = canonical_dataset(args.dataset)
+    dataset = get_card(args.space).dataset(args.dataset).name
     out = Path(args.out or f"results/leaderboard/{args.space}_{dataset}")
     results = Path(args.results) if args.results else out / "scores.jsonl"
+    proxies = _names(args.proxy)
+    study = study_from_args(args, proxies=default_proxies() if proxies is None else proxies, results=results)
     board = build_leaderboard(
-        args.space, dataset, proxies=_names(args.proxy), tables=_names(args.table), zc_json=args.zc_json,
-        exclude=args.exclude, sample=None if args.all else args.sample, seed=args.seed,
-        protocol=Protocol(n_batches=args.n_batches, batch_size=args.batch_size, seed=args.protocol_seed),
-        data_root=args.data_root, results=results, device=args.device, n_boot=args.n_boot, level=args.level,
-        metrics=standard_metrics(naslib_ks=args.naslib_k, ndcg_ks=args.ndcg_k), progress=not args.no_progress)
+        study, tables=_names(args.table), zc_json=args.zc_json, exclude=args.exclude,
+        sample=None if args.all else args.sample, seed=args.sample_seed, bootstrap=Bootstrap(args.n_boot, args.level),
+        metrics=standard_metrics(naslib_ks=args.naslib_k, ndcg_ks=args.ndcg_k))
     written = board.write(out, figures=not args.no_figures)
     print()
     print(board.to_markdown())

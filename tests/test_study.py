@@ -1,0 +1,161 @@
+"""The one scoring path: shared passes, provenance in every record, resume across releases."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from xigsnr_naslib import Execution, Protocol, Study, XiGSNR, get_proxy
+from xigsnr_naslib.proxies import Moments, PassResults, Proxy, run_passes
+from xigsnr_naslib.results import ResultsStore, record_key, upgrade_record
+from xigsnr_naslib.study import build_model
+
+RELEASE_FILE = Path(__file__).parent / "data" / "records_release_0.1.0.jsonl"
+# what that file was written with (by `correlate` of release 0.1.0, before this layout):
+RELEASE_PROTOCOL = Protocol(n_batches=3, batch_size=16)
+RELEASE_PROXIES = ["xi_gsnr", "xi_gsnr_paper", "zico", "params", "flops"]
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def release_records():
+    return [json.loads(line) for line in RELEASE_FILE.read_text().splitlines()]
+
+
+def test_estimator_settings_round_trip():
+    for mode in ("official", "paper", "per_sample"):
+        e = XiGSNR(mode=mode, variant="gsnr", xi=1e-6)
+        assert XiGSNR(**e.settings()) == e
+        assert XiGSNR(**e.settings()).settings() == e.settings()
+    assert XiGSNR(mode="paper").layer_skip is False and XiGSNR(mode="official").layer_skip is True
+
+
+def test_scores_of_the_previous_release_are_reproduced_bit_for_bit(data_root, one_torch_thread):
+    """Recomputes the released file's scores through the new path: the reshaping changed no score."""
+    old = release_records()
+    study = Study("nb201", "cifar10", RELEASE_PROXIES, RELEASE_PROTOCOL, Execution(workers=0), data_root=data_root)
+    archs = list(dict.fromkeys((r["index"], r["arch"]) for r in old))
+    new = study.score((i, study.space.decode(a)) for i, a in archs)
+    by_key = {(r["index"], r["proxy"]): r["score"] for r in new}
+    assert len(new) == len(old) == 15
+    for r in old:
+        assert by_key[(r["index"], r["proxy"])] == r["score"], (r["index"], r["proxy"])
+
+
+def test_a_results_file_of_the_previous_release_resumes_without_rescoring(data_root, tmp_path, monkeypatch):
+    path = tmp_path / "old.jsonl"
+    shutil.copy(RELEASE_FILE, path)
+    study = Study("nb201", "cifar10", RELEASE_PROXIES, RELEASE_PROTOCOL, Execution(workers=0), path, data_root)
+    monkeypatch.setattr("xigsnr_naslib.study.run_passes", lambda *a, **k: pytest.fail("re-scored a stored record"))
+    records = study.score((r["index"], study.space.decode(r["arch"])) for r in release_records()[::5])
+    assert [r["score"] for r in records] == [r["score"] for r in release_records()]
+    assert path.read_text() == RELEASE_FILE.read_text()  # nothing appended
+
+
+@pytest.mark.parametrize("change", [{"data_seed": 2}, {"init_seed": 2}, {"batch_size": 8}])
+def test_a_changed_protocol_field_is_never_served_from_the_store(data_root, tmp_path, change):
+    path = tmp_path / "old.jsonl"
+    shutil.copy(RELEASE_FILE, path)
+    protocol = RELEASE_PROTOCOL.replace(**change)
+    study = Study("nb201", "cifar10", ["xi_gsnr"], protocol, Execution(workers=0), path, data_root)
+    record = study.score([(1, study.space.decode(ARCH))])[0]
+    old = next(r for r in release_records() if r["index"] == 1 and r["proxy"] == "xi_gsnr")
+    assert record["score"] != old["score"]
+    assert record["protocol"] == protocol.settings() and len(ResultsStore(path).records()) == 16
+
+
+def test_other_images_are_never_served_from_the_store(data_root, tmp_path):
+    from xigsnr_naslib.datasets import load_images
+    from xigsnr_naslib.image_set import ImageSet
+
+    images = load_images("cifar10", data_root)
+    flipped = ImageSet(images.images[:, :, ::-1].copy(), images.labels, images.num_classes, "flipped")
+    assert flipped.fingerprint() != images.fingerprint()
+    path = tmp_path / "r.jsonl"
+    tiny = Protocol(n_batches=2, batch_size=4)
+    a = Study("nb201", "cifar10", ["xi_gsnr"], tiny, Execution(workers=0), path, data_root).score([(1, ARCH)])
+    b = Study("nb201", "cifar10", ["xi_gsnr"], tiny, Execution(workers=0), path, data_root,
+              images=flipped).score([(1, ARCH)])
+    assert a[0]["images"] == images.fingerprint() and b[0]["images"] == flipped.fingerprint()
+    assert a[0]["score"] != b[0]["score"] and len(ResultsStore(path).records()) == 2
+
+
+def test_upgrade_reads_a_single_seed_as_both_seeds():
+    old = {"space": "nb201", "dataset": "cifar10", "arch": "x", "proxy": "xi_gsnr", "settings": {},
+           "protocol": {"n_batches": 8, "batch_size": 64, "seed": 3, "normalization": None}}
+    new = upgrade_record(old, {"space_options": {"channels": 16}, "images": "abc"})
+    assert new["protocol"] == Protocol(8, 64, data_seed=3, init_seed=3).settings()
+    assert (new["space_options"], new["images"]) == ({"channels": 16}, "abc")
+    static = upgrade_record(dict(old, protocol={}), {"space_options": {}, "images": "abc"})
+    assert static["images"] is None  # a proxy that reads no images records none
+    assert record_key(new) != record_key(upgrade_record(old, {"space_options": {}, "images": "other"}))
+
+
+class CountingForward(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+def test_proxies_sharing_a_pass_cost_one_set_of_passes_and_score_as_alone():
+    """xi_gsnr, xi_gsnr_paper and zico read the same N backward passes; each equals itself alone."""
+    torch.manual_seed(0)
+    batches = [(torch.randn(6, 3, 8, 8), torch.randint(0, 4, (6,))) for _ in range(3)]
+
+    def net():
+        torch.manual_seed(1)
+        return CountingForward(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                                   torch.nn.Linear(144, 4))).train()
+
+    names = ["xi_gsnr", "xi_gsnr_paper", "zico", "gsnr_inv_var"]
+    proxies = [get_proxy(n) for n in names]
+    shared = net()
+    moments = run_passes(shared, batches, torch.nn.functional.cross_entropy, [n for p in proxies for n in p.needs])
+    assert shared.calls == len(batches)  # one forward per batch for all four proxies
+    results = PassResults(shared, batches, torch.nn.functional.cross_entropy, (3, 8, 8), moments)
+    for proxy in proxies:
+        alone = net()
+        assert proxy.compute(results) == proxy(alone, batches), proxy.name
+        assert alone.calls == len(batches)
+
+
+def test_a_proxy_with_its_own_passes_gets_a_network_of_its_own(data_root):
+    seen = []
+
+    def own(results):
+        seen.append(results.model)
+        return 1.0
+
+    mine = Proxy("own_net", own, (), {}, "", needs_data=False, fresh_model=True)
+    study = Study("nb201", "cifar10", ["params", mine], Protocol(2, 4), Execution(workers=0), data_root=data_root)
+    records = study.score([(None, ARCH)])
+    assert [r["score"] for r in records] == [802426.0, 1.0]
+    assert records[0].get("shared_by") is None and "seconds" in records[1]
+
+
+def test_execution_and_protocol_refuse_bad_values_with_the_choices():
+    with pytest.raises(ValueError, match="unknown strategy 'fast'; choose one of: loop, vmap"):
+        Execution(strategy="fast")
+    with pytest.raises(ValueError, match="unknown backend 'mpi'; choose one of: processes, ray"):
+        Execution(backend="mpi")
+    with pytest.raises(ValueError, match="workers must be"):
+        Execution(workers=-1)
+    with pytest.raises(ValueError, match="unknown BatchNorm mode 'eval'"):
+        Protocol(bn_mode="eval")
+    with pytest.raises(ValueError, match="unknown proxy 'xi_gnsr'; choose one of: .*xi_gsnr"):
+        Study("nb201", proxies=["xi_gnsr"])
+    with pytest.raises(ValueError, match="unknown option 'width' of space 'nb201'; choose one of: channels"):
+        Study("nb201", space_options={"width": 3})
+
+
+def test_build_model_is_seeded_by_the_init_seed_only():
+    study = Study("nb201")
+    a = build_model(study.space, study.space.decode(ARCH), 10, seed=5)
+    b = build_model(study.space, study.space.decode(ARCH), 10, seed=5)
+    c = build_model(study.space, study.space.decode(ARCH), 10, seed=6)
+    first = lambda m: next(m.parameters())
+    assert torch.equal(first(a), first(b)) and not torch.equal(first(a), first(c))
