@@ -11,6 +11,7 @@ from xigsnr_naslib.card import get_card
 from xigsnr_naslib.data_root import MissingDataError
 from xigsnr_naslib.evolution import (
     Constraints,
+    EvolutionSettings,
     RegularizedEvolution,
     arch_size,
     parse_amount,
@@ -42,8 +43,10 @@ def _params_fitness(space, calls=None):
 def test_constraints_are_checked_before_scoring(space):
     calls = []
     cap = Constraints(max_flops=330e6, min_flops=300e6)
-    result = RegularizedEvolution(space, _params_fitness(space, calls), population_size=8, steps=40, sample_size=4,
-                                  constraints=cap, seed=0, progress=False).run()
+    result = RegularizedEvolution(space, _params_fitness(space, calls), EvolutionSettings(population_size=8,
+                                                                                          steps=40, sample_size=4,
+                                                                                          seed=0),
+                                  constraints=cap, progress=False).run()
     assert len(result.history) == 48
     assert calls, "nothing was scored"
     for arch in calls:  # every network that reached the fitness satisfies the bounds
@@ -57,8 +60,9 @@ def test_constraints_are_checked_before_scoring(space):
 
 
 def test_unsatisfiable_constraints_are_reported(space):
-    search = RegularizedEvolution(space, _params_fitness(space), population_size=4, steps=0,
-                                  constraints=Constraints(max_flops=1e6), max_tries=50, progress=False)
+    search = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=4, steps=0,
+                                                                                   max_tries=50),
+                                  constraints=Constraints(max_flops=1e6), progress=False)
     with pytest.raises(ValueError, match="no architecture within the constraints after 50 draws"):
         search.run()
 
@@ -67,8 +71,9 @@ def test_search_beats_random_sampling_on_a_proxy_with_known_optimum(space):
     """Fitness = parameter count. Unconstrained, its maximum is every layer k7e6."""
     optimum = space.count_params(("k7e6",) * space.num_layers)
     budget = 16 + 200
-    result = RegularizedEvolution(space, _params_fitness(space), population_size=16, steps=200, sample_size=4,
-                                  seed=0, progress=False).run()
+    result = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=16, steps=200,
+                                                                                   sample_size=4, seed=0),
+                                  progress=False).run()
     rng = random.Random(0)
     random_best = max(space.count_params(space.sample(rng)) for _ in range(budget))
     best = result.best(1)[0]
@@ -77,8 +82,9 @@ def test_search_beats_random_sampling_on_a_proxy_with_known_optimum(space):
     assert (best.fitness - random_best) / (optimum - random_best) > 0.6
     # under a FLOPs cap the search still beats random sampling of the same budget, within the cap
     cap = Constraints(max_flops=350e6)
-    capped = RegularizedEvolution(space, _params_fitness(space), population_size=16, steps=200, sample_size=4,
-                                  constraints=cap, seed=0, progress=False).run()
+    capped = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=16, steps=200,
+                                                                                   sample_size=4, seed=0),
+                                  constraints=cap, progress=False).run()
     feasible = [a for a in (space.sample(rng) for _ in range(20 * budget)) if space.count_flops(a) <= 350e6][:budget]
     assert len(feasible) == budget
     assert capped.best(1)[0].fitness > max(space.count_params(a) for a in feasible)
@@ -87,8 +93,11 @@ def test_search_beats_random_sampling_on_a_proxy_with_known_optimum(space):
 
 def test_seeded_runs_are_reproducible(space):
     def run(seed):
-        return RegularizedEvolution(space, _params_fitness(space), population_size=6, steps=20, sample_size=3,
-                                    crossover_rate=0.5, mutation_rate=0.2, seed=seed, progress=False).run().history
+        return RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=6, steps=20,
+                                                                                     sample_size=3,
+                                                                                     crossover_rate=0.5,
+                                                                                     mutation_rate=0.2, seed=seed),
+                                    progress=False).run().history
 
     first, again, other = run(3), run(3), run(4)
     assert first == again
@@ -96,8 +105,8 @@ def test_seeded_runs_are_reproducible(space):
 
 
 def test_resume_continues_exactly_where_an_uninterrupted_run_ends(space, tmp_path):
-    settings = dict(population_size=6, steps=24, sample_size=3, crossover_rate=0.5, seed=1, progress=False)
-    reference = RegularizedEvolution(space, _params_fitness(space), **settings).run()
+    evo = dict(population_size=6, steps=24, sample_size=3, crossover_rate=0.5, seed=1, checkpoint_every=5)
+    reference = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(**evo), progress=False).run()
 
     calls = []
 
@@ -109,25 +118,26 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_ends(space, tmp_pat
 
     ckpt = tmp_path / "population.json"
     with pytest.raises(KeyboardInterrupt):
-        RegularizedEvolution(space, interrupted, checkpoint=ckpt, checkpoint_every=5, **settings).run()
+        RegularizedEvolution(space, interrupted, EvolutionSettings(**evo), checkpoint=ckpt, progress=False).run()
     assert ckpt.exists()
     resumed_calls = []
-    resumed = RegularizedEvolution(space, _params_fitness(space, resumed_calls), checkpoint=ckpt,
-                                   checkpoint_every=5, **settings).run()
+    resumed = RegularizedEvolution(space, _params_fitness(space, resumed_calls), EvolutionSettings(**evo),
+                                   checkpoint=ckpt, progress=False).run()
     assert resumed.history == reference.history
     assert [c.arch for c in resumed.population] == [c.arch for c in reference.population]
     assert len(resumed_calls) < len({c.arch for c in reference.history})  # finished work was not redone
     # a checkpoint of other settings is refused, not silently mixed
     with pytest.raises(ValueError, match=r"written with other seed \(seed: 1 then, 2 now\); use another checkpoint"):
-        RegularizedEvolution(space, _params_fitness(space), checkpoint=ckpt,
-                             **{**settings, "seed": 2}).run()
+        RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(**{**evo, "seed": 2}), checkpoint=ckpt,
+                             progress=False).run()
 
 
 def test_non_finite_fitness_is_recorded_and_never_wins(space):
     def fitness(arch):
         return math.nan if arch[0] == "k7e6" else float(space.count_params(arch))
 
-    result = RegularizedEvolution(space, fitness, population_size=8, steps=30, sample_size=4, seed=0,
+    result = RegularizedEvolution(space, fitness, EvolutionSettings(population_size=8, steps=30, sample_size=4,
+                                                                    seed=0),
                                   progress=False).run()
     nan = [c for c in result.history if c.fitness is None]
     assert nan and all(space.decode(c.arch)[0] == "k7e6" for c in nan)
@@ -135,8 +145,9 @@ def test_non_finite_fitness_is_recorded_and_never_wins(space):
 
 
 def test_best_are_distinct_encodings_that_rebuild_the_networks(space):
-    result = RegularizedEvolution(space, _params_fitness(space), population_size=4, steps=30, sample_size=2,
-                                  seed=0, progress=False).run()
+    result = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=4, steps=30,
+                                                                                   sample_size=2, seed=0),
+                                  progress=False).run()
     best = result.best(5)
     assert len({c.arch for c in best}) == len(best) == 5
     assert [c.fitness for c in best] == sorted((c.fitness for c in best), reverse=True)
@@ -160,8 +171,9 @@ def test_tiny_xi_gsnr_search_on_synthetic_images_is_reproducible(name):
 
     def run():
         study = _tiny_study(name, ["xi_gsnr"], protocol, images)
-        return study, RegularizedEvolution(study.space, study, population_size=3, steps=2, sample_size=2,
-                                           constraints=cap, seed=0, progress=False).run()
+        return study, RegularizedEvolution(study.space, study, EvolutionSettings(population_size=3, steps=2,
+                                                                                 sample_size=2, seed=0),
+                                           constraints=cap, progress=False).run()
 
     (study, first), (_, second) = run(), run()
     assert [(c.arch, c.fitness) for c in first.history] == [(c.arch, c.fitness) for c in second.history]
@@ -188,7 +200,7 @@ def test_amounts_parse():
 def test_study_fitness_needs_images_for_data_proxies(space, tmp_path):
     study = Study("proxylessnas_xigsnr", None, ["xi_gsnr"], data_root=tmp_path)  # no ImageNet there
     with pytest.raises(MissingDataError, match="no imagenet images under the data root"):
-        RegularizedEvolution(space, study, population_size=2, steps=0, progress=False)
+        RegularizedEvolution(space, study, EvolutionSettings(population_size=2, steps=0), progress=False)
     too_few = synthetic_images(4, 32, num_classes=10, seed=0)
     study = _tiny_study("proxylessnas_xigsnr", ["xi_gsnr"], Protocol(n_batches=1, batch_size=8), too_few)
     with pytest.raises(ValueError, match="a batch of 8 needs at least that many images"):
@@ -213,8 +225,13 @@ def test_any_registered_space_can_be_searched():
     """NAS-Bench-201 has no closed-form FLOPs and a mutate without ``rate``: both are handled."""
     nb201 = create_space("nb201")
     cap = Constraints(max_params=0.5e6, resolution=32, num_classes=10)
-    result = RegularizedEvolution(nb201, lambda arch: float(arch.count("nor_conv_3x3")), population_size=4, steps=6,
-                                  sample_size=2, mutation_rate=0.5, constraints=cap, seed=0, progress=False).run()
+    result = RegularizedEvolution(nb201, lambda arch: float(arch.count("nor_conv_3x3")), EvolutionSettings(
+                                                                                                           population_size=4,
+                                                                                                           steps=6,
+                                                                                                           sample_size=2,
+                                                                                                           mutation_rate=0.5,
+                                                                                                           seed=0),
+                                  constraints=cap, progress=False).run()
     assert len(result.history) == 10
     for c in result.history:
         model = nb201.build(nb201.decode(c.arch), num_classes=10)
@@ -231,14 +248,14 @@ def _nb201_study(protocol=Protocol(n_batches=2, batch_size=4), proxies=("xi_gsnr
                  images=synthetic_images(16, 16, num_classes=10, seed=0), space_options=NB201_TINY)
 
 
-SEARCH = dict(population_size=6, sample_size=3, crossover_rate=0.5, mutation_rate=0.5, seed=1,
-              checkpoint_every=5, progress=False)
+SEARCH = dict(population_size=6, sample_size=3, crossover_rate=0.5, mutation_rate=0.5, seed=1, checkpoint_every=5)
 
 
 def test_a_changed_study_setting_is_refused_naming_the_field(tmp_path):
     ckpt = tmp_path / "population.json"
     study = _nb201_study()
-    RegularizedEvolution(study.space, study, steps=2, checkpoint=ckpt, **SEARCH).run()
+    RegularizedEvolution(study.space, study, EvolutionSettings(steps=2, **SEARCH),
+                         checkpoint=ckpt, progress=False).run()
     assert json.loads(ckpt.read_text())["settings"]["fitness"] == json.loads(json.dumps(study.settings()))
     for changed, field in [(dict(protocol=Protocol(n_batches=3, batch_size=4)), "fitness.protocol.n_batches"),
                            (dict(protocol=Protocol(n_batches=2, batch_size=4, init_seed=2)),
@@ -248,16 +265,19 @@ def test_a_changed_study_setting_is_refused_naming_the_field(tmp_path):
                            (dict(proxies=["xi_gsnr_paper"]), "fitness.proxies")]:
         other = _nb201_study(**changed)
         with pytest.raises(ValueError, match=rf"checkpoint .* was written with other .*{field}") as error:
-            RegularizedEvolution(other.space, other, steps=2, checkpoint=ckpt, **SEARCH).run()
+            RegularizedEvolution(other.space, other, EvolutionSettings(steps=2, **SEARCH),
+                                 checkpoint=ckpt, progress=False).run()
         assert "use another checkpoint file or the same settings" in str(error.value)
     # the same settings resume (more steps are not a change of settings)
     again = _nb201_study()
-    assert len(RegularizedEvolution(again.space, again, steps=4, checkpoint=ckpt, **SEARCH).run().history) == 10
+    assert len(RegularizedEvolution(again.space, again, EvolutionSettings(steps=4, **SEARCH),
+                                    checkpoint=ckpt, progress=False).run().history) == 10
 
 
 def test_a_resumed_search_scores_no_architecture_twice(tmp_path, monkeypatch):
     reference_study = _nb201_study()
-    reference = RegularizedEvolution(reference_study.space, reference_study, steps=14, **SEARCH).run()
+    reference = RegularizedEvolution(reference_study.space, reference_study, EvolutionSettings(steps=14, **SEARCH),
+                                     progress=False).run()
 
     scored = []
     real = ArchitectureScorer.records
@@ -273,11 +293,13 @@ def test_a_resumed_search_scores_no_architecture_twice(tmp_path, monkeypatch):
     interrupt_after = 8  # after the checkpoint of 5 architectures, before the next one
     study = _nb201_study(store=store)
     with pytest.raises(KeyboardInterrupt):
-        RegularizedEvolution(study.space, study, steps=14, checkpoint=ckpt, **SEARCH).run()
+        RegularizedEvolution(study.space, study, EvolutionSettings(steps=14, **SEARCH),
+                             checkpoint=ckpt, progress=False).run()
     assert len(json.loads(ckpt.read_text())["history"]) < len(set(scored)) == 8  # scored after the checkpoint
     interrupt_after = None
     study = _nb201_study(store=store)
-    resumed = RegularizedEvolution(study.space, study, steps=14, checkpoint=ckpt, **SEARCH).run()
+    resumed = RegularizedEvolution(study.space, study, EvolutionSettings(steps=14, **SEARCH),
+                                   checkpoint=ckpt, progress=False).run()
     assert resumed.history == reference.history
     assert len(scored) == len(set(scored)) == len({c.arch for c in reference.history})  # each once, all told
     records = [json.loads(line) for line in store.read_text().splitlines()]

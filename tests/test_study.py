@@ -30,16 +30,33 @@ def test_estimator_settings_round_trip():
     assert XiGSNR(mode="paper").layer_skip is False and XiGSNR(mode="official").layer_skip is True
 
 
+def same_machine_kind() -> bool:
+    written = json.loads(RELEASE_FILE.with_suffix(".machine.json").read_text())
+    return (torch.__version__, torch.backends.cpu.get_cpu_capability()) == (written["torch"], written["cpu_capability"])
+
+
 def test_scores_of_the_previous_release_are_reproduced_bit_for_bit(data_root, one_torch_thread):
-    """Recomputes the released file's scores through the new path: the reshaping changed no score."""
+    """Recomputes the released file's scores through the new path: the reshaping changed no score.
+
+    Bit for bit on the kind of machine the file was written on (same torch, same CPU kernel
+    set). Elsewhere float32 convolutions round differently (oneDNN picks other kernels per
+    instruction set); xi-GSNR's mean^2 / (var + xi) amplifies that: across CPUs we observed up
+    to 3e-5 relative on these networks, so other machines get 1e-4 (a wrong mode, variant or
+    seed moves the score by far more than 1%).
+    """
     old = release_records()
     study = Study("nb201", "cifar10", RELEASE_PROXIES, RELEASE_PROTOCOL, Execution(workers=0), data_root=data_root)
     archs = list(dict.fromkeys((r["index"], r["arch"]) for r in old))
     new = study.score((i, study.space.decode(a)) for i, a in archs)
     by_key = {(r["index"], r["proxy"]): r["score"] for r in new}
     assert len(new) == len(old) == 15
+    exact = same_machine_kind()
     for r in old:
-        assert by_key[(r["index"], r["proxy"])] == r["score"], (r["index"], r["proxy"])
+        new_score = by_key[(r["index"], r["proxy"])]
+        if exact:
+            assert new_score == r["score"], (r["index"], r["proxy"])
+        else:
+            assert new_score == pytest.approx(r["score"], rel=1e-4), (r["index"], r["proxy"])
 
 
 def test_a_results_file_of_the_previous_release_resumes_without_rescoring(data_root, tmp_path, monkeypatch):

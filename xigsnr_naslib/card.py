@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .spaces.base import SearchSpace
 
-__all__ = ["DatasetCard", "ScoreTableSpec", "NASLibCodec", "BenchmarkCard", "UnknownChoiceError", "register_card",
+__all__ = ["create_space", "list_spaces", "DatasetCard", "ScoreTableSpec", "NASLibCodec", "BenchmarkCard", "UnknownChoiceError", "register_card",
            "get_card", "list_cards", "card_for_naslib", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.spaces"
@@ -209,6 +209,20 @@ _CARDS = Registry(BenchmarkCard, ENTRY_POINT_GROUP, "search space")
 
 #: ``register_card(card)``, ``get_card(name)``, ``list_cards()``: the one door to every space
 register_card, get_card, list_cards = _CARDS.register, _CARDS.get, _CARDS.names
+
+
+def create_space(name: str, **options: Any) -> "SearchSpace":
+    """The search space of the card registered as ``name``, built with ``options``.
+
+    Errors: :class:`UnknownChoiceError` (a ``ValueError``) naming an unknown space or option
+    and the valid choices.
+    """
+    return get_card(name).create_space(**options)
+
+
+def list_spaces() -> list[str]:
+    """Every registered search space (card) name, sorted: the same as :func:`list_cards`."""
+    return list_cards()
 
 
 def card_for_naslib(naslib_name: str) -> BenchmarkCard:

@@ -43,6 +43,7 @@ __all__ = [
     "Candidate",
     "EvolutionResult",
     "RegularizedEvolution",
+    "EvolutionSettings",
     "arch_size",
     "parse_amount",
 ]
@@ -146,6 +147,49 @@ class EvolutionResult:
                 "evaluated": len(self.history)}
 
 
+@dataclass(frozen=True)
+class EvolutionSettings:
+    """The evolution's own parameters (the paper's search: population 128, 2000 steps).
+
+    Parameters
+    ----------
+    population_size, steps : int
+        Members alive at once, and children made after the first population.
+    sample_size : int
+        Tournament size (members drawn at random; the best is the parent).
+    mutation_rate : float or None
+        Per-choice probability of a redraw, for spaces whose ``mutate`` takes ``rate``
+        (None: the space's default, one choice on average).
+    crossover_rate : float
+        Probability that a child starts as the crossover of the tournament's two best.
+    seed : int
+        Seeds the evolution's random choices.
+    checkpoint_every : int
+        Steps between checkpoints.
+    max_tries : int
+        Draws allowed to find one architecture within the constraints.
+
+    Errors: ``ValueError`` naming the bad value.
+    """
+
+    population_size: int = 128
+    steps: int = 2000
+    sample_size: int = 32
+    mutation_rate: float | None = None
+    crossover_rate: float = 0.25
+    seed: int = 0
+    checkpoint_every: int = 20
+    max_tries: int = 10000
+
+    def __post_init__(self) -> None:
+        if self.population_size < 2 or self.steps < 0 or self.sample_size < 1:
+            raise ValueError(f"need population_size >= 2, steps >= 0, sample_size >= 1; got "
+                             f"{self.population_size}, {self.steps}, {self.sample_size}")
+        rates = (self.crossover_rate, self.mutation_rate)
+        if not 0.0 <= self.crossover_rate <= 1.0 or (self.mutation_rate is not None and not 0.0 <= self.mutation_rate <= 1.0):
+            raise ValueError(f"rates must lie in [0, 1]; got mutation {rates[1]}, crossover {rates[0]}")
+
+
 class RegularizedEvolution:
     """Aging evolution in ``space`` maximising ``fitness`` under ``constraints``.
 
@@ -158,50 +202,33 @@ class RegularizedEvolution:
         scoring path: workers, device and results store, so a resumed search never scores
         an architecture twice; its settings go into the checkpoint), or ``arch -> float``;
         higher is better.
-    population_size, steps : int
-        Members alive at once, and children made after the first population (the paper: 128, 2000).
-    sample_size : int
-        Tournament size (members drawn at random; the best is the parent).
-    mutation_rate : float or None
-        Per-choice probability of a redraw, for spaces whose ``mutate`` takes ``rate``
-        (None: the space's default, one choice on average).
-    crossover_rate : float
-        Probability that a child starts as the crossover of the tournament's two best.
+    evolution : EvolutionSettings
+        Population, steps, tournament, rates, seed (default: the paper's 128 and 2000).
     constraints : Constraints or None
         Hard bounds checked before scoring.
-    seed : int
-        Seeds the evolution's random choices.
     checkpoint : path or None
-        JSON file the state is saved to every ``checkpoint_every`` steps and resumed from.
-    max_tries : int
-        Draws allowed to find one architecture within the constraints.
+        JSON file the state is saved to every ``evolution.checkpoint_every`` steps and resumed from.
     progress : bool
         Show a tqdm progress bar.
     """
 
-    def __init__(self, space: SearchSpace, fitness: "Study | Callable[[Hashable], float]", *, population_size: int = 128,
-                 steps: int = 2000, sample_size: int = 32, mutation_rate: float | None = None,
-                 crossover_rate: float = 0.25, constraints: Constraints | None = None, seed: int = 0,
-                 checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 20, max_tries: int = 10000,
-                 progress: bool = True):
-        if population_size < 2 or steps < 0 or sample_size < 1:
-            raise ValueError(f"need population_size >= 2, steps >= 0, sample_size >= 1; got "
-                             f"{population_size}, {steps}, {sample_size}")
-        if not 0.0 <= crossover_rate <= 1.0 or (mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0):
-            raise ValueError(f"rates must lie in [0, 1]; got mutation {mutation_rate}, crossover {crossover_rate}")
+    def __init__(self, space: SearchSpace, fitness: "Study | Callable[[Hashable], float]",
+                 evolution: EvolutionSettings = EvolutionSettings(), *, constraints: Constraints | None = None,
+                 checkpoint: str | os.PathLike | None = None, progress: bool = True):
         self.space = space
         self._fitness_settings = fitness.settings() if hasattr(fitness, "fitness") else {}
         self.fitness = fitness.fitness if hasattr(fitness, "fitness") else fitness
-        self.population_size = population_size
-        self.steps = steps
-        self.sample_size = min(sample_size, population_size)
-        self.mutation_rate = mutation_rate
-        self.crossover_rate = crossover_rate
+        self.evolution = evolution
+        self.population_size = evolution.population_size
+        self.steps = evolution.steps
+        self.sample_size = min(evolution.sample_size, evolution.population_size)
+        self.mutation_rate = evolution.mutation_rate
+        self.crossover_rate = evolution.crossover_rate
         self.constraints = constraints or Constraints()
-        self.seed = seed
+        self.seed = evolution.seed
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.checkpoint_every = max(1, checkpoint_every)
-        self.max_tries = max_tries
+        self.checkpoint_every = max(1, evolution.checkpoint_every)
+        self.max_tries = evolution.max_tries
         self.progress = progress
         self._mutate_takes_rate = "rate" in _parameters(space.mutate)
 

@@ -13,13 +13,10 @@ global state or the user's backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
-if TYPE_CHECKING:
-    from .leaderboard import Leaderboard
 
 __all__ = ["correlation_bars", "score_scatter"]
 
@@ -45,7 +42,7 @@ def _interval(frame, key: str, metric: str) -> tuple[float, float]:
     return (max(value - low, 0.0) if np.isfinite(low) else 0.0, max(high - value, 0.0) if np.isfinite(high) else 0.0)
 
 
-def correlation_bars(board: "Leaderboard", target: str, path: str | Path) -> Path:
+def correlation_bars(board, target: str, path: str | Path) -> Path:
     """Horizontal bars of Kendall tau and Spearman rho per proxy, whiskers = bootstrap interval."""
     frame = board.metrics[target]
     keys = board.ranking(target)[::-1]                 # best at the top of the picture
@@ -89,7 +86,7 @@ def correlation_bars(board: "Leaderboard", target: str, path: str | Path) -> Pat
     return path
 
 
-def score_scatter(board: "Leaderboard", key: str, target: str, path: str | Path) -> Path:
+def score_scatter(board, key: str, target: str, path: str | Path) -> Path:
     """Score vs accuracy and score rank vs accuracy rank of proxy ``key``, coloured by accuracy rank."""
     scores = board.scores[key].to_numpy(dtype=float)
     accuracy = board.scores[target].to_numpy(dtype=float)

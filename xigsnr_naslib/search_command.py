@@ -78,7 +78,7 @@ def run_search(args) -> int:
     import dataclasses
 
     from .cli import execution_from_args, protocol_from_args
-    from .evolution import Constraints, RegularizedEvolution, parse_amount
+    from .evolution import Constraints, EvolutionSettings, RegularizedEvolution, parse_amount
     from .image_folder import read_images, synthetic_images
     from .card import get_card
     from .study import Study
@@ -122,10 +122,12 @@ def run_search(args) -> int:
 
     checkpoint = Path(args.checkpoint or f"results/search_{args.space}.checkpoint.json")
     output = Path(args.output or f"results/search_{args.space}.best.json")
-    search = RegularizedEvolution(
-        space, study, population_size=args.population, steps=args.steps, sample_size=args.sample_size,
-        mutation_rate=args.mutation_rate, crossover_rate=args.crossover_rate, constraints=constraints,
-        seed=args.search_seed, checkpoint=checkpoint, progress=args.progress)
+    search = RegularizedEvolution(space, study, EvolutionSettings(population_size=args.population,
+                                                                  steps=args.steps, sample_size=args.sample_size,
+                                                                  mutation_rate=args.mutation_rate,
+                                                                  crossover_rate=args.crossover_rate,
+                                                                  seed=args.search_seed),
+                                  constraints=constraints, checkpoint=checkpoint, progress=args.progress)
     result = search.run()
 
     report = result.to_dict(args.top_k)

@@ -3,7 +3,7 @@
 A search space turns architectures (plain, hashable Python values) into PyTorch models and
 back into canonical strings. Spaces are registered through their benchmark cards
 (:mod:`xigsnr_naslib.card`): ``create_space("nb201")`` gets an instance, ``list_spaces()``
-names them.
+names them (both re-exported by :mod:`xigsnr_naslib.spaces`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Callable, Hashable
 
 import torch.nn as nn
 
-__all__ = ["SearchSpace", "create_space", "list_spaces"]
+__all__ = ["SearchSpace"]
 
 
 class SearchSpace:
@@ -62,21 +62,3 @@ class SearchSpace:
         """Number of parameters of the built network (all of them, as benchmarks count)."""
         model = self.build(arch, num_classes=num_classes)
         return sum(p.numel() for p in model.parameters())
-
-
-def create_space(name: str, **options: Any) -> SearchSpace:
-    """The search space of the card registered as ``name``, built with ``options``.
-
-    Errors: ``UnknownChoiceError`` (a ``ValueError``) naming an unknown space or option and
-    the valid choices.
-    """
-    from ..card import get_card
-
-    return get_card(name).create_space(**options)
-
-
-def list_spaces() -> list[str]:
-    """Every registered search space (card) name, sorted."""
-    from ..card import list_cards
-
-    return list_cards()

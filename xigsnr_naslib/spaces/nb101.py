@@ -414,23 +414,3 @@ class NB101Space(SearchSpace):
             return make_cell(matrix, list(ops))
         except InvalidCellError:
             return None
-
-
-def _ground_truth(dataset: str, data_root, accuracy: str):
-    from ..nb101_ground_truth import nb101_ground_truth
-
-    return nb101_ground_truth(dataset, data_root, accuracy=accuracy)
-
-
-def card():
-    """NAS-Bench-101's card: CIFAR-10 at the released protocol (per-image gradients of one
-    batch of 8, 16 stem channels); accuracies ``released`` (max over seeds of the test
-    accuracy, as the released run) or ``naslib`` (one seed's validation accuracy)."""
-    from ..card import BenchmarkCard, DatasetCard, NASLibCodec
-    from ..protocol import RELEASED_NB101
-
-    datasets = {"cifar10": DatasetCard("cifar10", 10, 32, "cifar10", RELEASED_NB101, "xi_gsnr_per_sample",
-                                       ("released", "naslib"))}
-    return BenchmarkCard("nb101", NB101Space, datasets, "NAS-Bench-101: 423k cells of up to 7 vertices",
-                         _ground_truth, NASLibCodec("nasbench101"),
-                         {"stem_channels": 16, "num_stacks": 3, "modules_per_stack": 3})

@@ -265,35 +265,3 @@ def from_naslib_key(key) -> str:
     for k, position in enumerate(NASLIB_EDGE_POSITIONS):
         ops[position] = NASLIB_OPS[indices[k]]
     return arch_to_str(tuple(ops))
-
-
-# --- the benchmark card --------------------------------------------------------------------------
-
-def _ground_truth(dataset: str, data_root, accuracy: str):
-    from ..ground_truth import nb201_ground_truth
-
-    return nb201_ground_truth(dataset, data_root)
-
-
-def card():
-    """NAS-Bench-201's card: CIFAR-10, CIFAR-100, ImageNet16-120 at the paper's protocol."""
-    from ..card import BenchmarkCard, DatasetCard, NASLibCodec, ScoreTableSpec
-    from ..protocol import PAPER_NB201
-
-    suitezero = lambda name, default=True: ScoreTableSpec(f"nb201/suitezero_{name}_9445.csv", "suitezero", default)
-    subset = lambda default: ScoreTableSpec("nb201/naslib_zc_subset_725x3.csv", "naslib_subset", default)
-    datasets = {
-        # naslib_subset shares only about 446 architectures with Suite-Zero on CIFAR-10, so there
-        # it is read only on request; it is the only table for CIFAR-100
-        "cifar10": DatasetCard("cifar10", 10, 32, "cifar10", PAPER_NB201, "xi_gsnr", ("test",), {
-            "suitezero": suitezero("cifar10"),
-            "naswot": ScoreTableSpec("nb201/naswot_scores_all15625.csv", "naswot"),
-            "naslib_subset": subset(False)}),
-        "cifar100": DatasetCard("cifar100", 100, 32, "cifar100", PAPER_NB201, "xi_gsnr", ("test",),
-                                {"naslib_subset": subset(True)}),
-        "ImageNet16-120": DatasetCard("ImageNet16-120", 120, 16, "ImageNet16-120", PAPER_NB201, "xi_gsnr", ("test",),
-                                      {"suitezero": suitezero("imagenet16_120"), "naslib_subset": subset(False)}),
-    }
-    return BenchmarkCard("nb201", NB201Space, datasets, "NAS-Bench-201: 15,625 cells, 5 operations on 6 edges",
-                         _ground_truth, NASLibCodec("nasbench201", to_naslib_key, from_naslib_key),
-                         {"channels": 16, "cells_per_stage": 5})
