@@ -233,19 +233,15 @@ def _stacked_moments(model, batches, loss_fn, modes, names, tensors) -> dict[str
     return moments
 
 
+#: variants undefined where the variance is zero: those entries are left out of the sum
+_NEED_POSITIVE_VARIANCE = ("gsnr", "inv_var")
+
+
 def _term(mean: torch.Tensor, var: torch.Tensor, variant: str, xi: float) -> torch.Tensor:
-    if variant == "xi_gsnr":
-        return (mean * mean / (var + xi)).sum()
-    if variant == "sq_mean":
-        return (mean * mean).sum()
-    if variant == "inv_var_xi":
-        return (1.0 / (var + xi)).sum()
-    positive = var != 0  # keeps NaN entries, so a NaN gradient still gives NaN
-    if variant == "gsnr":
-        return (mean[positive] ** 2 / var[positive]).sum()
-    if variant == "inv_var":
-        return (1.0 / var[positive]).sum()
-    raise AssertionError(variant)
+    """The variant's sum over one tensor's entries (entries with zero variance left out
+    where the variant is undefined there): the per-entry terms of :func:`_entry_terms`."""
+    terms = _entry_terms(mean, var, variant, xi)
+    return terms[var != 0].sum() if variant in _NEED_POSITIVE_VARIANCE else terms.sum()
 
 
 def score_moments(
@@ -271,7 +267,8 @@ def score_moments(
 
 
 def _entry_terms(mean: torch.Tensor, var: torch.Tensor, variant: str, xi: float) -> torch.Tensor:
-    """Per-entry terms of ``variant`` without boolean indexing (no host sync)."""
+    """Per-entry terms of ``variant`` (the paper's Table 9), without boolean indexing (no host
+    sync): 0 where the variant is undefined (zero variance without xi)."""
     if variant == "xi_gsnr":
         return mean * mean / (var + xi)
     if variant == "sq_mean":

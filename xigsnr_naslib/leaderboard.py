@@ -29,6 +29,7 @@ score, a JSON record of the run, and the figures (:mod:`.figures`).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -361,7 +362,7 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
     if proxy_objs:
         if study.store is not None:
             log(f"computed scores: {study.store.path} (resumed where present)")
-        study.proxies = proxy_objs
+        study = dataclasses.replace(study, proxies=proxy_objs)
         records = study.score((int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen)
         computed = scores_table(records).reindex(index=chosen, columns=[p.name for p in proxy_objs])
         for proxy in proxy_objs:
