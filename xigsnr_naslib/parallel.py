@@ -23,7 +23,10 @@ store, so a record is appended exactly once, as soon as it arrives.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
+import threading
+import time
 from typing import Hashable, Iterator, Sequence
 
 import torch
@@ -49,7 +52,23 @@ def _set_precision_flags(flags: dict) -> None:
     torch.backends.cudnn.benchmark = flags["cudnn_benchmark"]
 
 
-def _process_worker(scorer, threads: int, inbox, outbox, worker_id: int, flags: dict) -> None:
+def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """End this worker (``os._exit``) within ``poll_seconds`` of its parent's death.
+
+    A parent killed with SIGKILL runs no clean-up, and a worker waiting on its inbox would
+    wait for ever: a daemon thread watches the parent's pid (the worker is re-parented when
+    the parent dies).
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _process_worker(scorer, threads: int, inbox, outbox, worker_id: int, flags: dict, parent_pid: int) -> None:
+    _exit_with_parent(parent_pid)
     torch.set_num_threads(threads)
     _set_precision_flags(flags)
     while True:
@@ -87,8 +106,8 @@ def run_processes(scorer, tasks: Sequence[Task], workers: int, threads: int = 1,
         nonlocal next_id
         worker_id, next_id = next_id, next_id + 1
         inbox = ctx.Queue()
-        proc = ctx.Process(target=_process_worker, args=(scorer, threads, inbox, outbox, worker_id, flags),
-                           daemon=True)
+        proc = ctx.Process(target=_process_worker,
+                           args=(scorer, threads, inbox, outbox, worker_id, flags, os.getpid()), daemon=True)
         proc.start()
         procs[worker_id] = (proc, inbox)
         return worker_id

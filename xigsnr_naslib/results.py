@@ -22,6 +22,7 @@ short by an interruption is dropped (with a warning) when the file is next opene
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -29,7 +30,11 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["ResultsStore", "record_key", "score_fields", "record_score", "upgrade_record"]
+__all__ = ["ResultsStore", "StoreBusyError", "record_key", "score_fields", "record_score", "upgrade_record"]
+
+
+class StoreBusyError(ValueError):
+    """Another run is writing the results file."""
 
 
 def _canonical(value) -> str:
@@ -83,6 +88,7 @@ class ResultsStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._lock = None
         self._repair()
 
     def _repair(self) -> None:
@@ -117,6 +123,29 @@ class ResultsStore:
 
     def keys(self) -> set[tuple]:
         return {record_key(r) for r in self}
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator["ResultsStore"]:
+        """Hold the file's lock (``<file>.lock``) while a run appends to it.
+
+        A second run on the same file (another process) is refused at once with
+        :class:`StoreBusyError` naming the file, so two runs never interleave, lose or
+        duplicate records. Re-entrant within one process.
+        """
+        from filelock import FileLock, Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            self._lock = FileLock(str(self.path) + ".lock")
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise StoreBusyError(f"results file {self.path} is being written by another run; wait for it to "
+                                 "finish, or give this run another results file") from None
+        try:
+            yield self
+        finally:
+            self._lock.release()
 
     def append(self, record: dict) -> None:
         """Write one record and flush it to disk before returning."""

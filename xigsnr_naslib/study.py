@@ -299,6 +299,7 @@ class Study:
             self.store = ResultsStore(self.store)
         self._scorer: ArchitectureScorer | None = None
         self._done: dict | None = None
+        self._read_size = -1
 
     @property
     def needs_data(self) -> bool:
@@ -349,6 +350,20 @@ class Study:
         order of ``archs`` then of the proxies.
         """
         archs = [(index, self.space.decode(arch) if isinstance(arch, str) else arch) for index, arch in archs]
+        if self.store is None:
+            return self._score(archs)
+        with self.store.writing():  # a second run on the same file is refused, never interleaved
+            if self._store_size() != self._read_size:
+                self._done = None  # another run added records since they were read: read again
+            try:
+                return self._score(archs)
+            finally:
+                self._read_size = self._store_size()
+
+    def _store_size(self) -> int:
+        return self.store.path.stat().st_size if self.store.path.exists() else 0
+
+    def _score(self, archs: list) -> list[dict]:
         scorer = self._prepare()
         done = self._done_records()
         keys, tasks = [], []
