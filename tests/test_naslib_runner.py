@@ -78,8 +78,8 @@ def test_zc_json_merge_keeps_everything_else(tmp_path):
     path.write_text(json.dumps({
         "cifar10": {"(0, 1, 2, 3, 4, 0)": {"id": "7", "val_accuracy": 88.0, "snip": {"score": 1.5, "time": 0.1}}},
         "cifar100": {"(0, 1, 2, 3, 4, 0)": {"val_accuracy": 60.0, "snip": {"score": 2.5, "time": 0.1}}}}))
-    records = [{"arch_key": "(0, 1, 2, 3, 4, 0)", "score": 3.0, "seconds": 2.0, "accuracy": 91.0},
-               {"arch_key": "(1, 1, 1, 1, 1, 1)", "score": -1e8, "seconds": 1.0, "accuracy": 10.0}]
+    records = [{"arch_key": "(0, 1, 2, 3, 4, 0)", "score": 3.0, "seconds": 2.0, "accuracy": 91.0, "accuracy_kind": "val"},
+               {"arch_key": "(1, 1, 1, 1, 1, 1)", "score": -1e8, "seconds": 1.0, "accuracy": 10.0, "accuracy_kind": "val"}]
     assert merge_zc_json(path, "cifar10", "xi_gsnr", records) == 2
     data = json.loads(path.read_text())
     known = data["cifar10"]["(0, 1, 2, 3, 4, 0)"]
@@ -119,11 +119,31 @@ def test_standalone_engine_writes_naslib_layout_and_resumes(data_root, tmp_path)
         assert record["accuracy"] == pytest.approx(truth.at[record["index"], "cifar10_ori_test"])
     zc_data = json.loads(zc.read_text())["cifar10"]
     assert {r["arch_key"] for r in result.records} == set(zc_data)
+    # every key written holds what NASLib's format defines: the standalone engine knows the
+    # benchmark's test accuracy, not NASLib's validation accuracy, so it writes no val_accuracy
+    assert all(set(entry) == {"xi_gsnr"} for entry in zc_data.values())
     # a second run reuses the records file: nothing is scored again
     lines = (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n")
     again = run_config(config, engine="standalone", data_root=data_root, progress=False)
     assert (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n") == lines == 3
     assert again.results["full_testpred"] == metrics["full_testpred"]
+
+
+def test_written_zc_keys_hold_naslibs_values(data_root, tmp_path):
+    """Against NASLib's own table: a written val_accuracy is NASLib's, or absent."""
+    subset = pd.read_csv(data_root / "nb201" / "naslib_zc_subset_725x3.csv")
+    subset = subset[subset["dataset"] == "cifar10"].head(3)
+    zc = tmp_path / "zc_nasbench201.json"
+    naslib_like = [{"arch_key": key, "score": 1.0, "accuracy": val, "accuracy_kind": "val"}
+                   for key, val in zip(subset["op_indices"], subset["val_accuracy"])]
+    standalone_like = [{"arch_key": key, "score": 1.0, "accuracy": test, "accuracy_kind": "test"}
+                       for key, test in zip(subset["op_indices"], subset["test_accuracy"])]
+    merge_zc_json(zc, "cifar10", "a", standalone_like)
+    assert all("val_accuracy" not in e for e in json.loads(zc.read_text())["cifar10"].values())
+    merge_zc_json(zc, "cifar10", "b", naslib_like)
+    written = json.loads(zc.read_text())["cifar10"]
+    for key, val in zip(subset["op_indices"], subset["val_accuracy"]):
+        assert written[key]["val_accuracy"] == pytest.approx(val)
 
 
 def test_standalone_zico_and_the_cli(data_root, tmp_path, capsys):

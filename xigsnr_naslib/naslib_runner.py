@@ -187,8 +187,10 @@ def merge_zc_json(path: str | os.PathLike, dataset: str, proxy: str, records: li
     val_accuracy, ...}}}``; returns the number of architectures written.
 
     Everything already in the file is kept (other datasets, other proxies, ``id`` and
-    ``val_accuracy`` of known architectures); a new architecture gets the run's accuracy as
-    ``val_accuracy``. Scores are NASLib's (NaN/inf as -1e8, as ``ZeroCost.query`` returns
+    ``val_accuracy`` of known architectures). A new architecture gets ``val_accuracy`` only
+    from a record whose accuracy is NASLib's validation accuracy (``accuracy_kind: "val"``,
+    the NASLib engine's); the standalone engine's accuracy is the benchmark's test accuracy,
+    which NASLib's key does not hold, so it writes none. Scores are NASLib's (NaN/inf as -1e8, as ``ZeroCost.query`` returns
     them). The file is replaced atomically, so an interrupted write loses nothing.
     """
     path = Path(path)
@@ -202,7 +204,7 @@ def merge_zc_json(path: str | os.PathLike, dataset: str, proxy: str, records: li
     for r in records:
         entry = per_arch.setdefault(r["arch_key"], {})
         entry[proxy] = {"score": float(r["score"]), "time": float(r.get("seconds", 0.0))}
-        if "val_accuracy" not in entry and r.get("accuracy") is not None:
+        if "val_accuracy" not in entry and r.get("accuracy") is not None and r.get("accuracy_kind") == "val":
             entry["val_accuracy"] = float(r["accuracy"])
     _atomic_write_json(path, data)
     return len(records)
@@ -247,6 +249,8 @@ def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, na
                                copy_net=bool(plugin["copy_net"]), fixed_batch=fixed, dataset_api=dataset_api,
                                naslib_data=naslib_data)
     definition = f"NASLib Metric.VAL_ACCURACY of {config['search_space']}/{config['dataset']}"
+    for record in run["records"]:
+        record["accuracy_kind"] = "val"
     return run["records"], run["naslib_results"], {"layout": run["layout"], "evaluator": run["evaluator"],
                                                    "accuracy_definition": definition}
 
@@ -284,7 +288,7 @@ def _run_standalone(config: dict, out: Path, data_root, device: str, progress: b
         raw = record_score(r)
         records.append({"arch_key": card.naslib.to_naslib(r["arch"]), "arch": r["arch"], "index": r["index"],
                         "raw": raw, "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
-                        "accuracy": float(result.table.at[r["index"], "accuracy"])})
+                        "accuracy": float(result.table.at[r["index"], "accuracy"]), "accuracy_kind": "test"})
     query_time = float(np.mean([r["seconds"] for r in records])) if records else math.nan
     return records, {"query_time": query_time}, {"accuracy_definition": result.ground_truth_definition}
 
