@@ -176,3 +176,19 @@ def test_build_model_is_seeded_by_the_init_seed_only():
     c = build_model(study.space, study.space.decode(ARCH), 10, seed=6)
     first = lambda m: next(m.parameters())
     assert torch.equal(first(a), first(b)) and not torch.equal(first(a), first(c))
+
+
+@pytest.mark.parametrize("proxy,protocol,what", [
+    ("xi_gsnr", Protocol(n_batches=1, batch_size=64), "--n-batches"),
+    ("xi_gsnr_paper", Protocol(n_batches=1, batch_size=8), "--n-batches"),
+    ("zico", Protocol(n_batches=1, batch_size=8), "--n-batches"),
+    ("xi_gsnr_per_sample", Protocol(n_batches=1, batch_size=1), "--batch-size"),
+])
+def test_a_protocol_that_makes_a_proxy_undefined_is_refused_at_the_door(proxy, protocol, what, tmp_path):
+    with pytest.raises(ValueError, match=f"proxy '{proxy}' is not computable from 1 gradient sample.*raise {what}"):
+        Study("nb201", proxies=[proxy], protocol=protocol, store=tmp_path / "r.jsonl")
+    assert not (tmp_path / "r.jsonl").exists()  # refused before anything was written
+    # proxies that read no gradients are computable under any protocol
+    Study("nb201", proxies=["params", "flops"], protocol=protocol)
+    # one batch of 2 gives the per-sample mode its two samples
+    Study("nb201", proxies=["xi_gsnr_per_sample"], protocol=Protocol(n_batches=1, batch_size=2))

@@ -47,7 +47,7 @@ from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, joint_gra
     score_tensor
 from .statistics import RunningMoments
 
-__all__ = ["Moments", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
+__all__ = ["Moments", "MIN_SAMPLES", "check_computable", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
            "list_proxies", "xi_gsnr_proxies", "ENTRY_POINT_GROUP", "SAMPLES"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.proxies"
@@ -80,6 +80,30 @@ class Moments:
     def __post_init__(self) -> None:
         choose(self.samples, list(SAMPLES), "gradient samples")
         choose(self.params, list(PARAMETER_SELECTIONS), "parameter selection")
+
+    def n_samples(self, n_batches: int, batch_size: int) -> int:
+        """How many gradient samples the pass gives for ``n_batches`` batches of ``batch_size``."""
+        return n_batches * batch_size if self.samples == "per_sample" else n_batches
+
+
+#: a variance needs two samples: with fewer every moments-based score is undefined
+MIN_SAMPLES = 2
+
+
+def check_computable(proxies: Sequence["Proxy"], n_batches: int, batch_size: int) -> None:
+    """Refuse, before anything is scored, proxies whose passes would give fewer than two
+    gradient samples (a variance over one sample is zero: the score is undefined, not 0).
+
+    Raises ``ValueError`` naming the proxy, the sample count and what to change.
+    """
+    for proxy in proxies:
+        for need in proxy.needs:
+            n = need.n_samples(n_batches, batch_size)
+            if n < MIN_SAMPLES:
+                what = ("--batch-size (images per batch)" if need.samples == "per_sample" else "--n-batches")
+                raise ValueError(f"proxy {proxy.name!r} is not computable from {n} gradient sample(s) "
+                                 f"({n_batches} x {batch_size} images, {need.samples} gradients): it needs at "
+                                 f"least {MIN_SAMPLES}; raise {what}")
 
 
 @dataclass
@@ -160,8 +184,13 @@ class Proxy:
 
     def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  strategy: str = "loop") -> float:
-        """The score of ``model`` (in train mode, on its device) on ``batches``, alone."""
+        """The score of ``model`` (in train mode, on its device) on ``batches``, alone.
+
+        Raises ``ValueError`` when the batches give too few gradient samples (:func:`check_computable`).
+        """
         batches = list(batches)
+        if batches:
+            check_computable([self], len(batches), min(len(y) for _, y in batches))
         moments = run_passes(model, batches, loss_fn, self.needs, strategy)
         return float(self.compute(PassResults(model, batches, loss_fn, _input_shape(batches), moments)))
 

@@ -39,7 +39,7 @@ from .gradients import Batch, LossFn
 from .gsnr import STRATEGIES
 from .image_set import ImageSet
 from .protocol import Protocol, draw_batches
-from .proxies import PassResults, Proxy, get_proxy, run_passes
+from .proxies import PassResults, Proxy, check_computable, get_proxy, run_passes
 from .results import ResultsStore, record_key, score_fields, upgrade_record
 from .spaces.base import SearchSpace
 
@@ -293,6 +293,7 @@ class Study:
         names = list(self.proxies) if self.proxies is not None else [self.dataset_card.proxy]
         self.proxies = [p if isinstance(p, Proxy) else get_proxy(p) for p in names]
         self.protocol = self.protocol or self.dataset_card.protocol
+        check_computable(self.proxies, self.protocol.n_batches, self.protocol.batch_size)
         self.space_options = self.card.options(**self.space_options)
         self.space = self.card.space(**self.space_options)
         if self.store is not None and not isinstance(self.store, ResultsStore):
