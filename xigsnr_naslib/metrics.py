@@ -1,8 +1,13 @@
 """Ranking metrics between proxy scores and ground-truth accuracies.
 
 All functions take two equal-length sequences, ``scores`` (the proxy) and ``accuracy``
-(the benchmark), where a higher score predicts a higher accuracy. Pairs in which either
-value is NaN are left out; :func:`correlation_report` says how many.
+(the benchmark), where a higher score predicts a higher accuracy. The NaN policy: pairs in
+which either value is NaN are left out (:func:`correlation_report` says how many); ``+inf``
+and ``-inf`` rank above and below every finite value (Kendall, Spearman, top-K), except in
+Pearson's r, a linear correlation, which leaves them out too. Fewer than two pairs left, or
+every value of one side tied, gives NaN. Kendall's tau-b, Spearman's rho and Pearson's r
+then equal scipy's ``kendalltau``, ``spearmanr`` and ``pearsonr`` on the pairs kept, ties
+included (property tests: ``tests/test_metrics_properties.py``).
 
 * :func:`kendall_tau`: Kendall's tau-b (ties handled as scipy does).
 * :func:`spearman_rho`, :func:`pearson_r`: the values scipy's ``spearmanr`` / ``pearsonr``
@@ -76,7 +81,10 @@ _SMALL_KENDALL = 150
 
 
 def _tau_b_pairs(s: np.ndarray, a: np.ndarray) -> float:
-    """tau-b = sum(sign(ds) sign(da)) / sqrt(#pairs untied in s * #pairs untied in a)."""
+    """tau-b = sum(sign(ds) sign(da)) / sqrt(#pairs untied in s * #pairs untied in a).
+
+    Computed on ranks, so that +-inf order like any other value (inf - inf is NaN)."""
+    s, a = stats.rankdata(s), stats.rankdata(a)
     upper = np.triu_indices(len(s), k=1)
     ds = np.sign(s[:, None] - s[None, :])[upper]
     da = np.sign(a[:, None] - a[None, :])[upper]

@@ -1,0 +1,94 @@
+"""Property tests: the correlation metrics equal scipy's on random inputs with ties, +-inf and NaN.
+
+The metrics compute the same quantities as scipy by other routes (a pair-sign matrix for
+small-n tau-b; Pearson of average ranks for rho; normalised dot products). Each is a sum of
+at most n^2 / 2 terms of magnitude <= 1 (tau) or a dot product of n unit-norm terms (rho, r)
+in float64: the rounding is at most about n * 2^-52 relative, below 1e-12 for n <= 300, so
+1e-9 absolute leaves three orders of magnitude of margin while any real disagreement
+(a tie or an infinity handled differently) moves tau or rho by at least 1 / n^2 > 1e-5.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from xigsnr_naslib.metrics import kendall_tau, pearson_r, spearman_rho
+
+TOL = 1e-9
+
+# few distinct values so that ties are frequent; +-inf and NaN included
+VALUES = st.one_of(st.integers(-3, 3).map(float), st.sampled_from([math.inf, -math.inf, math.nan]),
+                   st.floats(-1e3, 1e3, allow_nan=False))
+
+
+@st.composite
+def pairs(draw, max_n=200):
+    n = draw(st.integers(0, max_n))
+    scores = draw(st.lists(VALUES, min_size=n, max_size=n))
+    accuracy = draw(st.lists(st.one_of(st.integers(0, 5).map(float), st.floats(0, 100), st.just(math.nan)),
+                             min_size=n, max_size=n))
+    return np.array(scores, dtype=float), np.array(accuracy, dtype=float)
+
+
+def kept(s, a, drop_inf=False):
+    keep = ~(np.isnan(s) | np.isnan(a))
+    if drop_inf:
+        keep &= np.isfinite(s)
+    return s[keep], a[keep]
+
+
+def scipy_or_nan(fn, s, a):
+    if len(s) < 2 or np.all(s == s[0]) or np.all(a == a[0]):
+        return math.nan
+    return float(fn(s, a).statistic)
+
+
+def same(ours, theirs):
+    return (math.isnan(ours) and math.isnan(theirs)) or abs(ours - theirs) <= TOL
+
+
+@settings(max_examples=120, deadline=None)
+@given(pairs())
+def test_kendall_tau_b_equals_scipy(data):
+    s, a = data
+    assert same(kendall_tau(s, a), scipy_or_nan(stats.kendalltau, *kept(s, a)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(pairs())
+def test_spearman_equals_scipy(data):
+    s, a = data
+    assert same(spearman_rho(s, a), scipy_or_nan(stats.spearmanr, *kept(s, a)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(pairs())
+def test_pearson_equals_scipy_on_the_finite_pairs(data):
+    s, a = data
+    ours = pearson_r(s, a)
+    fs, fa = kept(s, a, drop_inf=True)
+    with np.errstate(all="ignore"):
+        theirs = scipy_or_nan(stats.pearsonr, fs, fa)
+    assert same(ours, theirs)
+
+
+@pytest.mark.parametrize("n", [2, 3, 149, 150, 151])
+def test_both_kendall_paths_agree_with_ties_and_infinities(n):
+    """The small-n pair matrix and scipy's routine (n >= 150) on the same kind of input."""
+    rng = np.random.default_rng(n)
+    s = rng.integers(0, 3, n).astype(float)
+    s[rng.random(n) < 0.2] = np.inf
+    s[0], s[-1] = -np.inf, 1.0
+    a = rng.integers(0, 4, n).astype(float)
+    a[0], a[-1] = 0.0, 5.0
+    assert same(kendall_tau(s, a), scipy_or_nan(stats.kendalltau, s, a))
+
+
+def test_all_tied_is_nan_for_every_n():
+    for n in range(0, 5):
+        assert math.isnan(kendall_tau(np.ones(n), np.arange(n)))
+        assert math.isnan(spearman_rho(np.ones(n), np.arange(n)))
+        assert math.isnan(pearson_r(np.ones(n), np.arange(n)))
