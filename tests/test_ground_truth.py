@@ -81,3 +81,25 @@ def test_reference_csv_errors(tmp_path):
         nb201_reference("cifar10", path=tmp_path / "t.csv")
     with pytest.raises(ValueError, match="unknown search space 'nb999'; choose one of: .*nb201"):
         get_card("nb999").load_ground_truth("cifar10", tmp_path)
+
+
+def test_a_miss_lists_every_location_tried_and_where_each_file_comes_from(tmp_path):
+    from xigsnr_naslib.data_root import MissingDataError
+    from xigsnr_naslib.ground_truth import BENCHMARK_FILES, NATS_FILES, REFERENCE_CSV
+
+    with pytest.raises(MissingDataError) as error:
+        get_card("nb201").load_ground_truth("cifar10", tmp_path)
+    message = str(error.value)
+    for rel in [*BENCHMARK_FILES, *NATS_FILES, REFERENCE_CSV]:
+        assert str(tmp_path / rel) in message
+    assert "NAS-Bench-201 release" in message and "NATS-Bench release" in message and "reference data" in message
+
+
+def test_a_nats_topology_file_is_tried_before_the_reference_csv(tmp_path, monkeypatch):
+    import xigsnr_naslib.ground_truth as gt
+
+    (tmp_path / "NATS-tss-v1_0-3ffb9-simple").mkdir()
+    seen = []
+    monkeypatch.setattr(gt, "nats_topology", lambda path, dataset: seen.append((path, dataset)) or "from nats")
+    assert get_card("nb201").load_ground_truth("cifar100", tmp_path) == "from nats"
+    assert seen == [(tmp_path / "NATS-tss-v1_0-3ffb9-simple", "cifar100")]

@@ -30,7 +30,8 @@ import pandas as pd
 from .data_root import MissingDataError, find_file, resolve_data_root
 from .datasets import canonical_dataset
 
-__all__ = ["NB201_DEFINITIONS", "nb201_reference", "nb201_benchmark_file", "nats_topology", "nb201_ground_truth"]
+__all__ = ["NB201_DEFINITIONS", "NATS_FILES", "nb201_reference", "nb201_benchmark_file", "nats_topology",
+           "nb201_ground_truth"]
 
 #: dataset -> (benchmark dataset key, evaluation set, reference CSV column)
 NB201_DEFINITIONS = {
@@ -127,10 +128,30 @@ def nats_topology(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:  
     return _frame(index, archs, accuracy, dataset, str(path))
 
 
+#: NATS-Bench topology files (the NAS-Bench-201 cells, re-released; read through its API)
+NATS_FILES = ["NATS-tss-v1_0-3ffb9-simple", "NATS-tss-v1_0-3ffb9-full", "NATS-tss-v1_0-3ffb9.pickle.pbz2",
+              "nb201/NATS-tss-v1_0-3ffb9-simple", "nb201/NATS-tss-v1_0-3ffb9-full",
+              "nb201/NATS-tss-v1_0-3ffb9.pickle.pbz2"]
+_WHERE_EACH_COMES_FROM = (
+    "NAS-Bench-201-v1_1-096897.pth / NAS-Bench-201-v1_0-e61699.pth: the NAS-Bench-201 release "
+    "(https://github.com/D-X-Y/NAS-Bench-201); NATS-tss-v1_0-3ffb9-simple (folder) or .pickle.pbz2: the "
+    "NATS-Bench release (https://github.com/D-X-Y/NATS-Bench; reading it needs pip install "
+    "'xigsnr-naslib[nats]'); nb201/nb201_groundtruth_all15625.csv: the project's reference data.")
+
+
 def nb201_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = None) -> pd.DataFrame:
-    """The best ground truth under the data root: the benchmark file if present, else the CSV."""
+    """The best ground truth under the data root, trying in order: the NAS-Bench-201 ``.pth``
+    file, a NATS-Bench topology file, the reference CSV. A miss raises
+    :class:`MissingDataError` listing every path tried and where each file comes from."""
     root = resolve_data_root(data_root)
     for rel in BENCHMARK_FILES:
         if (root / rel).exists():
             return nb201_benchmark_file(root / rel, dataset)
+    for rel in NATS_FILES:
+        if (root / rel).exists():
+            return nats_topology(root / rel, dataset)
+    if not (root / REFERENCE_CSV).exists():
+        tried = ", ".join(str(root / rel) for rel in [*BENCHMARK_FILES, *NATS_FILES, REFERENCE_CSV])
+        raise MissingDataError(f"no NAS-Bench-201 ground truth under the data root; tried: {tried}. "
+                               f"{_WHERE_EACH_COMES_FROM}")
     return nb201_reference(dataset, root)
