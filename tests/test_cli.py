@@ -12,7 +12,7 @@ def test_missing_data_root_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("XIGSNR_DATA_ROOT", raising=False)
     assert main(["correlate", "--first", "2"]) == 2
     assert "--data-root" in capsys.readouterr().err
-    assert main(["correlate", "--first", "2", "--data-root", str(tmp_path)]) == 2
+    assert main(["correlate", "--first", "2", "--data-root", str(tmp_path)]) == 1  # a data error
     assert "nb201_groundtruth_all15625.csv" in capsys.readouterr().err
 
 

@@ -192,3 +192,29 @@ def test_a_protocol_that_makes_a_proxy_undefined_is_refused_at_the_door(proxy, p
     Study("nb201", proxies=["params", "flops"], protocol=protocol)
     # one batch of 2 gives the per-sample mode its two samples
     Study("nb201", proxies=["xi_gsnr_per_sample"], protocol=Protocol(n_batches=1, batch_size=2))
+
+
+def test_batches_that_are_not_pairs_of_tensors_are_named():
+    from xigsnr_naslib import xi_gsnr
+    from xigsnr_naslib.zico import zico
+
+    net = torch.nn.Linear(3, 2)
+    dict_batches = [{"image": torch.ones(4, 3), "label": torch.zeros(4, dtype=torch.long)}] * 2
+    for score in (lambda b: get_proxy("xi_gsnr")(net, b), lambda b: xi_gsnr(net, b), lambda b: zico(net, b)):
+        with pytest.raises(TypeError, match=r"batch 0 is a dict with keys \['image', 'label'\]; a batch must be"):
+            score(dict_batches)
+    with pytest.raises(ValueError, match="batch 1 has 4 inputs but 3 targets"):
+        xi_gsnr(net, [(torch.ones(4, 3), torch.zeros(4, dtype=torch.long)), (torch.ones(4, 3), torch.zeros(3))])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_an_unavailable_device_is_refused_with_the_usable_ones(capsys):
+    from xigsnr_naslib.cli import main
+
+    with pytest.raises(ValueError, match="device 'cuda' is not available .*choose one of: cpu"):
+        Execution(device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu9'; choose one of: cpu, cuda"):
+        Execution(device="gpu9")
+    assert main(["score", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device 'cuda' is not available" in err

@@ -206,18 +206,26 @@ def _cmd_spaces(args) -> int:
 _COMMANDS = {"correlate": _cmd_correlate, "score": _cmd_score, "proxies": _cmd_proxies, "spaces": _cmd_spaces}
 
 
+#: exit statuses: a usage error (a bad name, value or flag; argparse's own too) and a data
+#: error (a file the run needs is missing or unreadable)
+USAGE_ERROR, DATA_ERROR = 2, 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from .data_root import MissingDataError
+    """Run one command; returns the exit status (0, :data:`USAGE_ERROR`, :data:`DATA_ERROR`,
+    130 when interrupted). Errors are one line on stderr, never a traceback."""
+    from .data_root import DataRootError, MissingDataError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = _COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
         return handler(args)
-    except (MissingDataError, KeyError, ValueError) as exc:
+    except (MissingDataError, OSError, KeyError, ValueError, TypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"xigsnr-naslib {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        data = isinstance(exc, (MissingDataError, OSError)) and not isinstance(exc, DataRootError)
+        return DATA_ERROR if data else USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted: finished records are in the results file; rerun the same command to resume",
               file=sys.stderr)

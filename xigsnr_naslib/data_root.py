@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "resolve_data_root", "MissingDataError", "find_file"]
+__all__ = ["ENV_VAR", "resolve_data_root", "MissingDataError", "DataRootError", "find_file"]
 
 #: the environment variable naming the data root when no flag is given
 ENV_VAR = "XIGSNR_DATA_ROOT"
@@ -20,17 +20,21 @@ class MissingDataError(FileNotFoundError):
     """A file the run needs is not under the data root; the message says how to get it."""
 
 
+class DataRootError(MissingDataError):
+    """No data root was given, or it is not a folder (a usage error, not missing data)."""
+
+
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """The data root: the argument if given, else ``$XIGSNR_DATA_ROOT``."""
     value = data_root if data_root is not None else os.environ.get(ENV_VAR)
     if value is None or str(value) == "":
-        raise MissingDataError(
+        raise DataRootError(
             f"no data root: pass --data-root DIR (Python: data_root=...) or set {ENV_VAR}=DIR; "
             "DIR holds the benchmark files and images (see the README, 'Data')"
         )
     path = Path(value).expanduser()
     if not path.is_dir():
-        raise MissingDataError(f"data root {str(path)!r} is not a folder (from {'the argument' if data_root is not None else ENV_VAR})")
+        raise DataRootError(f"data root {str(path)!r} is not a folder (from {'the argument' if data_root is not None else ENV_VAR})")
     return path
 
 

@@ -62,6 +62,19 @@ def logits_of(output) -> torch.Tensor:
     return output
 
 
+def check_batches(batches: Sequence[Batch]) -> None:
+    """Every batch must be an ``(inputs, targets)`` pair of tensors with as many targets as
+    inputs; anything else (a dict batch, a bare tensor) is a ``TypeError`` naming what came."""
+    for k, batch in enumerate(batches):
+        ok = isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch)
+        if not ok:
+            got = type(batch).__name__ + (f" with keys {sorted(batch)}" if isinstance(batch, dict) else "")
+            raise TypeError(f"batch {k} is a {got}; a batch must be an (inputs, targets) pair of tensors "
+                            "(convert dict batches with (b['image'], b['label']) or the like)")
+        if len(batch[0]) != len(batch[1]):
+            raise ValueError(f"batch {k} has {len(batch[0])} inputs but {len(batch[1])} targets")
+
+
 def _clear(params: Sequence[nn.Parameter]) -> None:
     for p in params:
         p.grad = None

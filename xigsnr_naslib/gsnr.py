@@ -69,6 +69,7 @@ from .gradients import (
     LossFn,
     accumulated_batch_gradients,
     batchnorm_running_stats_off,
+    check_batches,
     independent_batch_gradients,
     paired_batch_gradients,
     per_sample_gradients,
@@ -179,6 +180,8 @@ def joint_gradient_moments(
     for mode in modes:
         _check_choice(mode, MODES, "mode")
     _check_choice(strategy, STRATEGIES, "strategy")
+    batches = list(batches)
+    check_batches(batches)
     selected = select_parameters(model, params)
     names = [n for n, _ in selected]
     tensors = [p for _, p in selected]

@@ -42,12 +42,12 @@ import torch.nn.functional as F
 
 from .registry import Registry, UnknownChoiceError, choose
 from .complexity import count_flops, count_params
-from .gradients import Batch, LossFn
+from .gradients import Batch, LossFn, check_batches
 from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, joint_gradient_moments, score_moments, \
     score_tensor
 from .statistics import RunningMoments
 
-__all__ = ["Moments", "MIN_SAMPLES", "check_computable", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
+__all__ = ["Moments", "MIN_SAMPLES", "check_computable", "check_batches", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
            "list_proxies", "xi_gsnr_proxies", "ENTRY_POINT_GROUP", "SAMPLES"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.proxies"
@@ -189,7 +189,8 @@ class Proxy:
         Raises ``ValueError`` when the batches give too few gradient samples (:func:`check_computable`).
         """
         batches = list(batches)
-        if batches:
+        if batches and self.needs:
+            check_batches(batches)
             check_computable([self], len(batches), min(len(y) for _, y in batches))
         moments = run_passes(model, batches, loss_fn, self.needs, strategy)
         return float(self.compute(PassResults(model, batches, loss_fn, _input_shape(batches), moments)))

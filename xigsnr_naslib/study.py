@@ -79,6 +79,16 @@ class Execution:
     progress: bool = False
 
     def __post_init__(self) -> None:
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {self.device!r}; choose one of: cpu, cuda, cuda:N, mps") from None
+        available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                     "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+        if not available.get(device.type, True):
+            usable = ", ".join(k for k, v in available.items() if v)
+            raise ValueError(f"device {self.device!r} is not available with this torch ({torch.__version__}); "
+                             f"choose one of: {usable}")
         choose(self.strategy, list(STRATEGIES), "strategy")
         choose(self.backend, list(BACKENDS), "backend")
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .gradients import Batch, LossFn, independent_batch_gradients
+from .gradients import Batch, LossFn, check_batches, independent_batch_gradients
 from .gsnr import _only_these_require_grad, select_parameters
 from .proxies import Moments, PassResults, Proxy, register_proxy
 from .statistics import RunningMoments
@@ -41,6 +41,8 @@ __all__ = ["zico_moments", "score_zico", "zico", "ZICO_PASS"]
 def zico_moments(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  params: str = "conv_linear") -> RunningMoments:
     """Stream independent per-batch gradients into moments with the mean of |g| (float64)."""
+    batches = list(batches)
+    check_batches(batches)
     selected = select_parameters(model, params)
     moments = RunningMoments([n for n, _ in selected], track_abs_mean=True)
     tensors = [p for _, p in selected]
