@@ -90,8 +90,9 @@ def test_a_miss_lists_every_location_tried_and_where_each_file_comes_from(tmp_pa
     with pytest.raises(MissingDataError) as error:
         get_card("nb201").load_ground_truth("cifar10", tmp_path)
     message = str(error.value)
+    assert str(tmp_path) in message
     for rel in [*BENCHMARK_FILES, *NATS_FILES, REFERENCE_CSV]:
-        assert str(tmp_path / rel) in message
+        assert rel in message
     assert "NAS-Bench-201 release" in message and "NATS-Bench release" in message and "reference data" in message
 
 

@@ -41,6 +41,40 @@ def _parse_indices(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"expected START:STOP or a comma list of indices, got {text!r}") from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``xigsnr-naslib correlate: error: <what>`` and exit 2
+    (argparse prints the whole usage first; the message alone names the bad value)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def whole(minimum: int):
+    """An argparse type: a whole number >= ``minimum``, or an error naming the value."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 def _workers(text: str) -> int | str:
     if text == "auto":
         return text
@@ -75,16 +109,17 @@ def add_study_args(p: argparse.ArgumentParser, *, space_default: str | None = "n
                    "(default: $XIGSNR_DATA_ROOT)")
     g = p.add_argument_group("protocol (defaults: the space's card; nb201, NDS, ImageNet spaces: 8 x 64; "
                              "nb101: 1 x 8, per-sample)")
-    g.add_argument("--n-batches", type=int, default=None, help="N batches (default: the card's)")
-    g.add_argument("--batch-size", type=int, default=None, help="|B| images per batch (default: the card's)")
-    g.add_argument("--data-seed", type=int, default=None, help="seeds the batch draw (default: the card's, 1)")
-    g.add_argument("--init-seed", type=int, default=None, help="seeds each network's initialisation "
+    g.add_argument("--n-batches", type=whole(1), default=None, help="N batches (default: the card's)")
+    g.add_argument("--batch-size", type=whole(1), default=None, help="|B| images per batch (default: the card's)")
+    g.add_argument("--data-seed", type=whole(0), default=None, help="seeds the batch draw (default: the card's, 1)")
+    g.add_argument("--init-seed", type=whole(0), default=None, help="seeds each network's initialisation "
                    "(default: the card's, 1)")
     g = p.add_argument_group("execution (the scores do not depend on it)")
     g.add_argument("--device", default="cpu", help="torch device (default cpu)")
     g.add_argument("--workers", type=_workers, default="auto", help="architectures scored at a time, each in its "
                    "own process (default auto: one per CPU core on cpu; 0 = in this process)")
-    g.add_argument("--threads", type=int, default=None, help="intra-op threads per worker (default: cores / workers)")
+    g.add_argument("--threads", type=whole(1), default=None,
+                   help="intra-op threads per worker (default: cores / workers)")
     g.add_argument("--strategy", default="loop", choices=["loop", "vmap"],
                    help="loop (default) or vmap (all N batch gradients at once; for GPUs)")
     g.add_argument("--backend", default="processes", choices=["processes", "ray"],
@@ -119,7 +154,7 @@ def study_from_args(args, *, proxies=None, results=None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xigsnr-naslib", description="xi-GSNR zero-cost NAS proxy")
+    parser = Parser(prog="xigsnr-naslib", description="xi-GSNR zero-cost NAS proxy")
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("correlate", help="score benchmark architectures and correlate with accuracy")
@@ -128,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = c.add_mutually_exclusive_group()
     which.add_argument("--archs", type=_parse_indices, default=None,
                        help="benchmark indices: START:STOP or a comma list (default: all)")
-    which.add_argument("--first", type=int, default=None, help="the first N benchmark indices")
-    which.add_argument("--sample", type=int, default=None, help="a seeded random sample of N architectures")
-    c.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    which.add_argument("--first", type=whole(1), default=None, help="the first N benchmark indices")
+    which.add_argument("--sample", type=whole(1), default=None, help="a seeded random sample of N architectures")
+    c.add_argument("--sample-seed", type=whole(0), default=0, help="seed of --sample (default 0)")
     c.add_argument("--accuracy", default=None, help="ground-truth definition where a space has several "
                    "(nb101: released = max over seeds of test accuracy, the default; naslib = one seed's validation)")
     c.add_argument("--report", default=None, help="JSON report (default: <results>.report.json)")

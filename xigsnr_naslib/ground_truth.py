@@ -132,11 +132,9 @@ def nats_topology(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:  
 NATS_FILES = ["NATS-tss-v1_0-3ffb9-simple", "NATS-tss-v1_0-3ffb9-full", "NATS-tss-v1_0-3ffb9.pickle.pbz2",
               "nb201/NATS-tss-v1_0-3ffb9-simple", "nb201/NATS-tss-v1_0-3ffb9-full",
               "nb201/NATS-tss-v1_0-3ffb9.pickle.pbz2"]
-_WHERE_EACH_COMES_FROM = (
-    "NAS-Bench-201-v1_1-096897.pth / NAS-Bench-201-v1_0-e61699.pth: the NAS-Bench-201 release "
-    "(https://github.com/D-X-Y/NAS-Bench-201); NATS-tss-v1_0-3ffb9-simple (folder) or .pickle.pbz2: the "
-    "NATS-Bench release (https://github.com/D-X-Y/NATS-Bench; reading it needs pip install "
-    "'xigsnr-naslib[nats]'); nb201/nb201_groundtruth_all15625.csv: the project's reference data.")
+_WHERE_EACH_COMES_FROM = ("the .pth files: the NAS-Bench-201 release (github.com/D-X-Y/NAS-Bench-201); NATS-tss-*: "
+                          "the NATS-Bench release (github.com/D-X-Y/NATS-Bench, extra [nats]); the CSV: the "
+                          "project's reference data")
 
 
 def nb201_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = None) -> pd.DataFrame:
@@ -151,7 +149,7 @@ def nb201_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = 
         if (root / rel).exists():
             return nats_topology(root / rel, dataset)
     if not (root / REFERENCE_CSV).exists():
-        tried = ", ".join(str(root / rel) for rel in [*BENCHMARK_FILES, *NATS_FILES, REFERENCE_CSV])
-        raise MissingDataError(f"no NAS-Bench-201 ground truth under the data root; tried: {tried}. "
-                               f"{_WHERE_EACH_COMES_FROM}")
+        tried = ", ".join([*BENCHMARK_FILES, *NATS_FILES, REFERENCE_CSV])
+        raise MissingDataError(f"no NAS-Bench-201 ground truth under the data root {root}; tried (under it): "
+                               f"{tried}. From: {_WHERE_EACH_COMES_FROM}")
     return nb201_reference(dataset, root)

@@ -30,16 +30,16 @@ def _int_list(text: str) -> tuple[int, ...]:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("leaderboard", help="rank every proxy on the same architectures, with CIs and figures",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from .cli import add_study_args
+    from .cli import add_study_args, fraction, whole
 
     add_study_args(p, proxy_help="proxy to compute, repeatable (default: xi_gsnr, xi_gsnr_paper, zico where "
                    "registered, params, flops); 'none' for none",
                    results_help="JSON-lines store of computed scores (default <out>/scores.jsonl)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--sample", type=int, default=500,
+    which.add_argument("--sample", type=whole(1), default=500,
                        help="a seeded sample of N of the architectures every source has (default 500)")
     which.add_argument("--all", action="store_true", help="every architecture that every source has")
-    p.add_argument("--sample-seed", type=int, default=0, help="seeds the sample and the bootstrap (default 0)")
+    p.add_argument("--sample-seed", type=whole(0), default=0, help="seeds the sample and the bootstrap (default 0)")
     p.add_argument("--out", default=None, help="output folder (default results/leaderboard/<space>_<dataset>)")
     p.add_argument("--table", action="append", default=None,
                    help="precomputed table, repeatable (default: those listed for the space and dataset); "
@@ -49,8 +49,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="KEY",
                    help="leave out a proxy: 'xi_gsnr' or 'table.proxy' such as 'suitezero.zen'; repeatable")
     g = p.add_argument_group("metrics")
-    g.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000; 0: no intervals)")
-    g.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    g.add_argument("--n-boot", type=whole(0), default=1000, help="bootstrap resamples (default 1000; 0: no intervals)")
+    g.add_argument("--level", type=fraction, default=0.95, help="interval level (default 0.95)")
     g.add_argument("--naslib-k", type=_int_list, default=(10, 100), help="K of p_at_topK, kd_at_topK (default 10,100)")
     g.add_argument("--ndcg-k", type=_int_list, default=(10, 50), help="K of nDCG@K (default 10,50)")
     p.add_argument("--no-figures", action="store_true", help="no PNG figures (no matplotlib needed)")

@@ -55,7 +55,6 @@ ENGINES = ("auto", "naslib", "standalone")
 #: NASLib's own NaN/inf handling of scores
 _NASLIB_P_AT_K = (1, 5, 10, 20, 25, 30, 50, 75, 100)
 
-# the NB201 op order and edge order of NASLib's op-index encoding (its zc_nasbench201.json keys)
 def load_config(path: str | os.PathLike) -> dict:
     """A NASLib zero-cost YAML config as a dict, with the ``xigsnr`` block filled with defaults."""
     import yaml
@@ -63,7 +62,12 @@ def load_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config {path} not found")
-    config = yaml.safe_load(path.read_text()) or {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        raise ValueError(f"{path}: not YAML{f' (line {where.line + 1})' if where else ''}: "
+                         f"{getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: not a mapping of NASLib config keys")
     missing = [k for k in REQUIRED_KEYS if k not in config]

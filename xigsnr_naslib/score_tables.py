@@ -257,7 +257,11 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
 
         raise MissingDataError(f"NASLib zero-cost file {path} not found")
     with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc.msg}, line {exc.lineno}); expected NASLib's zc_<space>.json "
+                             "layout") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path}: not in NASLib's zc_<space>.json layout ({{dataset: {{arch: {{proxy: "
                          "{{'score': ...}}}}}}}})")

@@ -32,25 +32,25 @@ def _option(text: str) -> tuple[str, object]:
 def add_search_parser(sub) -> None:
     p = sub.add_parser("search", help="constrained evolutionary search scored by a zero-cost proxy",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from .cli import add_study_args
+    from .cli import add_study_args, fraction, whole
 
     add_study_args(p, space_default=None, proxy_help="fitness proxy (default: the card's, xi_gsnr); the first "
                    "one given is the fitness", results_help="results store of every scored architecture, so a "
                    "resumed search never scores one twice (default results/search_<space>.scores.jsonl)")
     p.add_argument("--space-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="option of the space, repeatable (e.g. skeleton=gpu, search_edges=true)")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution (default: the space's, 224)")
-    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default: the dataset's, 1000)")
+    p.add_argument("--resolution", type=whole(8), default=None, help="input resolution (default: the space's, 224)")
+    p.add_argument("--num-classes", type=whole(1), default=None, help="classifier outputs (default: the dataset's, 1000)")
     g = p.add_argument_group("evolution")
-    g.add_argument("--population", type=int, default=128, help="population size (default 128, the paper's)")
-    g.add_argument("--steps", type=int, default=2000, help="children after the first population (default 2000)")
-    g.add_argument("--sample-size", type=int, default=32, help="tournament size (default 32)")
-    g.add_argument("--mutation-rate", type=float, default=None, help="per-choice mutation probability "
+    g.add_argument("--population", type=whole(2), default=128, help="population size (default 128, the paper's)")
+    g.add_argument("--steps", type=whole(0), default=2000, help="children after the first population (default 2000)")
+    g.add_argument("--sample-size", type=whole(1), default=32, help="tournament size (default 32)")
+    g.add_argument("--mutation-rate", type=fraction, default=None, help="per-choice mutation probability "
                    "(default: one choice on average)")
-    g.add_argument("--crossover-rate", type=float, default=0.25, help="probability of crossover (default 0.25)")
-    g.add_argument("--search-seed", type=int, default=0, help="seed of the evolution (default 0)")
+    g.add_argument("--crossover-rate", type=fraction, default=0.25, help="probability of crossover (default 0.25)")
+    g.add_argument("--search-seed", type=whole(0), default=0, help="seed of the evolution (default 0)")
     c = p.add_argument_group("constraints (FLOPs as multiply-adds; amounts as 400M, 5G, 3e7)")
-    c.add_argument("--constraint-resolution", type=int, default=None,
+    c.add_argument("--constraint-resolution", type=whole(8), default=None,
                    help="resolution the constraints are counted at (default: the space's default, 224, "
                         "also when scoring at a lower --resolution)")
     c.add_argument("--max-flops", default=None)
@@ -63,14 +63,14 @@ def add_search_parser(sub) -> None:
     i = p.add_argument_group("images")
     i.add_argument("--images", default=None, help="image folder or .npz, absolute or under the data root "
                    "(default: imagenet/train, ILSVRC2012/train or imagenet under the data root)")
-    i.add_argument("--max-images", type=int, default=1024, help="images read from the folder (default 1024)")
+    i.add_argument("--max-images", type=whole(1), default=1024, help="images read from the folder (default 1024)")
     i.add_argument("--synthetic-images", action="store_true",
                    help="use random-noise images instead (for tests and timing only)")
     o = p.add_argument_group("output")
     o.add_argument("--checkpoint", default=None, help="population checkpoint, resumed if present "
                    "(default results/search_<space>.checkpoint.json)")
     o.add_argument("--output", default=None, help="best architectures (default results/search_<space>.best.json)")
-    o.add_argument("--top-k", type=int, default=10, help="architectures written to --output (default 10)")
+    o.add_argument("--top-k", type=whole(1), default=10, help="architectures written to --output (default 10)")
     p.set_defaults(handler=run_search)
 
 
