@@ -98,3 +98,25 @@ def test_the_command_line_refuses_a_busy_results_file(tmp_path, data_root, capsy
                               capture_output=True, text=True)
     assert code.returncode == 2 and "is being written by another run" in code.stderr
     assert "Traceback" not in code.stderr and results.read_text() == ""
+
+
+ONE_WORKER_TWO_THREADS = textwrap.dedent("""
+    import torch
+    from xigsnr_naslib import Execution, Protocol, Study
+    from xigsnr_naslib.image_folder import synthetic_images
+
+    torch.set_num_threads(2)
+    torch.ones(512, 512) @ torch.ones(512, 512)  # the parent's OpenMP pool now has threads
+    study = Study("nb201", "cifar10", ["xi_gsnr"], Protocol(2, 8), Execution(workers=1, threads=2),
+                  images=synthetic_images(64, 32, 10), space_options={"channels": 4, "cells_per_stage": 1})
+    records = study.score([(0, "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")])
+    print(records[0]["status"])
+""")
+
+
+def test_a_worker_of_several_threads_does_not_deadlock_after_the_parent_used_openmp():
+    """A forked child inherits OpenMP's state without its threads and waits for ever at its
+    first parallel operator; workers of several threads are spawned instead."""
+    done = subprocess.run([sys.executable, "-c", ONE_WORKER_TWO_THREADS], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "ok"

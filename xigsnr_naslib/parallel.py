@@ -90,8 +90,12 @@ def run_processes(scorer, tasks: Sequence[Task], workers: int, threads: int = 1,
     if not tasks:
         return
     if start_method is None:
+        # fork only single-threaded CPU workers: a forked child inherits the parent's OpenMP
+        # state but not its threads, and its first multi-threaded operator waits for ever at
+        # the team barrier (libgomp); CUDA cannot be forked either
         on_cuda = torch.device(device).type != "cpu"
-        start_method = "fork" if ("fork" in mp.get_all_start_methods() and not on_cuda) else "spawn"
+        can_fork = "fork" in mp.get_all_start_methods() and not on_cuda and threads == 1
+        start_method = "fork" if can_fork else "spawn"
     ctx = mp.get_context(start_method)
     flags = _precision_flags()
     outbox = ctx.Queue()
