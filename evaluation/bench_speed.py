@@ -31,7 +31,7 @@ matrix-multiply rate, architectures per hour for the whole machine (and the time
 ``--repeat R`` the whole sequence runs R times and the fastest of the rounds is kept for
 every measurement (on a shared or drifting machine, the minimum is the least noisy).
 
-With ``--pooling c,torch,native`` it instead compares the implementations of the exact average
+With ``--pooling torch,native`` it instead compares the implementations of the exact average
 pooling (``XIGSNR_POOLING``): the ``loop`` strategy on each architecture once per
 implementation, interleaved, fastest of the rounds, scores checked equal bit for bit. Use
 ``--pool-edges 1`` to sample only cells with at least one ``avg_pool_3x3`` edge.
@@ -390,7 +390,7 @@ def main(argv=None) -> int:
     p.add_argument("--tf32", action="store_true", help="allow TF32 on CUDA (default: full float32)")
     p.add_argument("--json", default=None, help="also write every number to this JSON file")
     p.add_argument("--pooling", default=None,
-                   help="comma list of XIGSNR_POOLING values (c, torch, native) to compare instead of the "
+                   help="comma list of XIGSNR_POOLING values (torch, native) to compare instead of the "
                         "strategies: the loop strategy per implementation, ratios against the last one")
     p.add_argument("--pool-edges", type=int, default=0,
                    help="sample only cells with at least this many avg_pool_3x3 edges (default 0)")
