@@ -139,6 +139,7 @@ def test_best_are_distinct_encodings_that_rebuild_the_networks(space):
         assert sum(p.numel() for p in model.parameters()) == c.params
 
 
+@pytest.mark.slow  # two searches of ImageNet-sized networks, each about 4 s
 @pytest.mark.parametrize("name", ["proxylessnas_xigsnr", "burgerformer"])
 def test_tiny_xi_gsnr_search_on_synthetic_images_is_reproducible(name):
     space = create_space(name, resolution=32)
@@ -182,6 +183,7 @@ def test_constraints_are_counted_at_their_own_resolution():
     assert arch_size(low, arch) == (low.count_flops(arch), low.count_params(arch)) != arch_size(low, arch, 224)
 
 
+@pytest.mark.slow  # a search of ten full-size NB201 networks, each built again to check its count
 def test_any_registered_space_can_be_searched():
     """NAS-Bench-201 has no closed-form FLOPs and a mutate without ``rate``: both are handled."""
     nb201 = create_space("nb201")

@@ -89,6 +89,7 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     pd.testing.assert_frame_equal(again.metrics["test_accuracy"], test)
 
 
+@pytest.mark.slow  # reads the precomputed tables for five leaderboards
 def test_seeded_sample_of_the_intersection(data_root):
     common = dict(proxies=[], n_boot=0, data_root=data_root, metrics=FEW_METRICS, progress=False, log=lambda s: None)
     with pytest.warns(ProxyTableWarning):
@@ -126,6 +127,7 @@ def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root
     assert f"{len(KEYS) - board.n_archs} selected architecture(s)" in note and "(nonfinite)" in note
 
 
+@pytest.mark.slow  # scores six architectures and draws the figures
 def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_path):
     pytest.importorskip("matplotlib")
     zc = _zc_json(tmp_path / "zc.json", KEYS[:6], truth)
@@ -163,6 +165,7 @@ def _markdown_rows(markdown: str, header_start: str) -> tuple[list[str], list[li
     return header, rows
 
 
+@pytest.mark.slow  # the whole command: tables, bootstrap, figures
 def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "board"
@@ -201,6 +204,7 @@ def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, c
     assert "cannot exclude 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and the package
 def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone():
     import subprocess
     import sys

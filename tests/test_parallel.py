@@ -52,6 +52,7 @@ def test_joint_passes_give_the_records_of_separate_passes(setting):
     assert "shared_by" not in next(r for r in separate if r["proxy"] == "xi_gsnr")
 
 
+@pytest.mark.slow  # vmap on the CPU; its agreement with the loop is tested in test_strategies
 def test_vmap_strategy_in_the_pipeline(setting):
     archs, common = setting
     loop = score_architectures(SPACE, archs[:2], **common)
@@ -59,7 +60,7 @@ def test_vmap_strategy_in_the_pipeline(setting):
     for a, b in zip(loop, vmapped):
         assert a["proxy"] == b["proxy"]
         # the plumbing: the vmap strategy runs through the pipeline and gives the loop's
-        # scores; the 1e-6 agreement itself is tested in test_strategies. Batches of 4 tiny
+        # scores; the agreement itself (a rounding bound) is tested in test_strategies. Batches of 4 tiny
         # images make variances small and sensitive, and 1/var (no xi) magnifies that most.
         tolerance = 1e-3 if a["proxy"] == "gsnr_inv_var" else 1e-5
         assert abs(a["score"] - b["score"]) <= tolerance * abs(a["score"]), a["proxy"]
@@ -124,6 +125,7 @@ def test_bad_execution_settings_are_clear_errors(setting):
         score_architectures(SPACE, archs, workers=-1, **common)
 
 
+@pytest.mark.slow  # starting a Ray cluster takes about 8 s
 def test_ray_cluster_of_two_workers(setting, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed (pip install "xigsnr-naslib[ray]")')
     archs, common = setting

@@ -15,6 +15,7 @@ def _args(tmp_path, *extra):
             "--no-progress", "--population", "3", "--steps", "2", "--sample-size", "2", *extra]
 
 
+@pytest.mark.slow  # two runs of the command, scoring ProxylessNAS networks
 def test_tiny_xi_gsnr_search_writes_rebuildable_architectures(tmp_path, capsys):
     extra = ["--space", "proxylessnas", "--space-option", "skeleton=mobile", "--resolution", "32",
              "--num-classes", "10", "--synthetic-images", "--n-batches", "2", "--batch-size", "4",
