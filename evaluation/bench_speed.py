@@ -20,7 +20,7 @@ architecture and in total:
 ``loop-1t``     the same with one intra-op thread (how much intra-op threads give)
 ``joint``       all 10 (official, paper) x Table 9 scores from one set of passes
 ``vmap``        the vmap strategy (official and paper), statistics on the device
-``workers``     ``score_architectures`` with W worker processes (one thread each on a CPU;
+``workers``     the study (``Study.score``) with W worker processes (one thread each on a CPU;
                 on a GPU each runs the vmap strategy, several architectures at a time)
 
 and prints the achieved FLOP/s of the passes against the machine's own measured
@@ -31,7 +31,13 @@ matrix-multiply rate, architectures per hour for the whole machine (and the time
 ``--repeat R`` the whole sequence runs R times and the fastest of the rounds is kept for
 every measurement (on a shared or drifting machine, the minimum is the least noisy).
 
+With ``--pooling torch,native`` it instead compares the implementations of the exact average
+pooling (``XIGSNR_POOLING``): the ``loop`` strategy on each architecture once per
+implementation, interleaved, fastest of the rounds, scores checked equal bit for bit. Use
+``--pool-edges 1`` to sample only cells with at least one ``avg_pool_3x3`` edge.
+
     python evaluation/bench_speed.py --archs 4 --repeat 2
+    OMP_NUM_THREADS=1 python evaluation/bench_speed.py --pooling torch,native --pool-edges 1 --archs 8 --repeat 2
     python evaluation/bench_speed.py --device cuda --archs 400 --per-arch 16 --workers 4
 """
 from __future__ import annotations
@@ -55,7 +61,7 @@ import torch.nn.functional as F
 
 from xigsnr_naslib.complexity import count_flops
 from xigsnr_naslib.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_gsnr_all
-from xigsnr_naslib.pipeline import build_model, score_architectures
+from xigsnr_naslib.study import Execution, Study, build_model
 from xigsnr_naslib.pooling import pooling_backend_note
 from xigsnr_naslib.protocol import PAPER_NB201, Protocol, draw_batches
 from xigsnr_naslib.proxies import get_proxy
@@ -224,7 +230,7 @@ def count_host_syncs(model: nn.Module, batches) -> int:
 
 
 def load_batches(args, device: torch.device) -> tuple[list, str]:
-    protocol = Protocol(args.n_batches, args.batch_size, 1)
+    protocol = Protocol(args.n_batches, args.batch_size)
     try:
         from xigsnr_naslib.datasets import load_images
 
@@ -239,6 +245,18 @@ def load_batches(args, device: torch.device) -> tuple[list, str]:
                     torch.randint(0, 10, (args.batch_size,), generator=gen).to(device))
                    for _ in range(args.n_batches)]
         return batches, "random images (no CIFAR-10 found)"
+
+
+def study_images(args):
+    """The images the study draws its batches from: the same CIFAR-10 batches as
+    :func:`load_batches`, or noise images where there are none."""
+    from xigsnr_naslib.datasets import load_images
+    from xigsnr_naslib.image_folder import synthetic_images
+
+    try:
+        return load_images("cifar10", args.data_root)
+    except Exception:
+        return synthetic_images(max(64, args.n_batches * args.batch_size), 32, 10)
 
 
 def statistics_bytes(n_params: int, n_batches: int) -> dict:
@@ -265,6 +283,105 @@ def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-300)
 
 
+#: (input shape, kernel, stride, padding) of the NB201 networks' poolings at batch size 64: the
+#: avg_pool_3x3 edges of the three stages and the 2x2 pooling of the two reduction blocks
+NB201_POOLINGS = [((64, 16, 32, 32), 3, 1, 1), ((64, 32, 16, 16), 3, 1, 1), ((64, 64, 8, 8), 3, 1, 1),
+                  ((64, 16, 32, 32), 2, 2, 0), ((64, 32, 16, 16), 2, 2, 0)]
+
+
+def pooling_op_times(backends: list[str], reps: int = 15) -> list[dict]:
+    """Fastest of ``reps`` forward + backward passes of one pooling per implementation (ms)."""
+    from xigsnr_naslib.pooling import avg_pool_exact
+
+    def once(x, grad_out, kernel, stride, padding):
+        x = x.detach().requires_grad_(True)
+        avg_pool_exact(x, kernel, stride, padding).backward(grad_out)
+
+    rows = []
+    for shape, kernel, stride, padding in NB201_POOLINGS:
+        x = torch.randn(shape)
+        grad_out = torch.randn_like(F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False))
+        best = {b: math.inf for b in backends}
+        for backend in backends:  # warm-up
+            os.environ["XIGSNR_POOLING"] = backend
+            once(x, grad_out, kernel, stride, padding)
+        for _ in range(reps):
+            for backend in backends:
+                os.environ["XIGSNR_POOLING"] = backend
+                start = time.perf_counter()
+                once(x, grad_out, kernel, stride, padding)
+                best[backend] = min(best[backend], time.perf_counter() - start)
+        rows.append({"shape": shape, "kernel": kernel, "stride": stride, "padding": padding,
+                     **{b: 1e3 * t for b, t in best.items()}})
+    return rows
+
+
+def compare_pooling(backends: list[str], space, archs, batches, device: torch.device, repeat: int) -> int:
+    """Time this library's estimator (official mode, one process) per pooling implementation.
+
+    ``XIGSNR_POOLING`` is read at every call, so switching it between runs switches the
+    implementation. Returns 0 when every implementation gives every architecture the same
+    score bit for bit, 1 otherwise.
+    """
+    previous = os.environ.get("XIGSNR_POOLING")
+    best: list[dict] = [{} for _ in archs]
+    scores: list[dict] = [{} for _ in archs]
+    try:
+        base = backends[-1]
+        print(f"\none pooling, forward + backward, {torch.get_num_threads()} thread(s), fastest of 15 (ms):")
+        print("| input | kernel, stride, padding | " + " | ".join(backends) + " | "
+              + " | ".join(f"{b} vs {base}" for b in backends[:-1]) + " |")
+        print("|---|---|" + "---:|" * (2 * len(backends) - 1))
+        for row in pooling_op_times(backends):
+            print(f"| {'x'.join(map(str, row['shape']))} | {row['kernel']}, {row['stride']}, {row['padding']} | "
+                  + " | ".join(f"{row[b]:.2f}" for b in backends) + " | "
+                  + " | ".join(f"{row[base] / row[b]:.1f}x" for b in backends[:-1]) + " |")
+        print()
+        for backend in backends:  # warm-up: build, per-shape checks and first calls outside the timings
+            os.environ["XIGSNR_POOLING"] = backend
+            xi_gsnr(build_model(space, archs[0], 10, 1, device), batches[:2])
+        for rep in range(repeat):
+            for i, arch in enumerate(archs):
+                shift = (i + rep) % len(backends)
+                times = {}
+                for backend in backends[shift:] + backends[:shift]:
+                    os.environ["XIGSNR_POOLING"] = backend
+                    model = build_model(space, arch, 10, 1, device)
+                    _sync(device)
+                    start = time.perf_counter()
+                    scores[i][backend] = xi_gsnr(model, batches)
+                    _sync(device)
+                    times[backend] = time.perf_counter() - start
+                    best[i][backend] = min(best[i].get(backend, math.inf), times[backend])
+                print(f"round {rep + 1} arch {i} {space.encode(arch)}  "
+                      + "  ".join(f"{b} {times[b]:.2f}s" for b in backends))
+    finally:
+        if previous is None:
+            os.environ.pop("XIGSNR_POOLING", None)
+        else:
+            os.environ["XIGSNR_POOLING"] = previous
+
+    print(f"\n| architecture | pool edges | " + " | ".join(f"{b} (s)" for b in backends) + " | "
+          + " | ".join(f"{b} vs {base}" for b in backends[:-1]) + " |")
+    print("|---|---:|" + "---:|" * (2 * len(backends) - 1))
+    for arch, row in zip(archs, best):
+        code = space.encode(arch)
+        cell = code.replace("|", "\\|")  # a Markdown table cell
+        print(f"| `{cell}` | {code.count('avg_pool')} | " + " | ".join(f"{row[b]:.3f}" for b in backends) + " | "
+              + " | ".join(f"{row[base] / row[b]:.2f}x" for b in backends[:-1]) + " |")
+    mean = {b: sum(row[b] for row in best) / len(best) for b in backends}
+    print(f"| mean of {len(archs)} | - | " + " | ".join(f"{mean[b]:.3f}" for b in backends) + " | "
+          + " | ".join(f"{mean[base] / mean[b]:.2f}x" for b in backends[:-1]) + " |")
+    for a in backends:
+        for b in backends[backends.index(a) + 1:]:
+            gain = [row[b] / row[a] for row in best]
+            print(f"{a} vs {b}: {mean[b] / mean[a]:.2f}x on the mean time ({a} takes {1 - mean[a] / mean[b]:.1%} "
+                  f"less time than {b}); per architecture {min(gain):.2f}x-{max(gain):.2f}x")
+    same = all(len(set(s.values())) == 1 for s in scores)
+    print(f"scores bit for bit equal across {', '.join(backends)}: {'yes' if same else 'NO'}")
+    return 0 if same else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--archs", type=int, default=4, help="architectures for the workers run (default 4)")
@@ -284,6 +401,11 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic-ok", action="store_true", help="time on random images if CIFAR-10 is missing")
     p.add_argument("--tf32", action="store_true", help="allow TF32 on CUDA (default: full float32)")
     p.add_argument("--json", default=None, help="also write every number to this JSON file")
+    p.add_argument("--pooling", default=None,
+                   help="comma list of XIGSNR_POOLING values (torch, native) to compare instead of the "
+                        "strategies: the loop strategy per implementation, ratios against the last one")
+    p.add_argument("--pool-edges", type=int, default=0,
+                   help="sample only cells with at least this many avg_pool_3x3 edges (default 0)")
     args = p.parse_args(argv)
 
     device = torch.device(args.device)
@@ -298,7 +420,8 @@ def main(argv=None) -> int:
     workers = args.workers or (4 if device.type == "cuda" else (os.cpu_count() or 1))
     per_arch = min(args.per_arch or args.archs, args.archs)
     space = NB201Space()
-    archs = random.Random(args.seed).sample(space.all_archs(), args.archs)
+    candidates = [a for a in space.all_archs() if sum(op == "avg_pool_3x3" for op in a) >= args.pool_edges]
+    archs = random.Random(args.seed).sample(candidates, args.archs)
     batches, source = load_batches(args, device)
     images = args.n_batches * args.batch_size
 
@@ -312,6 +435,9 @@ def main(argv=None) -> int:
     if device.type == "cpu":
         peak["1 thread"] = matmul_flops(device, threads=1)
     print("# float32 matmul: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items()))
+    if args.pooling:
+        return compare_pooling([b for b in args.pooling.split(",") if b], space, archs, batches, device,
+                               args.repeat)
 
     meter = Meter(device)
     # warm-up: first-call costs (kernel selection, lazy initialisation) stay out of the numbers
@@ -349,12 +475,11 @@ def main(argv=None) -> int:
 
         if "workers" in strategies:
             before = time.perf_counter()
-            records = score_architectures(space, [(i, a) for i, a in enumerate(archs)], dataset="cifar10",
-                                          batches=batches, proxies=[get_proxy("xi_gsnr")],
-                                          protocol=Protocol(args.n_batches, args.batch_size, 1), num_classes=10,
-                                          device=device, progress=False, workers=workers,
-                                          threads=1 if device.type == "cpu" else None,
-                                          strategy="vmap" if device.type == "cuda" else "loop")
+            execution = Execution(device=str(device), workers=workers, threads=1 if device.type == "cpu" else None,
+                                  strategy="vmap" if device.type == "cuda" else "loop")
+            study = Study("nb201", "cifar10", ["xi_gsnr"], Protocol(args.n_batches, args.batch_size), execution,
+                          images=study_images(args))
+            records = study.score(list(enumerate(archs)))
             wall = time.perf_counter() - before
             print(f"round {rep + 1} workers: {wall:.2f} s for {len(archs)} architectures")
             if workers_run is None or wall < workers_run["wall"]:

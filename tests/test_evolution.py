@@ -163,6 +163,7 @@ def _tiny_study(name, proxies, protocol, images, store=None):
     return Study(card, dataset, proxies, protocol, store=store, images=images, space_options={"resolution": 32})
 
 
+@pytest.mark.slow  # two searches of ImageNet-sized networks, each about 4 s
 @pytest.mark.parametrize("name", ["proxylessnas_xigsnr", "burgerformer"])
 def test_tiny_xi_gsnr_search_on_synthetic_images_is_reproducible(name):
     images = synthetic_images(16, 32, num_classes=10, seed=0)
@@ -202,7 +203,7 @@ def test_study_fitness_needs_images_for_data_proxies(space, tmp_path):
     with pytest.raises(MissingDataError, match="no imagenet images under the data root"):
         RegularizedEvolution(space, study, EvolutionSettings(population_size=2, steps=0), progress=False)
     too_few = synthetic_images(4, 32, num_classes=10, seed=0)
-    study = _tiny_study("proxylessnas_xigsnr", ["xi_gsnr"], Protocol(n_batches=1, batch_size=8), too_few)
+    study = _tiny_study("proxylessnas_xigsnr", ["xi_gsnr"], Protocol(n_batches=2, batch_size=8), too_few)
     with pytest.raises(ValueError, match="a batch of 8 needs at least that many images"):
         study.fitness(space.sample(random.Random(0)))
     params = Study("proxylessnas_xigsnr", None, ["params"], data_root=tmp_path)  # reads no image
@@ -221,6 +222,7 @@ def test_constraints_are_counted_at_their_own_resolution():
     assert arch_size(low, arch) == (low.count_flops(arch), low.count_params(arch)) != arch_size(low, arch, 224)
 
 
+@pytest.mark.slow  # a search of ten full-size NB201 networks, each built again to check its count
 def test_any_registered_space_can_be_searched():
     """NAS-Bench-201 has no closed-form FLOPs and a mutate without ``rate``: both are handled."""
     nb201 = create_space("nb201")

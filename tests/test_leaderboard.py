@@ -99,6 +99,7 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     pd.testing.assert_frame_equal(again.metrics["test_accuracy"], test)
 
 
+@pytest.mark.slow  # reads the precomputed tables for five leaderboards
 def test_seeded_sample_of_the_intersection(data_root):
     common = dict(bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, log=lambda s: None)
 
@@ -148,6 +149,7 @@ def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root
     assert f"{len(KEYS) - board.n_archs} selected architecture(s)" in note and "(nonfinite)" in note
 
 
+@pytest.mark.slow  # scores six architectures and draws the figures
 def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_path):
     pytest.importorskip("matplotlib")
     zc = _zc_json(tmp_path / "zc.json", KEYS[:6], truth)
@@ -190,6 +192,7 @@ def _markdown_rows(markdown: str, header_start: str) -> tuple[list[str], list[li
     return header, rows
 
 
+@pytest.mark.slow  # the whole command: tables, bootstrap, figures
 def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "board"
@@ -235,6 +238,7 @@ def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, c
         assert "unrecognized arguments" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and the package
 def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone():
     import subprocess
     import sys

@@ -135,6 +135,7 @@ def test_paper_sample_is_first_hashes_in_sorted_order(tfrecord_file):
         paper_sample(df)
 
 
+@pytest.mark.slow  # validates the 2,500 cells twice; the 30-cell file's readers stay in the fast loop
 def test_reference_sample_csv(data_root):
     df = read_nb101_sample_csv(data_root / "nb101" / "nb101_sample2500.csv")
     assert len(df) == 2500 and list(df["hash"]) == sorted(df["hash"])

@@ -17,6 +17,7 @@ CONTRADICTING_RECORDS = {737, 5065, 6545, 11964, 15372}
 #: ...and 199 fractional values (averages), recognised by not being a whole count
 
 
+@pytest.mark.slow  # all 15,625 records; test_count_depends_only_on_convolution_counts stays in the fast loop
 def test_every_single_network_record_matches_exactly(data_root):
     table = pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv")
     recorded = table["params_MB"] * 1e6

@@ -95,6 +95,7 @@ def test_function_proxies_get_a_network_of_their_own(archs, batches, monkeypatch
         study(["nope"])
 
 
+@pytest.mark.slow  # vmap on the CPU; its agreement with the loop is tested in test_strategies
 def test_vmap_strategy_in_the_study(archs):
     loop = study().score(archs[:2])
     vmapped = study(strategy="vmap").score(archs[:2])
@@ -102,7 +103,7 @@ def test_vmap_strategy_in_the_study(archs):
     for a, b in zip(loop, vmapped):
         assert a["proxy"] == b["proxy"]
         # the plumbing: the vmap strategy runs through the study and gives the loop's
-        # scores; the 1e-6 agreement itself is tested in test_strategies. Batches of 4 tiny
+        # scores; the agreement itself (a rounding bound) is tested in test_strategies. Batches of 4 tiny
         # images make variances small and sensitive, and 1/var (no xi) magnifies that most.
         tolerance = 1e-3 if a["proxy"] == "gsnr_inv_var" else 1e-5
         assert abs(a["score"] - b["score"]) <= tolerance * abs(a["score"]), a["proxy"]
@@ -182,6 +183,7 @@ def test_bad_execution_settings_are_clear_errors():
         Execution(worker=2)
 
 
+@pytest.mark.slow  # starting a Ray cluster takes about 8 s
 def test_ray_cluster_of_two_workers(archs, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed (pip install "xigsnr-naslib[ray]")')
     serial = study().score(archs)

@@ -9,89 +9,37 @@ row-major order. Floating-point addition is not associative, so the order is wha
 results identical, not merely close: scores computed with it equal those of
 ``nn.AvgPool2d`` exactly (``tests/test_pooling.py``).
 
-Three implementations, the first that applies is used:
+Two implementations:
 
-``c``       a C kernel (``csrc/avg_pool.c``) built with the system's C compiler on first use
-            (:mod:`xigsnr_naslib.c_kernels`): any stride. The first call for each shape,
-            dtype and setting is checked against PyTorch's kernel; a difference (a compiler
-            that reorders arithmetic) switches it off with a warning, and PyTorch's result is
-            used.
 ``torch``   k*k shifted views of the zero-padded planes added in PyTorch, a block of planes
-            at a time so that the passes stay in cache: stride 1 only. Also the path inside
-            ``torch.func`` transforms (vmap, grad), in a functional form.
-``native``  ``nn.AvgPool2d`` itself: CUDA (whose kernel is fast already), half precision,
-            ``ceil_mode``, ``divisor_override``, padding counted in the divisor, anything else.
+            at a time so that the passes stay in cache: stride 1 only (2.1-3.9x
+            ``nn.AvgPool2d`` at the NAS-Bench-201 sizes, forward and backward, one thread).
+            Also the path inside ``torch.func`` transforms (vmap, grad), in a functional form.
+``native``  ``nn.AvgPool2d`` itself: CUDA (whose kernel is fast already), strides other than
+            1, half precision, ``ceil_mode``, ``divisor_override``, padding counted in the
+            divisor, anything else.
 
-``XIGSNR_POOLING`` chooses: ``auto`` (default: ``c`` where it builds, else ``torch``),
-``c`` (fail loudly if it does not build), ``torch`` or ``native``. :func:`pooling_backend`
-says which is in use; :func:`use_native_pooling` swaps the modules back, for comparisons
-with the stock network.
+``XIGSNR_POOLING`` chooses: ``auto`` (default: ``torch`` wherever it applies), ``torch`` or
+``native``. :func:`pooling_backend` says which is in use; :func:`use_native_pooling` swaps
+the modules back, for comparisons with the stock network.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import ctypes
 import os
-import threading
-import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import c_kernels
-
 __all__ = ["ExactAvgPool2d", "avg_pool_exact", "avg_pool_stride1", "pooling_backend", "pooling_backend_note",
            "use_native_pooling"]
 
 _EXACT_DTYPES = (torch.float32, torch.float64)
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-_BACKENDS = ("auto", "c", "torch", "native")
+_BACKENDS = ("auto", "torch", "native")
 _divisor_cache: dict[tuple, torch.Tensor] = {}
 
 
 # ------------------------------------------------------------------ which implementation
-
-
-class _CKernel:
-    """The C kernels, loaded on first use, and the (shape, setting) keys already checked."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.library: ctypes.CDLL | None = None
-        self.tried = False
-        self.disabled: str | None = None  # why the kernel is not used, once known
-        self.checked: set[tuple] = set()
-
-    def get(self) -> ctypes.CDLL | None:
-        if self.disabled is not None:
-            return None
-        if not self.tried:
-            with self.lock:
-                if not self.tried:
-                    self.library = _declare(c_kernels.load("avg_pool"))
-                    if self.library is None:
-                        self.disabled = c_kernels.build_error("avg_pool") or "not built"
-                    self.tried = True
-        return self.library
-
-
-def _declare(library: ctypes.CDLL | None) -> ctypes.CDLL | None:
-    if library is None:
-        return None
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    for suffix in _SUFFIX.values():
-        for direction in ("forward", "backward"):
-            stride1 = getattr(library, f"xs_avg_pool_s1_{direction}_{suffix}")
-            stride1.argtypes = [ptr, ptr, ptr] + [i64] * 5 + [ptr, ptr]
-            stride1.restype = None
-            general = getattr(library, f"xs_avg_pool_{direction}_{suffix}")
-            general.argtypes = [ptr, ptr, ptr] + [i64] * 8 + [ptr]
-            general.restype = None
-    return library
-
-
-_C = _CKernel()
 
 
 def _requested_backend() -> str:
@@ -101,35 +49,14 @@ def _requested_backend() -> str:
     return value
 
 
-def _c_library() -> ctypes.CDLL | None:
-    """The C kernels if they are to be used now, else ``None``."""
-    requested = _requested_backend()
-    if requested in ("torch", "native"):
-        return None
-    library = _C.get()
-    if library is None and requested == "c":
-        raise RuntimeError(f"XIGSNR_POOLING=c, but the C pooling kernel is unavailable: {_C.disabled}")
-    return library
-
-
 def pooling_backend() -> str:
-    """The implementation that CPU float pooling uses now: ``"c"``, ``"torch"`` or ``"native"``.
-
-    ``"c"`` builds the kernel if that was not done yet; the reason it is not used, if it is
-    not, is in ``pooling_backend_note()``.
-    """
-    requested = _requested_backend()
-    if requested in ("torch", "native"):
-        return requested
-    return "c" if _c_library() is not None else "torch"
+    """The implementation that CPU float pooling uses now: ``"torch"`` or ``"native"``."""
+    return "native" if _requested_backend() == "native" else "torch"
 
 
 def pooling_backend_note() -> str:
-    """One line: the backend in use, and why the C kernel is not, where it is not."""
-    backend = pooling_backend()
-    if backend == "c" or _requested_backend() != "auto":
-        return backend
-    return f"{backend} (C kernel unavailable: {(_C.disabled or '').splitlines()[0]})"
+    """One line for reports: the implementation in use."""
+    return pooling_backend()
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -151,118 +78,9 @@ def _native_forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> 
     return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
 
 
-def _native_backward(grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    like = grad_out.new_empty(input_shape)  # the kernel reads only its shape
-    return torch.ops.aten.avg_pool2d_backward(grad_out, like, [kernel, kernel], [stride, stride],
-                                              [padding, padding], False, False, None)
-
-
 def _is_plain(x: torch.Tensor) -> bool:
     """Not a tensor wrapped by a ``torch.func`` transform (vmap, grad)."""
     return not torch._C._functorch.is_functorch_wrapped_tensor(x)
-
-
-# ------------------------------------------------------------------ the C path
-
-
-#: fewest planes worth handing to another thread
-_PLANES_PER_THREAD = 32
-_pool_lock = threading.Lock()
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _thread_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
-    global _executor
-    with _pool_lock:
-        if _executor is None or _executor._max_workers != threads:
-            if _executor is not None:
-                _executor.shutdown(wait=False)
-            _executor = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="xigsnr-pool")
-        return _executor
-
-
-def _forget_thread_pool() -> None:  # a forked child has the object but not its threads
-    global _executor
-    _executor = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_thread_pool)
-
-
-def _over_planes(run, planes: int) -> None:
-    """``run(first, count)`` over all planes: in slices on PyTorch's intra-op thread count.
-
-    The kernels release the GIL (ctypes), so the slices run in parallel; each plane is
-    computed by one thread exactly as it would be alone, so the result does not depend on
-    the thread count.
-    """
-    threads = min(torch.get_num_threads(), planes // _PLANES_PER_THREAD)
-    if threads <= 1:
-        run(0, planes)
-        return
-    bounds = [planes * i // threads for i in range(threads + 1)]
-    futures = [_thread_pool(threads).submit(run, lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
-    for future in futures:
-        future.result()
-
-
-def _c_pool(library, direction: str, src: torch.Tensor, dst: torch.Tensor, input_hw,
-            kernel: int, stride: int, padding: int) -> torch.Tensor:
-    """Run the C ``direction`` kernel from ``src`` into ``dst`` (both contiguous NCHW)."""
-    h, w = input_hw
-    divisors = _divisors(h, w, kernel, stride, padding, src.dtype)
-    oh, ow = divisors.shape
-    item = src.element_size()
-    src_plane, dst_plane = src.shape[-2] * src.shape[-1], dst.shape[-2] * dst.shape[-1]
-    if stride == 1:
-        kernel_fn = getattr(library, f"xs_avg_pool_s1_{direction}_{_SUFFIX[src.dtype]}")
-        # the source planes are padded (the forward by padding, the backward by the rest of a
-        # window) into one buffer; the window sums of the destination's rows go to another
-        border = padding if direction == "forward" else kernel - 1 - padding
-        padded_w = src.shape[-1] + 2 * border
-        scratch = ((src.shape[-2] + 2 * border) * padded_w, dst.shape[-2] * padded_w)
-        settings = (h, w, kernel, padding)
-    else:
-        kernel_fn = getattr(library, f"xs_avg_pool_{direction}_{_SUFFIX[src.dtype]}")
-        scratch = (ow,)  # one output row of sums (forward) or shares (backward)
-        settings = (h, w, oh, ow, kernel, stride, padding)
-
-    def run(first: int, count: int) -> None:
-        buffers = [src.new_empty(size) for size in scratch]
-        kernel_fn(src.data_ptr() + first * src_plane * item, dst.data_ptr() + first * dst_plane * item,
-                  divisors.data_ptr(), count, *settings, *(b.data_ptr() for b in buffers))
-
-    _over_planes(run, dst.shape[0] * dst.shape[1])
-    return dst
-
-
-def _c_forward(library, x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    x = x.contiguous()
-    n, c, h, w = x.shape
-    oh, ow = _divisors(h, w, kernel, stride, padding, x.dtype).shape
-    return _c_pool(library, "forward", x, x.new_empty((n, c, oh, ow)), (h, w), kernel, stride, padding)
-
-
-def _c_backward(library, grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    grad_out = grad_out.contiguous()
-    return _c_pool(library, "backward", grad_out, grad_out.new_empty(input_shape), input_shape[-2:],
-                   kernel, stride, padding)
-
-
-def _checked_c(direction: str, key: tuple, compute, reference):
-    """``compute()``, compared with ``reference()`` bit for bit the first time ``key`` is seen."""
-    result = compute()
-    if (direction, key) in _C.checked:
-        return result
-    expected = reference()
-    if not torch.equal(result, expected):
-        _C.disabled = f"its {direction} differed from PyTorch's for {key} (a compiler that reorders arithmetic?)"
-        warnings.warn(f"xigsnr_naslib.pooling: C kernel switched off, {_C.disabled}; "
-                      "using the PyTorch implementation", RuntimeWarning, stacklevel=3)
-        return expected
-    _C.checked.add((direction, key))
-    return result
 
 
 # ------------------------------------------------------------------ the torch path (stride 1)
@@ -359,56 +177,33 @@ def _torch_backward(grad_out: torch.Tensor, input_shape, kernel: int, padding: i
 # ------------------------------------------------------------------ the operation
 
 
-def _forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    library = _c_library() if _is_plain(x) else None
-    if library is not None:
-        key = (x.dtype, tuple(x.shape), kernel, stride, padding)
-        return _checked_c("forward", key, lambda: _c_forward(library, x, kernel, stride, padding),
-                          lambda: _native_forward(x, kernel, stride, padding))
-    if stride == 1:
-        return _torch_forward(x, kernel, padding)
-    return _native_forward(x, kernel, stride, padding)
-
-
-def _backward(grad_out: torch.Tensor, input_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    library = _c_library() if _is_plain(grad_out) else None
-    if library is not None:
-        key = (grad_out.dtype, tuple(input_shape), kernel, stride, padding)
-        return _checked_c("backward", key,
-                          lambda: _c_backward(library, grad_out, input_shape, kernel, stride, padding),
-                          lambda: _native_backward(grad_out, input_shape, kernel, stride, padding))
-    if stride == 1:
-        return _torch_backward(grad_out, input_shape, kernel, padding)
-    return _native_backward(grad_out, input_shape, kernel, stride, padding)
-
-
 class _ExactAvgPool(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
-        return _forward(x, kernel, stride, padding)
+    def forward(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
+        return _torch_forward(x, kernel, padding)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        x, kernel, stride, padding = inputs
-        ctx.settings, ctx.input_shape = (kernel, stride, padding), tuple(x.shape)
+        x, kernel, padding = inputs
+        ctx.settings, ctx.input_shape = (kernel, padding), tuple(x.shape)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        kernel, stride, padding = ctx.settings
-        return _backward(grad_out, ctx.input_shape, kernel, stride, padding), None, None, None
+        kernel, padding = ctx.settings
+        return _torch_backward(grad_out, ctx.input_shape, kernel, padding), None, None
 
 
 def avg_pool_exact(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
     """``F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)``, bit for bit.
 
-    ``x``: a 4-d float32/float64 CPU tensor. Uses the C kernel or, for stride 1, the PyTorch
-    path (see the module documentation); PyTorch's own kernel otherwise.
+    ``x``: a 4-d float32/float64 CPU tensor. Stride 1 takes the PyTorch path (see the module
+    documentation), other strides PyTorch's own kernel.
     """
-    if _requested_backend() == "native" or (stride != 1 and (_c_library() is None or not _is_plain(x))):
+    if _requested_backend() == "native" or stride != 1:
         return _native_forward(x, kernel, stride, padding)
-    return _ExactAvgPool.apply(x, kernel, stride, padding)
+    return _ExactAvgPool.apply(x, kernel, padding)
 
 
 def avg_pool_stride1(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
