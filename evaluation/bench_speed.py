@@ -64,7 +64,6 @@ from xigsnr_naslib.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_
 from xigsnr_naslib.study import Execution, Study, build_model
 from xigsnr_naslib.pooling import pooling_backend_note
 from xigsnr_naslib.protocol import PAPER_NB201, Protocol, draw_batches
-from xigsnr_naslib.proxies import get_proxy
 from xigsnr_naslib.spaces.nb201 import NB201Space, as_benchmark_code
 
 SERIAL = ("plain", "reference", "plain-exact", "loop", "loop-1t", "joint", "vmap")

@@ -7,7 +7,6 @@ The README quotes how many cases run (``len(CASES)``).
 """
 import itertools
 import json
-from pathlib import Path
 
 import pytest
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xigsnr_naslib import Execution, Protocol, Study, XiGSNR, get_proxy
-from xigsnr_naslib.proxies import Moments, PassResults, Proxy, run_passes
+from xigsnr_naslib.proxies import PassResults, Proxy, run_passes
 from xigsnr_naslib.results import ResultsStore, record_key, upgrade_record
 from xigsnr_naslib.study import build_model
 

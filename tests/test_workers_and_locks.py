@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from xigsnr_naslib.results import ResultsStore, StoreBusyError
+from xigsnr_naslib.results import ResultsStore
 
 PARENT = textwrap.dedent("""
     import sys, time
@@ -88,7 +88,6 @@ def test_a_second_writer_is_refused_and_nothing_is_lost(tmp_path):
 
 
 def test_the_command_line_refuses_a_busy_results_file(tmp_path, data_root, capsys):
-    from xigsnr_naslib.cli import main
 
     results = tmp_path / "busy.jsonl"
     results.write_text("")

@@ -25,7 +25,7 @@ valid choices; nothing falls back to another space's defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from .protocol import Protocol
 from .registry import Registry, UnknownChoiceError, choose

@@ -30,13 +30,14 @@ import warnings
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Callable, Hashable
 
-import torch
-import torch.nn.functional as F
 
 from .complexity import count_flops as _hook_flops
 from .spaces.base import SearchSpace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .study import Study
 
 __all__ = [
     "Constraints",

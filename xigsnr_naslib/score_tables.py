@@ -38,7 +38,6 @@ it last, and so does every metric here) and counted in a note.
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 import warnings

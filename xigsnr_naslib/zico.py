@@ -26,7 +26,6 @@ import math
 import warnings
 from typing import Iterable
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

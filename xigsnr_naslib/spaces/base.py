@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Any, Callable, Hashable
+from typing import Any, Hashable
 
 import torch.nn as nn
 
