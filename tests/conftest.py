@@ -10,7 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The reference data: $XIGSNR_DATA_ROOT, else ../shared/data beside the project."""
-    root = Path(os.environ.get("XIGSNR_DATA_ROOT", REPO.parent / "shared" / "data"))
+    # resolved: tests that run the command line in another folder get the same root
+    root = Path(os.environ.get("XIGSNR_DATA_ROOT", REPO.parent / "shared" / "data")).resolve()
     if not (root / "nb201").is_dir():
         pytest.skip(f"reference data not found at {root} (set XIGSNR_DATA_ROOT)")
     return root

@@ -2,7 +2,7 @@
 
 ::
 
-    xigsnr-naslib leaderboard --space nb201 --dataset cifar10 --sample 500 --seed 0 \\
+    xigsnr-naslib leaderboard --space nb201 --dataset cifar10 --sample 500 --sample-seed 0 \\
         --out evaluation/leaderboard/nb201_cifar10
 
 writes ``leaderboard.md``, ``leaderboard.csv``, ``scores.csv``, ``run.json`` and the PNG
