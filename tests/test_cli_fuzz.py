@@ -115,7 +115,9 @@ def test_the_harness_tries_at_least_200_bad_invocations():
     assert len(CASES) >= 200
 
 
-@pytest.mark.parametrize("command,args,value,expect", CASES,
+# every fourth case runs in the fast loop (-m "not slow"), all of them in the full suite
+@pytest.mark.parametrize("command,args,value,expect",
+                         [pytest.param(*case, marks=() if i % 4 == 0 else pytest.mark.slow) for i, case in enumerate(CASES)],
                          ids=[f"{c}-{i}" for i, (c, *_rest) in enumerate(CASES)])
 def test_bad_invocation(command, args, value, expect, results, data_root, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -29,6 +29,7 @@ def run_cli(site, *args, cwd):
                           env=env, cwd=cwd)
 
 
+@pytest.mark.slow  # pip-installs a package and runs three commands in fresh interpreters (about 14 s)
 def test_a_toy_space_from_another_package_is_listed_scored_and_correlated(toy_site, data_root, tmp_path):
     listed = run_cli(toy_site, "spaces", cwd=tmp_path)
     assert listed.returncode == 0 and "a toy space from another package" in listed.stdout

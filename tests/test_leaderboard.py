@@ -57,6 +57,7 @@ KEYS = ["(0, 1, 2, 3, 4, 0)", "(2, 2, 2, 2, 2, 2)", "(3, 3, 3, 3, 3, 3)", "(4, 0
         "(1, 2, 0, 3, 2, 4)", "(2, 3, 2, 3, 2, 3)", "(0, 2, 2, 0, 3, 2)", "(2, 4, 0, 0, 3, 2)", "(3, 2, 3, 2, 0, 4)"]
 
 
+@pytest.mark.slow  # a leaderboard run and its resume (about 2 s)
 def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     zc = _zc_json(tmp_path / "zc_nasbench201.json", KEYS + ["(9, 9, 9, 9, 9, 9)"], truth, nan_key=KEYS[1])
     store = tmp_path / "scores.jsonl"

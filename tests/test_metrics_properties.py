@@ -50,21 +50,21 @@ def same(ours, theirs):
     return (math.isnan(ours) and math.isnan(theirs)) or abs(ours - theirs) <= TOL
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(pairs())
 def test_kendall_tau_b_equals_scipy(data):
     s, a = data
     assert same(kendall_tau(s, a), scipy_or_nan(stats.kendalltau, *kept(s, a)))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(pairs())
 def test_spearman_equals_scipy(data):
     s, a = data
     assert same(spearman_rho(s, a), scipy_or_nan(stats.spearmanr, *kept(s, a)))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(pairs())
 def test_pearson_equals_scipy_on_the_finite_pairs(data):
     s, a = data

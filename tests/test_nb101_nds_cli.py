@@ -39,6 +39,7 @@ def test_burgerformer_is_scored_on_its_own_images_not_cifar(capsys):
     assert "unknown dataset 'cifar10' for space 'burgerformer'; choose one of: imagenet" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow  # scores three NB101 cells through the command line (about 2 s)
 def test_correlate_nb101_uses_the_released_protocol(data_root, tmp_path, capsys):
     results = tmp_path / "nb101.jsonl"
     assert main(["correlate", "--space", "nb101", "--archs", "0,1,2", "--results", str(results),

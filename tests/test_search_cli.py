@@ -96,6 +96,7 @@ def test_a_resumed_search_with_another_protocol_is_refused(tmp_path, capsys):
     assert _stored(tmp_path) == records  # nothing was scored under the refused settings
 
 
+@pytest.mark.slow  # two searches through the command line (about 3 s); test_evolution has the fast one
 def test_a_resumed_search_scores_no_architecture_twice(tmp_path, monkeypatch):
     """Interrupted between checkpoints, a search redoes the steps after the last one: the
     results store gives their scores back, so no architecture is scored twice."""

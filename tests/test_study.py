@@ -69,7 +69,8 @@ def test_a_results_file_of_the_previous_release_resumes_without_rescoring(data_r
     assert path.read_text() == RELEASE_FILE.read_text()  # nothing appended
 
 
-@pytest.mark.parametrize("change", [{"data_seed": 2}, {"init_seed": 2}, {"batch_size": 8}])
+@pytest.mark.parametrize("change", [{"data_seed": 2}, pytest.param({"init_seed": 2}, marks=pytest.mark.slow),
+                                    pytest.param({"batch_size": 8}, marks=pytest.mark.slow)])
 def test_a_changed_protocol_field_is_never_served_from_the_store(data_root, tmp_path, change):
     path = tmp_path / "old.jsonl"
     shutil.copy(RELEASE_FILE, path)

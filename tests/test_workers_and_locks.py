@@ -43,6 +43,7 @@ def _alive(pid: int) -> bool:
     return bool(state) and not state.startswith("Z")
 
 
+@pytest.mark.slow  # a parent with two workers in a fresh interpreter, killed (about 4 s)
 @pytest.mark.skipif(sys.platform != "linux", reason="uses ps and fork")
 def test_workers_exit_when_their_parent_is_killed():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
@@ -65,6 +66,7 @@ def test_workers_exit_when_their_parent_is_killed():
     assert not survivors, "a worker outlived its parent by 10 s"
 
 
+@pytest.mark.slow  # two fresh interpreters (about 5 s)
 def test_a_second_writer_is_refused_and_nothing_is_lost(tmp_path):
     store = ResultsStore(tmp_path / "r.jsonl")
     code = textwrap.dedent(f"""
@@ -87,6 +89,7 @@ def test_a_second_writer_is_refused_and_nothing_is_lost(tmp_path):
     assert [json.loads(line)["arch"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == ["a", "b"]
 
 
+@pytest.mark.slow  # a command in a fresh interpreter (about 4 s)
 def test_the_command_line_refuses_a_busy_results_file(tmp_path, data_root, capsys):
 
     results = tmp_path / "busy.jsonl"
@@ -113,6 +116,7 @@ ONE_WORKER_TWO_THREADS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a spawned worker in a fresh interpreter (about 5 s)
 def test_a_worker_of_several_threads_does_not_deadlock_after_the_parent_used_openmp():
     """A forked child inherits OpenMP's state without its threads and waits for ever at its
     first parallel operator; workers of several threads are spawned instead."""
