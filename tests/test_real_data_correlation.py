@@ -6,7 +6,7 @@ that neither a constant, nor a random, nor the squared-mean-only variant reaches
 """
 import pytest
 
-from xigsnr_naslib import correlate
+from xigsnr_naslib import Execution, Selection, Study, correlate
 
 pytestmark = pytest.mark.slow
 
@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def result(data_root, tmp_path_factory):
     path = tmp_path_factory.mktemp("real") / "nb201_cifar10.jsonl"
-    return correlate("nb201", "cifar10", sample=40, sample_seed=2024, proxies=["xi_gsnr", "params"],
-                     data_root=data_root, results=path, progress=False)
+    study = Study("nb201", "cifar10", ["xi_gsnr", "params"], execution=Execution(workers="auto"), store=path,
+                  data_root=data_root)
+    return correlate(study, Selection(sample=40, sample_seed=2024))
 
 
 def test_official_mode_ranks_real_architectures(result):
