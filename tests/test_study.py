@@ -186,7 +186,7 @@ def test_build_model_is_seeded_by_the_init_seed_only():
     ("xi_gsnr_per_sample", Protocol(n_batches=1, batch_size=1), "--batch-size"),
 ])
 def test_a_protocol_that_makes_a_proxy_undefined_is_refused_at_the_door(proxy, protocol, what, tmp_path):
-    with pytest.raises(ValueError, match=f"proxy '{proxy}' is not computable from 1 gradient sample.*raise {what}"):
+    with pytest.raises(ValueError, match=f"proxy '{proxy}' is not computable: 1 gradient sample.*raise {what}"):
         Study("nb201", proxies=[proxy], protocol=protocol, store=tmp_path / "r.jsonl")
     assert not (tmp_path / "r.jsonl").exists()  # refused before anything was written
     # proxies that read no gradients are computable under any protocol

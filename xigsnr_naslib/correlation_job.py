@@ -100,6 +100,7 @@ def correlate(study: Study | str = "nb201", selection: Selection | None = None, 
         statuses = [r["status"] for r in records if r["proxy"] == p.name]
         metrics[p.name]["n_nonfinite"] = statuses.count("nonfinite")
         metrics[p.name]["n_error"] = statuses.count("error")
+        metrics[p.name]["n_not_computable"] = statuses.count("not computable")
         seconds = [r.get("seconds", np.nan) for r in records if r["proxy"] == p.name]
         metrics[p.name]["seconds_per_arch"] = float(np.nanmean(seconds)) if seconds else float("nan")
     return CorrelationResult(metrics, table, records, truth.attrs.get("definition", ""))

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .passes import Activations, BatchGradients, NotComputable, PassRequest
 from .registry import Registry, UnknownChoiceError, choose
 from .complexity import count_flops, count_params
 from .gradients import Batch, LossFn, check_batches
@@ -58,7 +59,7 @@ _SAMPLES_OF_MODE = {mode: samples for samples, mode in SAMPLES.items()}
 
 
 @dataclass(frozen=True)
-class Moments:
+class Moments(PassRequest):
     """A pass request: streamed float64 moments of gradient samples of the selected parameters.
 
     Parameters
@@ -85,25 +86,31 @@ class Moments:
         """How many gradient samples the pass gives for ``n_batches`` batches of ``batch_size``."""
         return n_batches * batch_size if self.samples == "per_sample" else n_batches
 
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        n = self.n_samples(n_batches, batch_size)
+        if n >= MIN_SAMPLES:
+            return None
+        what = "--batch-size (images per batch)" if self.samples == "per_sample" else "--n-batches"
+        return (f"{n} gradient sample(s) ({n_batches} x {batch_size} images, {self.samples} gradients) give no "
+                f"variance: it needs at least {MIN_SAMPLES}; raise {what}")
+
 
 #: a variance needs two samples: with fewer every moments-based score is undefined
 MIN_SAMPLES = 2
 
 
 def check_computable(proxies: Sequence["Proxy"], n_batches: int, batch_size: int) -> None:
-    """Refuse, before anything is scored, proxies whose passes would give fewer than two
-    gradient samples (a variance over one sample is zero: the score is undefined, not 0).
+    """Refuse, before anything is scored, proxies whose passes the protocol cannot give:
+    e.g. fewer than two gradient samples (a variance over one sample is zero: the score is
+    undefined, not 0), or a batch the protocol does not draw.
 
-    Raises ``ValueError`` naming the proxy, the sample count and what to change.
+    Raises ``ValueError`` naming the proxy, what is missing and what to change.
     """
     for proxy in proxies:
         for need in proxy.needs:
-            n = need.n_samples(n_batches, batch_size)
-            if n < MIN_SAMPLES:
-                what = ("--batch-size (images per batch)" if need.samples == "per_sample" else "--n-batches")
-                raise ValueError(f"proxy {proxy.name!r} is not computable from {n} gradient sample(s) "
-                                 f"({n_batches} x {batch_size} images, {need.samples} gradients): it needs at "
-                                 f"least {MIN_SAMPLES}; raise {what}")
+            problem = need.problem(n_batches, batch_size)
+            if problem:
+                raise ValueError(f"proxy {proxy.name!r} is not computable: {problem}")
 
 
 @dataclass
@@ -112,9 +119,11 @@ class PassResults:
 
     ``model`` (in train mode, on its device; do not change it), ``batches`` (list of
     ``(images N x C x H x W, labels N)``), ``loss_fn``, ``input_shape`` (one image, ``C x H x W``)
-    and ``moments``: per requested :class:`Moments`, a
+    and ``moments``: per requested pass, its result; for :class:`Moments` a
     :class:`~xigsnr_naslib.statistics.RunningMoments` (or ``StackedMoments`` under the
-    ``vmap`` strategy).
+    ``vmap`` strategy), for other :class:`~xigsnr_naslib.passes.PassRequest` kinds what their
+    ``run`` returns. A ``compute`` raises :class:`~xigsnr_naslib.passes.NotComputable` when
+    the score is undefined for this architecture.
     """
 
     model: nn.Module
@@ -126,7 +135,7 @@ class PassResults:
 
 def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, needs: Iterable[Moments],
                strategy: str = "loop") -> dict[Moments, Any]:
-    """Run every pass ``needs`` asks for, each once: ``{request: moments}``.
+    """Run every pass ``needs`` asks for, each once: ``{request: result}``.
 
     Requests with the same ``params`` share their passes (``independent`` and
     ``cumulative`` one set of N backward passes, ``per_sample`` another); BatchNorm running
@@ -134,9 +143,13 @@ def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, need
     the request alone would give.
     """
     needs = list(dict.fromkeys(needs))
-    out: dict[Moments, Any] = {}
-    for params in dict.fromkeys(n.params for n in needs):
-        group = [n for n in needs if n.params == params]
+    out: dict[PassRequest, Any] = {}
+    for need in needs:
+        if not isinstance(need, Moments):
+            out[need] = need.run(model, batches, loss_fn, strategy)
+    moments_needs = [n for n in needs if isinstance(n, Moments)]
+    for params in dict.fromkeys(n.params for n in moments_needs):
+        group = [n for n in moments_needs if n.params == params]
         modes = list(dict.fromkeys(SAMPLES[n.samples] for n in group))
         abs_modes = [SAMPLES[n.samples] for n in group if n.abs_mean]
         moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy,
@@ -161,8 +174,10 @@ class Proxy:
     compute : callable
         ``compute(results: PassResults) -> float``; must be picklable (a module-level
         function or an instance of a module-level class) to run in worker processes.
-    needs : tuple of Moments
-        The passes it consumes; empty for proxies that read only the network.
+    needs : tuple of PassRequest
+        The passes it consumes (:class:`Moments`, :class:`~xigsnr_naslib.passes.BatchGradients`,
+        :class:`~xigsnr_naslib.passes.Activations`, ...); empty for proxies that read only the
+        network or run passes of their own.
     settings : dict
         Everything that defines the score besides the protocol (recorded in every record).
     description : str
@@ -322,4 +337,4 @@ register_proxy(Proxy("params", _params, description="number of parameters", need
 register_proxy(Proxy("flops", _flops, description="multiply-adds of Conv2d/Linear layers for one image",
                      needs_data=False))
 
-__all__ += ["UnknownChoiceError", "gsnr_proxy", "estimator_of", "OwnPasses", "GSNRScore"]
+__all__ += ["NotComputable", "PassRequest", "BatchGradients", "Activations", "UnknownChoiceError", "gsnr_proxy", "estimator_of", "OwnPasses", "GSNRScore"]

@@ -7,6 +7,8 @@ settings and the protocol, the score, seconds, and a ``status``:
 * ``"nonfinite"``: the score was NaN or infinite; ``score`` is null and ``value`` holds
   ``"nan"``, ``"inf"`` or ``"-inf"``;
 * ``"error"``: scoring raised; ``error`` holds the message (the run went on).
+* ``"not computable"``: the proxy is undefined for this architecture (e.g. NASWOT on a
+  network without ReLU); ``score`` is null and ``reason`` says why.
 
 Records are keyed by everything that changes their value (:func:`record_key`): space and
 its options, dataset, the fingerprint of the images used (``images``), arch, proxy and its

@@ -39,7 +39,7 @@ from .gradients import Batch, LossFn
 from .gsnr import STRATEGIES
 from .image_set import ImageSet
 from .protocol import Protocol, draw_batches
-from .proxies import PassResults, Proxy, check_computable, get_proxy, run_passes
+from .proxies import NotComputable, PassResults, Proxy, check_computable, get_proxy, run_passes
 from .results import ResultsStore, record_key, score_fields, upgrade_record
 from .spaces.base import SearchSpace
 
@@ -189,6 +189,8 @@ class ArchitectureScorer:
             began = time.perf_counter()
             try:
                 record.update(score_fields(float(proxy.compute(results))))
+            except NotComputable as exc:
+                record.update({"score": None, "status": "not computable", "reason": str(exc)})
             except (RuntimeError, ValueError) as exc:
                 self._fail([record], [proxy], exc)
             own = time.perf_counter() - began
