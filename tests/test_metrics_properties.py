@@ -92,3 +92,50 @@ def test_all_tied_is_nan_for_every_n():
         assert math.isnan(kendall_tau(np.ones(n), np.arange(n)))
         assert math.isnan(spearman_rho(np.ones(n), np.arange(n)))
         assert math.isnan(pearson_r(np.ones(n), np.arange(n)))
+
+
+# --- P@TopK's tie rule ----------------------------------------------------------------------------
+# precision_at_top is the expected overlap of the two top-k sets when ties are broken uniformly
+# at random, independently in the two rankings. An independent computation: enumerate every
+# tie-breaking order of each ranking (all permutations of n <= 5 items, each ranking sorted
+# stably after permuting), count the overlap, average. Both sides are sums of at most 120^2
+# fractions with denominator k <= 5 (exact in binary up to rounding of ~1e-16 per term), so
+# agreement to 1e-12 is far inside rounding and far below any wrong tie rule (>= 1/(k*n!)).
+import itertools
+
+from xigsnr_naslib.metrics import precision_at_top
+
+
+def _brute_force_p_at_top(s, a, k):
+    n = len(s)
+    def tops(values):
+        out = []
+        for perm in itertools.permutations(range(n)):
+            order = sorted(range(n), key=lambda j: (-values[perm[j]], j))  # stable on the permuted order
+            out.append({perm[j] for j in order[:k]})
+        return out
+    ts, ta = tops(s), tops(a)
+    return sum(len(x & y) for x in ts for y in ta) / (len(ts) * len(ta) * k)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.tuples(st.lists(st.integers(0, 2), min_size=n, max_size=n),
+                                                     st.lists(st.integers(0, 2), min_size=n, max_size=n),
+                                                     st.integers(1, n))))
+def test_p_at_top_is_the_expected_overlap_over_tie_breaks(case):
+    s, a, k = case
+    n = len(s)
+    fraction = k / n  # round(fraction * n) == k
+    assert precision_at_top(s, a, fraction) == pytest.approx(_brute_force_p_at_top(s, a, k), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 100)), min_size=2, max_size=40),
+       st.sampled_from([0.05, 0.1, 0.25, 0.5]), st.randoms(use_true_random=False))
+def test_p_at_top_does_not_depend_on_input_order(pairs, fraction, rng):
+    s, a = map(list, zip(*pairs))
+    shuffled = list(pairs)
+    rng.shuffle(shuffled)
+    s2, a2 = map(list, zip(*shuffled))
+    # a permutation reorders the terms of one float sum of products of fractions: rounding only
+    assert precision_at_top(s, a, fraction) == pytest.approx(precision_at_top(s2, a2, fraction), abs=1e-12)

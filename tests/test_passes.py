@@ -70,3 +70,61 @@ def test_not_computable_is_recorded_with_its_reason_never_as_a_number(tmp_path, 
     assert records["test_undefined"]["score"] is None
     assert records["test_undefined"]["reason"] == "no ReLU in this network"
     assert records["params"]["status"] == "ok"
+
+
+class ConstantOutput(nn.Module):
+    """A network whose output does not depend on its input: a conv whose result is multiplied
+    by zero (what an NB201 cell with no path from input to output amounts to)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = self.conv(x).mean(dim=(2, 3)) * 0.0
+        return self.fc(h)
+
+
+@pytest.mark.parametrize("name", ["xi_gsnr", "xi_gsnr_paper", "xi_gsnr_per_sample", "gsnr_sq_mean", "zico"])
+def test_a_network_whose_output_ignores_its_input_is_not_computable_for_gradient_statistics(name):
+    from xigsnr_naslib import get_proxy
+    torch.manual_seed(0)
+    data = [(torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))) for _ in range(3)]
+    # every Conv2d/Linear weight gradient is exactly zero (the fc input is 0; the conv's
+    # gradient is multiplied by 0), so no sample varies: undefined, not 0
+    with pytest.raises(NotComputable, match="varies"):
+        get_proxy(name)(ConstantOutput().train(), data)
+
+
+def test_disconnected_nb201_cells_are_recorded_not_computable_and_others_are_scored(tmp_path, data_root):
+    disconnected = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|"  # node 3 has no input
+    connected = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    study = Study("nb201", proxies=["xi_gsnr", "zico", "params"], protocol=Protocol(n_batches=2, batch_size=4),
+                  store=tmp_path / "r.jsonl", data_root=data_root)
+    records = study.score([(0, disconnected), (1, connected)])
+    status = {(r["index"], r["proxy"]): r["status"] for r in records}
+    assert status[(0, "xi_gsnr")] == status[(0, "zico")] == "not computable"
+    assert status[(0, "params")] == "ok"  # the network has parameters whatever its wiring
+    assert status[(1, "xi_gsnr")] == status[(1, "zico")] == "ok"
+
+
+def test_correlate_leaves_not_computable_architectures_out_or_ranks_them_last(tmp_path, data_root):
+    import math
+    from xigsnr_naslib.correlation_job import Selection, correlate
+    from xigsnr_naslib.metrics import kendall_tau
+    study = Study("nb201", proxies=["xi_gsnr"], protocol=Protocol(n_batches=2, batch_size=4),
+                  store=tmp_path / "r.jsonl", data_root=data_root)
+    truth = study.card.load_ground_truth("cifar10", data_root)
+    # five connected cells and two with no path from input to output (node 3 gets only "none")
+    disconnected = [i for i in truth.index if truth.at[i, "arch"].endswith("|none~0|none~1|none~2|")][:2]
+    chosen = list(truth.index[:5]) + disconnected
+    dropped = correlate(study, Selection(indices=chosen))
+    last = correlate(study, Selection(indices=chosen), not_computable="last")
+    assert dropped.metrics["xi_gsnr"]["n_not_computable"] == 2 and dropped.metrics["xi_gsnr"]["n"] == 5
+    assert last.metrics["xi_gsnr"]["n"] == 7
+    # "last" is tau with the undefined scores replaced by -inf, computed independently here
+    scores = [-math.inf if i in disconnected else last.table.at[i, "xi_gsnr"] for i in chosen]
+    assert last.metrics["xi_gsnr"]["kendall_tau"] == kendall_tau(scores, truth.loc[chosen, "accuracy"].to_numpy())
+    with pytest.raises(ValueError, match="unknown not-computable policy 'first'.*drop, last"):
+        correlate(study, Selection(indices=chosen), not_computable="first")

@@ -86,10 +86,11 @@ def test_registered_proxy_and_abs_means_guard():
         RunningMoments(["w"]).abs_means()
 
 
-def test_single_batch_warns_and_nan_is_recorded():
+def test_single_batch_is_not_computable_and_nan_is_recorded():
+    from xigsnr_naslib.passes import NotComputable
     model = nn.Linear(4, 3, bias=False)
-    with pytest.warns(RuntimeWarning, match="every standard deviation is zero"):
-        assert zico(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error) == 0.0
+    with pytest.raises(NotComputable, match="1 batch"):
+        zico(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error)
     bad = [(torch.full((2, 4), float("nan")), torch.zeros(2, 3)) for _ in range(3)]
     with pytest.warns(RuntimeWarning, match="non-finite"):
         assert math.isnan(zico(model, bad, half_squared_error))

@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sample-seed", type=whole(0), default=0, help="seed of --sample (default 0)")
     c.add_argument("--accuracy", default=None, help="ground-truth definition where a space has several "
                    "(nb101: released = max over seeds of test accuracy, the default; naslib = one seed's validation)")
+    c.add_argument("--not-computable", choices=("drop", "last"), default="drop",
+                   help="architectures a proxy cannot score (e.g. an NB201 cell with no path from input to "
+                   "output): drop = leave them out of the correlation (default), last = rank them below every "
+                   "score, as the released xi-GSNR evaluation (which scores them 0) does")
     c.add_argument("--report", default=None, help="JSON report (default: <results>.report.json)")
 
     s = sub.add_parser("score", help="score one architecture")
@@ -194,6 +198,14 @@ def _print_metrics(metrics: dict, definition: str) -> None:
             v = m.get(c)
             cells.append(f"{v:>17d}" if isinstance(v, int) else f"{v:>17.4f}")
         print(f"{name:<22}" + "".join(cells))
+    for name, m in metrics.items():
+        left_out = {what: m.get(f"n_{key}", 0) for what, key in
+                    [("not computable", "not_computable"), ("non-finite", "nonfinite"), ("failed", "error")]}
+        said = ", ".join(f"{n} {what}" for what, n in left_out.items() if n)
+        if said:
+            print(f"note: {name}: {said} (see the records' status and reason)")
+        if not m.get("n", 0) >= 2:
+            print(f"note: {name}: fewer than two finite scores, no correlation")
 
 
 def _cmd_correlate(args) -> int:
@@ -205,7 +217,7 @@ def _cmd_correlate(args) -> int:
     results = Path(args.results or f"results/{args.space}_{dataset}.jsonl")
     study = study_from_args(args, results=results)
     selection = Selection(first=args.first, sample=args.sample, sample_seed=args.sample_seed, **(args.archs or {}))
-    result = correlate(study, selection, accuracy=args.accuracy)
+    result = correlate(study, selection, accuracy=args.accuracy, not_computable=args.not_computable)
     _print_metrics(result.metrics, result.ground_truth_definition)
     report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)

@@ -8,6 +8,7 @@ compute Kendall tau, Spearman rho, Pearson r and P@Top-5%/10% against the accura
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .metrics import correlation_report
+from .registry import choose
 from .results import record_score
 from .study import Study
 
-__all__ = ["Selection", "correlate", "CorrelationResult", "scores_table", "write_report"]
+__all__ = ["NOT_COMPUTABLE_POLICIES", "Selection", "correlate", "CorrelationResult", "scores_table", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,22 @@ class Selection:
         return [i for i in available_list if i >= start and (stop is None or i < stop)]
 
 
-def scores_table(records: list[dict]) -> pd.DataFrame:
-    """Records -> one row per benchmark index, one column per proxy (NaN for non-finite/failed)."""
-    rows = [{"index": r["index"], "proxy": r["proxy"], "score": record_score(r)} for r in records]
+#: what a correlation does with architectures whose score is not computable
+NOT_COMPUTABLE_POLICIES = ("drop", "last")
+
+
+def scores_table(records: list[dict], not_computable: str = "drop") -> pd.DataFrame:
+    """Records -> one row per benchmark index, one column per proxy (NaN for non-finite/failed).
+
+    ``not_computable``: ``"drop"`` (NaN: the metrics leave the architecture out) or
+    ``"last"`` (``-inf``: ranked below every computed score, as an evaluation that stores
+    such networks as 0 or -inf does).
+    """
+    choose(not_computable, NOT_COMPUTABLE_POLICIES, "not-computable policy")
+    last = not_computable == "last"
+    rows = [{"index": r["index"], "proxy": r["proxy"],
+             "score": -math.inf if last and r.get("status") == "not computable" else record_score(r)}
+            for r in records]
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).pivot_table(index="index", columns="proxy", values="score", aggfunc="first", dropna=False)
@@ -78,22 +93,25 @@ class CorrelationResult:
 
 
 def correlate(study: Study | str = "nb201", selection: Selection | None = None, *, accuracy: str | None = None,
-              top_fractions: Sequence[float] = (0.05, 0.10)) -> CorrelationResult:
+              top_fractions: Sequence[float] = (0.05, 0.10), not_computable: str = "drop") -> CorrelationResult:
     """Score the selected benchmark architectures of the study's space and correlate with accuracy.
 
     ``study`` (or a space name: its card's defaults) names the space, dataset, proxies,
     protocol, execution and results store; ``selection`` which benchmark indices (default:
     all); ``accuracy`` the ground-truth definition where the card offers several
     (NAS-Bench-101: ``released`` or ``naslib``). Returns Kendall tau, Spearman rho, Pearson r
-    and P@Top-K per proxy (:func:`xigsnr_naslib.metrics.correlation_report`).
+    and P@Top-K per proxy (:func:`xigsnr_naslib.metrics.correlation_report`), with the counts of
+    non-finite, failed and not-computable records; ``not_computable`` (:func:`scores_table`)
+    says whether architectures a proxy cannot score are left out (default) or ranked last.
     """
+    choose(not_computable, NOT_COMPUTABLE_POLICIES, "not-computable policy")
     study = Study(study) if isinstance(study, str) else study
     truth = study.card.load_ground_truth(study.dataset, study.data_root, accuracy)
     chosen = (selection or Selection()).apply(truth.index)
     if not chosen:
         raise ValueError("no architectures selected")
     records = study.score((int(i), study.space.decode(truth.at[i, "arch"])) for i in chosen)
-    table = scores_table(records).join(truth[["arch", "accuracy"]], how="left")
+    table = scores_table(records, not_computable).join(truth[["arch", "accuracy"]], how="left")
     metrics = {p.name: correlation_report(table[p.name].to_numpy(), table["accuracy"].to_numpy(), top_fractions)
                for p in study.proxies}
     for p in study.proxies:

@@ -75,6 +75,7 @@ from .gradients import (
     per_sample_gradients,
     stacked_batch_gradients,
 )
+from .passes import NotComputable
 from .statistics import RunningMoments, StackedMoments
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "gradient_moments",
     "joint_gradient_moments",
     "score_moments",
+    "check_variation",
     "score_tensor",
     "score_jointly",
     "xi_gsnr",
@@ -198,10 +200,6 @@ def joint_gradient_moments(
             moments = _streamed_moments(model, batches, loss_fn, modes, names, tensors, abs_modes)
     for p in tensors:
         p.grad = None
-    for mode in modes:
-        if moments[mode].count < 2:
-            warnings.warn(f"xi-GSNR from {moments[mode].count} gradient sample(s): the variance is zero",
-                          RuntimeWarning)
     return {mode: moments[mode] for mode in modes}
 
 
@@ -247,14 +245,39 @@ def _term(mean: torch.Tensor, var: torch.Tensor, variant: str, xi: float) -> tor
     return terms[var != 0].sum() if variant in _NEED_POSITIVE_VARIANCE else terms.sum()
 
 
+def check_variation(moments: RunningMoments | StackedMoments) -> None:
+    """Raise :class:`~xigsnr_naslib.passes.NotComputable` when no gradient entry varies
+    across the samples (or no parameter got a gradient).
+
+    Then every layer's variance is zero: the released code skips every layer and the ratio
+    is undefined (mean^2/(0 + xi) of a zero mean). With two or more samples this happens
+    when every gradient is zero, e.g. a network whose output does not depend on its input
+    (NAS-Bench-201 cells with no path from input to output: 341 of the 15,625). Costs one
+    host sync for moments on an accelerator.
+    """
+    if moments.count < 2:
+        raise NotComputable(f"{moments.count} gradient sample(s): a variance needs at least 2")
+    _, _, var, _ = moments.flat()
+    if var.numel() == 0:
+        raise NotComputable("no selected parameter received a gradient")
+    if not bool((var != 0).any()):
+        raise NotComputable("no gradient varies across the samples (every layer's variance is zero; e.g. the "
+                            "network's output does not depend on its input)")
+
+
 def score_moments(
     moments: RunningMoments,
     variant: str = "xi_gsnr",
     xi: float = 1e-8,
     layer_skip: bool = True,
 ) -> float:
-    """The score of one variant from streamed moments, as a Python float."""
+    """The score of one variant from streamed moments, as a Python float.
+
+    Raises :class:`~xigsnr_naslib.passes.NotComputable` when no gradient varies
+    (:func:`check_variation`): the score is undefined, not 0.
+    """
     _check_choice(variant, VARIANTS, "variant")
+    check_variation(moments)
     means, variances = moments.means(), moments.variances()
     total = None
     for name, mean in means.items():
@@ -339,6 +362,7 @@ def score_jointly(
             if strategy == "loop":
                 scores[i] = score_moments(moments[e.mode], e.variant, e.xi, e.layer_skip)
             else:
+                check_variation(moments[e.mode])
                 scores[i] = score_tensor(moments[e.mode], e.variant, e.xi, e.layer_skip)
     if strategy != "loop":  # one host sync for all of them
         device_scores = [i for i, s in enumerate(scores) if isinstance(s, torch.Tensor)]

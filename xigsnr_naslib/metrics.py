@@ -15,8 +15,9 @@ included (property tests: ``tests/test_metrics_properties.py``).
 * :func:`precision_at_top`: the paper's P@TopK (Table 10, after Liu et al. 2020):
   ``#{(r < KM) and (n < KM)} / KM`` where r is an architecture's rank by score, n its rank
   by accuracy (0 = best), M the number of architectures and KM = max(1, round(K*M)): the
-  fraction of the true top-K% that the proxy also puts in its top-K%. Ranks among equal
-  values follow the input order.
+  fraction of the true top-K% that the proxy also puts in its top-K%. Tie rule: the
+  expected overlap when ties are broken uniformly at random (:func:`top_membership`), so
+  the value never depends on the input order.
 * :func:`p_at_topk`, :func:`kd_at_topk`: NASLib's ``p_at_top{k}`` and ``kd_at_top{k}``
   (the zero-cost evaluation of NAS-Bench-Suite-Zero), where ``k`` is a number of
   architectures, not a fraction. ``p_at_topk`` is ``#{predicted top-k} ∩ {true top-k} / k``
@@ -54,7 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "finite_pairs", "correlation_report",
+__all__ = ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "top_membership", "finite_pairs", "correlation_report",
            "p_at_topk", "kd_at_topk", "ndcg_at_k", "bootstrap_ci", "bootstrap_indices", "standard_metrics",
            "metric_table"]
 
@@ -132,15 +133,32 @@ def _ranks_best_first(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def top_membership(values: np.ndarray, k: int) -> np.ndarray:
+    """Per entry, the probability that it is among the ``k`` largest when ties are broken
+    uniformly at random: 1 above the k-th largest value, 0 below it, and for the group tied
+    with it ``(k - #greater) / #tied``. Shape: that of ``values``; invariant to their order."""
+    ordered = np.sort(values)
+    greater = len(values) - np.searchsorted(ordered, values, side="right")
+    tied = np.searchsorted(ordered, values, side="right") - np.searchsorted(ordered, values, side="left")
+    return np.clip((k - greater) / tied, 0.0, 1.0)
+
+
 def precision_at_top(scores, accuracy, fraction: float) -> float:
-    """The paper's P@TopK for K = ``fraction`` (0.05 for P@Top5%)."""
+    """The paper's P@TopK for K = ``fraction`` (0.05 for P@Top5%).
+
+    Tie rule: ties are broken uniformly at random, independently in the two rankings, and
+    the value is the expected overlap, ``sum_i p_i q_i / KM`` with p_i, q_i the
+    :func:`top_membership` of architecture i by score and by accuracy. Without ties at the
+    boundary this is the plain count; with ties it does not depend on the input order.
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     s, a = finite_pairs(scores, accuracy)
     m = len(s)
     if m == 0:
         return math.nan
-    return _top_overlap(s, a, max(1, int(round(fraction * m))))
+    k = max(1, int(round(fraction * m)))
+    return float(np.sum(top_membership(s, k) * top_membership(a, k)) / k)
 
 
 def _top_overlap(s: np.ndarray, a: np.ndarray, k: int) -> float:

@@ -44,7 +44,8 @@ from .passes import Activations, BatchGradients, NotComputable, PassRequest
 from .registry import Registry, UnknownChoiceError, choose
 from .complexity import count_flops, count_params
 from .gradients import Batch, LossFn, check_batches
-from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, joint_gradient_moments, score_moments, \
+from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, check_variation, joint_gradient_moments, \
+    score_moments, \
     score_tensor
 from .statistics import RunningMoments
 
@@ -265,6 +266,7 @@ class GSNRScore:
         e, moments = self.estimator, results.moments[self.need]
         if isinstance(moments, RunningMoments):
             return score_moments(moments, e.variant, e.xi, e.layer_skip)
+        check_variation(moments)
         value = float(score_tensor(moments, e.variant, e.xi, e.layer_skip))  # vmap: moments on the device
         if value != value or value in (float("inf"), float("-inf")):
             warnings.warn(f"non-finite {e.variant} score ({value}): recorded as such", RuntimeWarning)

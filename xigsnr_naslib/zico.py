@@ -10,7 +10,8 @@ the authors' released code:
 
 * entries whose standard deviation is zero are left out of a layer's sum;
 * a layer whose sum is zero (every entry left out, or every mean |g| zero) contributes
-  nothing (the logarithm of zero is never taken);
+  nothing (the logarithm of zero is never taken); when no layer contributes the score is
+  undefined (:class:`~xigsnr_naslib.passes.NotComputable`; the released code returns 0);
 * the gradients are those of the mean loss of each batch, the network in train mode.
 
 The released code draws 2 batches (its ``--maxbatch`` default); any N >= 2 works here.
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from .gradients import Batch, LossFn, check_batches, independent_batch_gradients
 from .gsnr import _only_these_require_grad, select_parameters
+from .passes import NotComputable
 from .proxies import Moments, PassResults, Proxy, register_proxy
 from .statistics import RunningMoments
 
@@ -50,23 +52,26 @@ def zico_moments(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F
             moments.update(grads)
     for p in tensors:
         p.grad = None
-    if moments.count < 2:
-        warnings.warn(f"ZiCo from {moments.count} batch(es): every standard deviation is zero, the score is 0",
-                      RuntimeWarning)
     return moments
 
 
 def score_zico(moments: RunningMoments) -> float:
     """ZiCo from streamed moments (needs ``track_abs_mean=True``), as a Python float."""
+    if moments.count < 2:
+        raise NotComputable(f"ZiCo from {moments.count} batch(es): a standard deviation needs at least 2")
     abs_means, variances = moments.abs_means(), moments.variances()
-    total = 0.0
+    total, counted = 0.0, 0
     for name, abs_mean in abs_means.items():
         std = variances[name].sqrt()
         kept = std != 0  # keeps NaN entries, so a NaN gradient still gives NaN
         layer_sum = float((abs_mean[kept] / std[kept]).sum())
         if layer_sum == 0.0:
             continue
+        counted += 1
         total += math.log(layer_sum) if layer_sum > 0 else math.nan
+    if not counted:
+        raise NotComputable("no layer has a gradient entry that varies across batches (e.g. the network's output "
+                            "does not depend on its input): ZiCo's sum is empty")
     if not math.isfinite(total):
         warnings.warn(f"non-finite ZiCo score ({total}): recorded as such", RuntimeWarning)
     return total
