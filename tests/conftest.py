@@ -17,6 +17,18 @@ def data_root() -> Path:
     return root
 
 
+#: XIGSNR_TEST_THREADS=N runs the tests with N torch CPU threads (tests/test_thread_counts.py
+#: runs the numerical modules at 1, 2 and 4 threads: their tolerances must hold at each)
+_THREADS = os.environ.get("XIGSNR_TEST_THREADS")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    if _THREADS:
+        torch.set_num_threads(int(_THREADS))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.manual_seed(0)

@@ -7,6 +7,7 @@ The README quotes how many cases run (``len(CASES)``).
 """
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,45 @@ def test_bad_data_roots(root, tmp_path, capsys):
                      capsys)
     _check(code, err, str(path), "")
     assert code == (1 if root == "empty folder" else 2)
+
+
+# --- malformed benchmark and image files under a data root ----------------------------------------
+# Every reader of a benchmark's files: the file exists but is empty, cut short, another
+# format, or lacks the columns the reader needs. Each must end in one line naming the file,
+# exit status 1 (a data error), no traceback.
+REFERENCE_NB201 = "nb201/nb201_groundtruth_all15625.csv"
+MALFORMED = {
+    "empty": b"",
+    "truncated": b"nb201_index,arch_str,cifar10_ori_test\n0,|none~0|+|no",
+    "wrong format": b"\x80\x04\x95garbage-bytes\x00\x01",
+    "other columns": b"a,b\n1,2\n",
+    "json list": b"[1, 2, 3]\n",
+}
+FILE_CASES = [
+    ("nb201", "cifar10", REFERENCE_NB201),
+    ("nb201", "cifar10", "NAS-Bench-201-v1_1-096897.pth"),
+    ("nb101", "cifar10", "nb101/nb101_sample2500.csv"),
+    ("nb101", "cifar10", "nasbench_only108.tfrecord"),
+    ("nb101", "cifar10", "nasbench_only108.pkl"),
+    ("nds_darts", "cifar10", "nds/DARTS.json"),
+    ("nds_darts_in", "imagenet", "nds/DARTS_in.json"),
+    ("nb201", "cifar10", "images/cifar10_jpeg_train5000_test10000.npz"),  # the images, ground truth intact
+]
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+@pytest.mark.parametrize("space,dataset,rel", FILE_CASES, ids=[f"{s}-{Path(r).name}" for s, _, r in FILE_CASES])
+def test_malformed_benchmark_files_are_named_as_data_errors(space, dataset, rel, kind, tmp_path, data_root, capsys):
+    root = tmp_path / "root"
+    (root / "nb201").mkdir(parents=True)
+    if rel.startswith("images/"):
+        (root / REFERENCE_NB201).symlink_to(data_root / REFERENCE_NB201)
+    bad = root / rel
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(MALFORMED[kind])
+    code, err = _run(["correlate", "--space", space, "--dataset", dataset, "--first", "2", "--data-root", str(root),
+                      "--results", str(tmp_path / "r.jsonl"), "--no-progress", "--workers", "0",
+                      "--n-batches", "2", "--batch-size", "2"], capsys)
+    _check(code, err, str(bad), "")
+    assert "cannot be read as" in err or "holds no" in err  # what is wrong with it
+    assert code == 1

@@ -178,14 +178,23 @@ class BenchmarkCard:
 
     def load_ground_truth(self, dataset: str | None = None, data_root=None, accuracy: str | None = None
                           ) -> "pd.DataFrame":
-        """The benchmark's accuracies on ``dataset`` under the accuracy definition ``accuracy``."""
+        """The benchmark's accuracies on ``dataset`` under the accuracy definition ``accuracy``:
+        a frame indexed by benchmark index with ``arch`` and ``accuracy`` (``attrs``:
+        ``definition``, ``source``). A file that holds no architecture is a
+        :class:`~xigsnr_naslib.data_root.DataFileError`."""
         spec = self.dataset(dataset)
         if self.ground_truth is None:
             raise UnknownChoiceError(f"space {self.name!r} has no benchmark ground truth; spaces with one: "
                                      f"{', '.join(n for n in list_cards() if get_card(n).ground_truth)}")
         # no definition asked for: the reader's best available (e.g. NAS-Bench-101's reference
         # sample has one definition only)
-        return self.ground_truth(spec.name, data_root, spec.accuracy(accuracy) if accuracy else None)
+        truth = self.ground_truth(spec.name, data_root, spec.accuracy(accuracy) if accuracy else None)
+        if truth.empty:
+            from .data_root import DataFileError
+
+            raise DataFileError(f"{truth.attrs.get('source', self.name + ' ground truth')}: holds no {self.name} "
+                                f"architecture with an accuracy on {spec.name}")
+        return truth
 
     def count_params(self, arch: Hashable, dataset: str | None = None, **options: Any) -> int:
         """Parameters of the built network (all of them, as benchmarks count)."""

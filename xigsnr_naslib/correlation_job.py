@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import correlation_report
+from .data_root import reading
 from .registry import choose
 from .results import record_score
 from .study import Study
@@ -110,7 +111,9 @@ def correlate(study: Study | str = "nb201", selection: Selection | None = None, 
     chosen = (selection or Selection()).apply(truth.index)
     if not chosen:
         raise ValueError("no architectures selected")
-    records = study.score((int(i), study.space.decode(truth.at[i, "arch"])) for i in chosen)
+    with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
+        archs = [(int(i), study.space.decode(truth.at[i, "arch"])) for i in chosen]
+    records = study.score(archs)
     table = scores_table(records, not_computable).join(truth[["arch", "accuracy"]], how="left")
     metrics = {p.name: correlation_report(table[p.name].to_numpy(), table["accuracy"].to_numpy(), top_fractions)
                for p in study.proxies}

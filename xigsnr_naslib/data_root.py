@@ -7,10 +7,16 @@ It is never copied into the project.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from pathlib import Path
+from typing import Callable, Iterator, TypeVar
 
-__all__ = ["ENV_VAR", "resolve_data_root", "MissingDataError", "DataRootError", "find_file"]
+__all__ = ["ENV_VAR", "resolve_data_root", "MissingDataError", "DataRootError", "DataFileError", "find_file",
+           "reading", "reads_data_file"]
+
+T = TypeVar("T")
 
 #: the environment variable naming the data root when no flag is given
 ENV_VAR = "XIGSNR_DATA_ROOT"
@@ -22,6 +28,45 @@ class MissingDataError(FileNotFoundError):
 
 class DataRootError(MissingDataError):
     """No data root was given, or it is not a folder (a usage error, not missing data)."""
+
+
+class DataFileError(OSError):
+    """A data file exists but cannot be read as the format it should have (truncated, another
+    format, missing columns...). The message names the file, the format expected and what
+    failed; the command line reports it as a data error (exit status 1)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn any failure while reading ``path`` as ``what`` into one :class:`DataFileError`
+    naming both (missing files, data-root problems and missing optional packages pass through
+    unchanged: their messages already say what to do)."""
+    try:
+        yield
+    except (MissingDataError, DataFileError, ImportError):
+        raise
+    except Exception as exc:
+        raise DataFileError(f"{path}: cannot be read as {what} ({_one_line(exc)})") from exc
+
+
+def reads_data_file(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator of a reader whose first argument is the file (or folder) it reads: any
+    failure becomes a :class:`DataFileError` naming the file and ``what`` it should be."""
+
+    def decorator(reader: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(reader)
+        def wrapped(path, *args, **kwargs):
+            with reading(path, what):
+                return reader(path, *args, **kwargs)
+        return wrapped
+
+    return decorator
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:

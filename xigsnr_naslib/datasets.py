@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data_root import MissingDataError, resolve_data_root
+from .data_root import MissingDataError, resolve_data_root, reads_data_file
 from .image_folder import read_image_folder
 from .image_set import ImageSet, read_npz
 
@@ -68,6 +68,7 @@ def _chw_rows_to_nhwc(rows: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(rows, dtype=np.uint8).reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
 
 
+@reads_data_file('a CIFAR python-pickle folder (cifar-10-batches-py)')
 def read_cifar_pickle(folder: str | Path, split: str = "train") -> ImageSet:
     """CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``) folder."""
     folder = Path(folder)
@@ -89,6 +90,7 @@ def read_cifar_pickle(folder: str | Path, split: str = "train") -> ImageSet:
     return ImageSet(np.concatenate(images), np.concatenate(labels), classes, str(folder))
 
 
+@reads_data_file('an ImageNet16 folder (train_data_batch_*, val_data)')
 def read_imagenet16(folder: str | Path, split: str = "train", num_classes: int = 120) -> ImageSet:
     """ImageNet16 pickled batches, keeping classes 1..num_classes (relabelled from 0)."""
     folder = Path(folder)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data_root import MissingDataError, find_file, resolve_data_root
+from .data_root import MissingDataError, find_file, reading, reads_data_file, resolve_data_root
 from .datasets import canonical_dataset
 
 __all__ = ["NB201_DEFINITIONS", "NATS_FILES", "nb201_reference", "nb201_benchmark_file", "nats_topology",
@@ -66,15 +66,17 @@ def nb201_reference(dataset: str = "cifar10", data_root: str | Path | None = Non
     dataset = canonical_dataset(dataset)
     if path is None:
         path = find_file(resolve_data_root(data_root), [REFERENCE_CSV], "NAS-Bench-201 reference ground truth", _HOW_TO_GET)
-    table = pd.read_csv(path)
-    column = NB201_DEFINITIONS[dataset][2]
-    missing = {"nb201_index", "arch_str", column} - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    extra = {"params_MB": table["params_MB"].to_numpy()} if "params_MB" in table else None
-    return _frame(table["nb201_index"], table["arch_str"], table[column], dataset, str(path), extra)
+    with reading(path, "the NAS-Bench-201 reference ground truth (CSV)"):
+        table = pd.read_csv(path)
+        column = NB201_DEFINITIONS[dataset][2]
+        missing = {"nb201_index", "arch_str", column} - set(table.columns)
+        if missing:
+            raise ValueError(f"missing column(s) {', '.join(sorted(missing))}")
+        extra = {"params_MB": table["params_MB"].to_numpy()} if "params_MB" in table else None
+        return _frame(table["nb201_index"], table["arch_str"], table[column], dataset, str(path), extra)
 
 
+@reads_data_file('the NAS-Bench-201 benchmark file (.pth)')
 def nb201_benchmark_file(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:
     """The real NAS-Bench-201 ``.pth`` file, read from its pickled layout.
 
@@ -109,6 +111,7 @@ def nb201_benchmark_file(path: str | Path, dataset: str = "cifar10") -> pd.DataF
     return _frame(index, archs, accuracy, dataset, str(path))
 
 
+@reads_data_file('the NATS-Bench topology benchmark (tss)')
 def nats_topology(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:  # pragma: no cover - needs nats_bench
     """A NATS-Bench topology file (``NATS-tss-v1_0-3ffb9-simple``) through its API."""
     dataset = canonical_dataset(dataset)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data_root import MissingDataError, resolve_data_root
+from .data_root import MissingDataError, reading, resolve_data_root
 from .image_set import ImageSet, read_npz
 
 __all__ = ["IMAGE_EXTENSIONS", "DEFAULT_LOCATIONS", "read_images", "read_image_folder", "synthetic_images"]
@@ -59,7 +59,7 @@ def _load_resized(path: Path, resolution: int) -> np.ndarray:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is in the [imagenet] and [test] extras
         raise ImportError("reading JPEG/PNG images needs Pillow: pip install 'xigsnr-naslib[imagenet]'") from None
-    with Image.open(path) as img:
+    with reading(path, "an image (JPEG/PNG)"), Image.open(path) as img:
         img = img.convert("RGB")
         scale = resolution / CROP_FRACTION / min(img.size)
         size = (max(resolution, round(img.size[0] * scale)), max(resolution, round(img.size[1] * scale)))

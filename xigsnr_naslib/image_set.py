@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .data_root import reads_data_file
+
 __all__ = ["ImageSet", "read_npz"]
 
 
@@ -52,6 +54,7 @@ class ImageSet:
 
 
 
+@reads_data_file('an image archive (.npz with <split>_x, <split>_y)')
 def read_npz(path: str | Path, split: str = "train", num_classes: int | None = None) -> ImageSet:
     """An npz holding ``{split}_x``/``{split}_y`` (or ``x``/``y``), uint8 NHWC."""
     path = Path(path)

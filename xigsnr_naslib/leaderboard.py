@@ -39,6 +39,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data_root import reading
 from .registry import choose
 from .data_root import find_file, resolve_data_root
 from .metrics import Metric, metric_table, standard_metrics
@@ -287,8 +288,9 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
     # 1. ground truth
     truth = study.card.load_ground_truth(dataset, study.data_root)
     search_space = study.space
-    frame = pd.DataFrame({"arch": [search_space.encode(search_space.decode(a)) for a in truth["arch"]],
-                          TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
+    with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
+        archs = [search_space.encode(search_space.decode(a)) for a in truth["arch"]]
+    frame = pd.DataFrame({"arch": archs, TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
     if frame["arch"].duplicated().any():
         raise ValueError(f"the {space} ground truth lists an architecture twice: "
                          f"{frame['arch'][frame['arch'].duplicated()].iloc[0]!r}")

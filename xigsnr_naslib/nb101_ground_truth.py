@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .data_root import MissingDataError, resolve_data_root
+from .data_root import MissingDataError, resolve_data_root, reads_data_file
 from .spaces.nb101 import InvalidCellError, graph_hash, make_cell
 
 __all__ = [
@@ -178,6 +178,7 @@ def _tfrecord_rows(path: Path) -> Iterator[bytes]:
         yield bytes(view)  # the iterator reuses its buffer
 
 
+@reads_data_file('the NAS-Bench-101 tfrecord (nasbench_only108.tfrecord)')
 def read_nb101_tfrecord(path: str | Path, definition: str = "released", seed: int = 0, epochs: int = 108,
                         verify_hash: bool = False) -> pd.DataFrame:
     """The benchmark's tfrecord file, one row per cell (its seeds combined by ``definition``)."""
@@ -222,6 +223,7 @@ def read_nb101_tfrecord(path: str | Path, definition: str = "released", seed: in
     return _frame(rows, NB101_DEFINITIONS[definition].format(seed=seed), str(path), skipped)
 
 
+@reads_data_file("NASLib's NAS-Bench-101 pickle (nasbench_only108.pkl)")
 def read_nb101_pickle(path: str | Path, definition: str = "released", seed: int = 0, epochs: int = 108,
                       verify_hash: bool = False) -> pd.DataFrame:
     """NASLib's ``nasbench_only108.pkl``: ``{hash: (fixed, {epochs: [seed metrics]})}``."""
@@ -254,6 +256,7 @@ def _csv_rows(table: pd.DataFrame, path: Path, needed: Iterable[str]) -> None:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
 
 
+@reads_data_file('the NAS-Bench-101 reference sample CSV')
 def read_nb101_sample_csv(path: str | Path, verify_hash: bool = False) -> pd.DataFrame:
     """The 2,500-cell reference sample (one seed's accuracy, split not confirmed)."""
     path = Path(path)
@@ -271,6 +274,7 @@ def read_nb101_sample_csv(path: str | Path, verify_hash: bool = False) -> pd.Dat
     return _frame(rows, SAMPLE_DEFINITION, str(path), skipped)
 
 
+@reads_data_file('the NAS-Bench-101 full-metrics CSV')
 def read_nb101_full_metrics_csv(path: str | Path, definition: str = "released", seed: int = 0,
                                 verify_hash: bool = False) -> pd.DataFrame:
     """The 30-cell reference file with test and validation accuracy of all three seeds."""

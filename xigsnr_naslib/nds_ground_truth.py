@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data_root import MissingDataError, find_file, resolve_data_root
+from .data_root import MissingDataError, find_file, resolve_data_root, reads_data_file
 from .spaces.nds import NDS_SPACES, InvalidGenotypeError, parse_net
 
 __all__ = ["NDS_DEFINITION", "read_nds_records", "read_nds_file", "nds_ground_truth", "nds_dataset"]
@@ -45,6 +45,7 @@ def read_nds_records(data, source: str = "NDS records") -> list[dict]:
     raise ValueError(f"{source}: expected a list of NDS records or a dict with 'top'/'mid', got {type(data).__name__}")
 
 
+@reads_data_file('NDS records (json)')
 def read_nds_file(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:
     """One NDS file: index (position), ``arch``, ``accuracy``, ``params``, ``flops``."""
     path = Path(path)

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .card import get_card
+from .data_root import reads_data_file
 
 __all__ = ["ProxyTable", "ProxyTableWarning", "read_suitezero_csv", "read_naswot_csv", "read_naslib_subset_csv",
            "read_zc_json", "TABLE_FORMATS", "SUITEZERO_PROXIES", "TARGETS", "NASLIB_FAILED"]
@@ -204,6 +205,7 @@ def _read_csv(path: str | Path) -> pd.DataFrame:
 
 # --- the readers ----------------------------------------------------------------------------------
 
+@reads_data_file('a NAS-Bench-Suite-Zero score table (CSV)')
 def read_suitezero_csv(path: str | Path, space: str = "nb201", dataset: str | None = None,
                        name: str = "suitezero") -> ProxyTable:
     """NAS-Bench-Suite-Zero scores as a CSV (``arch_str``, 13 proxy columns, ``val_accs``, ``test_acc``).
@@ -217,6 +219,7 @@ def read_suitezero_csv(path: str | Path, space: str = "nb201", dataset: str | No
                        target_columns={"val_accs": "naslib_val", "test_acc": "naslib_test"})
 
 
+@reads_data_file('a NASWOT score table (CSV)')
 def read_naswot_csv(path: str | Path, space: str = "nb201", dataset: str | None = None,
                     name: str = "naswot") -> ProxyTable:
     """NASWOT scores (Mellor et al. 2021): ``arch_str`` and ``naswot_v1_score`` -> proxy ``naswot``."""
@@ -225,6 +228,7 @@ def read_naswot_csv(path: str | Path, space: str = "nb201", dataset: str | None 
                        proxy_columns={"naswot_v1_score": "naswot"}, target_columns={})
 
 
+@reads_data_file("NASLib's zero-cost subset table (CSV)")
 def read_naslib_subset_csv(path: str | Path, space: str = "nb201", dataset: str = "cifar10",
                            name: str = "naslib_subset") -> ProxyTable:
     """A NASLib zero-cost table flattened to CSV, one row per (``dataset``, ``arch_str``)."""
@@ -242,6 +246,7 @@ def read_naslib_subset_csv(path: str | Path, space: str = "nb201", dataset: str 
                        target_columns={"val_accuracy": "naslib_val", "test_accuracy": "naslib_test"})
 
 
+@reads_data_file('a NASLib zc_<space>.json')
 def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10", name: str | None = None,
                  key_to_arch: Callable[[str], str] | None = None) -> ProxyTable:
     """NASLib's ``zc_<space>.json``: ``{dataset: {arch_key: {proxy: {"score", "time"}, "val_accuracy", "id"}}}``.
