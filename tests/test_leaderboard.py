@@ -209,11 +209,22 @@ def test_cli_writes_the_leaderboard_with_the_best_in_bold(data_root, tmp_path, c
                  "bars_test_accuracy.png", "bars_naslib_val.png"):
         assert (out / name).exists(), name
     markdown = (out / "leaderboard.md").read_text()
-    header, rows = _markdown_rows(markdown, "| # | proxy | source")
-    assert len(rows) == 14 and "params" in [r[1] for r in rows if r[2] == "computed"]
-    assert not any(r[1] == "params" and r[2] == "suitezero" for r in rows)
+    header, rows = _markdown_rows(markdown, "| # | proxy (source)")
+    assert len(rows) == 14 and "params (computed)" in [r[1] for r in rows]
+    assert "params (suitezero)" not in [r[1] for r in rows]
     tau = [float(r[header.index("Kendall τ [CI]")].split()[0].strip("*")) for r in rows]
     assert tau == sorted(tau, reverse=True)
+    # rank marks: "=k" for a tie with the row above at 3 decimals, "≈" where the row's tau
+    # interval overlaps the leader's; checked against the intervals of leaderboard.csv
+    summary = pd.read_csv(out / "leaderboard.csv")
+    test_rows = summary[summary["target"] == "test_accuracy"].reset_index(drop=True)
+    lead_low, lead_high = test_rows.at[0, "kendall_tau_low"], test_rows.at[0, "kendall_tau_high"]
+    for i, r in enumerate(rows):
+        tied = i > 0 and tau[i] == tau[i - 1]
+        assert r[0].startswith("=") == tied, r
+        overlaps = i > 0 and test_rows.at[i, "kendall_tau_high"] >= lead_low and test_rows.at[i, "kendall_tau_low"] <= lead_high
+        assert r[0].endswith("≈") == overlaps, (r, test_rows.loc[i].to_dict())
+    assert any(r[0].endswith("≈") for r in rows)  # 40 architectures: wide intervals, some overlap
     assert rows[0][header.index("Kendall τ [CI]")].startswith("**")
     for column in ("Pearson r", "nDCG@10", "p_at_top10"):
         cells = [r[header.index(column)] for r in rows]

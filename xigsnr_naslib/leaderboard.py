@@ -39,9 +39,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .data_root import reading
+from .data_root import find_file, reading, resolve_data_root
 from .registry import choose
-from .data_root import find_file, resolve_data_root
 from .metrics import Metric, metric_table, standard_metrics
 from .proxies import list_proxies
 from .score_tables import TABLE_FORMATS, ProxyTable, read_zc_json
@@ -220,13 +219,13 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
         # best = the highest value at the printed precision; a column without variation has none
         best = {m: (frame[m].max(skipna=True) if frame[m].round(3).nunique() > 1 else np.nan) for m in metrics}
         lines += ["", f"### Against {_TARGET_TITLES.get(target, target)}", "", f"Target: {definition}.", ""]
-        heads = ["#", "proxy", "source"] + [_header(m) + (" [CI]" if m in ci_metrics and s.get("n_boot") else "")
-                                           for m in metrics]
+        heads = ["#", "proxy (source)"] + [_header(m) + (" [CI]" if m in ci_metrics and s.get("n_boot") else "")
+                                          for m in metrics]
         lines.append("| " + " | ".join(heads) + " |")
-        lines.append("|" + "|".join(["---:", ":---", ":---"] + ["---:"] * len(metrics)) + "|")
-        for rank, key in enumerate(frame.index, start=1):
+        lines.append("|" + "|".join(["---:", ":---"] + ["---:"] * len(metrics)) + "|")
+        for key, rank in zip(frame.index, _rank_marks(frame)):
             name, source = board.proxies[key]
-            cells = [str(rank), name, source]
+            cells = [rank, f"{name} ({source})"]
             for m in metrics:
                 value = frame.at[key, m]
                 is_best = bool(np.isfinite(value) and np.isfinite(best[m]) and round(value, 3) == round(best[m], 3))
@@ -234,7 +233,10 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
                     if m in ci_metrics and f"{m}_low" in frame else (None, None)
                 cells.append(_cell(value, is_best, *ci))
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Metrics (higher is better; best of each column in bold): Kendall τ (tau-b), Spearman ρ and "
+    lines += ["", "Ranks by Kendall τ: `=` a tie with the row above at the printed precision (the same rank); "
+              "`≈` the row's τ interval overlaps the leader's (not distinguishable from the leader on these "
+              "architectures at the interval's level).",
+              "", "Metrics (higher is better; best of each column in bold): Kendall τ (tau-b), Spearman ρ and "
               "Pearson r over all architectures; P@TopK% the paper's Table 10 (share of the true top K% that the "
               "proxy also puts in its top K%); p_at_topK and kd_at_topK NASLib's (K architectures: share of the "
               "true top K in the predicted top K, and Kendall τ inside the predicted top K); nDCG@K with gain "
@@ -243,6 +245,24 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
         lines += ["", "### Notes on the sources: what left the architecture set, and why", ""]
         lines += [f"- {n}" for n in board.notes]
     return "\n".join(lines) + "\n"
+
+
+def _rank_marks(frame: pd.DataFrame, metric: str = "kendall_tau") -> list[str]:
+    """Rank labels of rows sorted by ``metric`` (best first): equal values at the printed
+    precision share a rank, marked ``=``; rows whose interval overlaps the leader's get ``≈``."""
+    values = frame[metric].to_numpy(dtype=float)
+    low = frame[f"{metric}_low"].to_numpy(dtype=float) if f"{metric}_low" in frame else None
+    high = frame[f"{metric}_high"].to_numpy(dtype=float) if f"{metric}_high" in frame else None
+    marks, rank = [], 0
+    for i, value in enumerate(values):
+        tied = i > 0 and np.isfinite(value) and np.isfinite(values[i - 1]) and round(value, 3) == round(values[i - 1], 3)
+        rank = rank if tied else i + 1
+        mark = f"={rank}" if tied else str(rank)
+        if i > 0 and low is not None and np.isfinite(low[0]) and np.isfinite(high[i]) and high[i] >= low[0] \
+                and low[i] <= high[0]:
+            mark += " ≈"
+        marks.append(mark)
+    return marks
 
 
 def _figure_links(written: Mapping[str, Path], out: Path) -> str:
