@@ -108,6 +108,8 @@ def check_computable(proxies: Sequence["Proxy"], n_batches: int, batch_size: int
     Raises ``ValueError`` naming the proxy, what is missing and what to change.
     """
     for proxy in proxies:
+        if proxy.members:
+            check_computable(proxy.member_proxies(), n_batches, batch_size)
         for need in proxy.needs:
             problem = need.problem(n_batches, batch_size)
             if problem:
@@ -188,6 +190,12 @@ class Proxy:
     fresh_model : bool
         True for proxies that run passes of their own or may change the network: they get
         a network of their own, built with the same initialisation seed.
+    members : tuple of str
+        For a proxy derived from others (an ensemble): the registered proxies whose values
+        it combines. The scoring path computes the members (sharing their passes) and calls
+        ``compute(values)`` with ``values`` a dict member name -> float; when a member is
+        not computable, failed or not finite, the derived proxy is recorded as not
+        computable, naming the member. Such a proxy declares no ``needs`` of its own.
     """
 
     name: str
@@ -197,6 +205,11 @@ class Proxy:
     description: str = ""
     needs_data: bool = True
     fresh_model: bool = False
+    members: tuple[str, ...] = ()
+
+    def member_proxies(self) -> list["Proxy"]:
+        """The registered proxies this one is derived from (empty for a proxy of its own)."""
+        return [get_proxy(name) for name in self.members]
 
     def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  strategy: str = "loop") -> float:
@@ -205,6 +218,22 @@ class Proxy:
         Raises ``ValueError`` when the batches give too few gradient samples (:func:`check_computable`).
         """
         batches = list(batches)
+        if self.members:
+            import copy
+
+            members = self.member_proxies()
+            fresh = {p.name: copy.deepcopy(model) for p in members if p.fresh_model}  # before any pass
+            values = {p.name: (p(fresh[p.name], batches, loss_fn, strategy) if p.name in fresh else None)
+                      for p in members}
+            shared = [p for p in members if p.name not in fresh]
+            if shared:
+                if batches and any(p.needs for p in shared):
+                    check_batches(batches)
+                    check_computable(shared, len(batches), min(len(y) for _, y in batches))
+                moments = run_passes(model, batches, loss_fn, [n for p in shared for n in p.needs], strategy)
+                results = PassResults(model, batches, loss_fn, _input_shape(batches), moments)
+                values.update({p.name: float(p.compute(results)) for p in shared})
+            return float(self.compute(values))
         if batches and self.needs:
             check_batches(batches)
             check_computable([self], len(batches), min(len(y) for _, y in batches))

@@ -159,8 +159,14 @@ class ArchitectureScorer:
         """
         proxies = [p for p in self.proxies if proxy_names is None or p.name in proxy_names]
         code = self.space.encode(arch)
-        shared = [p for p in proxies if not p.fresh_model]
-        groups = ([shared] if shared else []) + [[p] for p in proxies if p.fresh_model]
+        began = time.perf_counter()
+        derived = [p for p in proxies if p.members]
+        computing = {p.name: p for p in proxies if not p.members}
+        for p in derived:  # members computed with the others, sharing their passes
+            for member in p.member_proxies():
+                computing.setdefault(member.name, member)
+        shared = [p for p in computing.values() if not p.fresh_model]
+        groups = ([shared] if shared else []) + [[p] for p in computing.values() if p.fresh_model]
         out = {}
         for group in groups:
             records = [self.base_record(index, code, p) for p in group]
@@ -168,7 +174,30 @@ class ArchitectureScorer:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 self._score_group(arch, group, records)
             out.update({p.name: r for p, r in zip(group, records)})
-        return [out[p.name] for p in proxies]
+        for p in derived:
+            out[p.name] = self._derived_record(index, code, p, out, time.perf_counter() - began)
+        # members computed only for a derived proxy are returned too (the store keeps them)
+        return [out[p.name] for p in proxies] + [r for name, r in out.items() if name not in {p.name for p in proxies}]
+
+    def _derived_record(self, index, code: str, proxy: Proxy, member_records: dict, seconds: float) -> dict:
+        record = self.base_record(index, code, proxy)
+        values, missing = {}, []
+        for name in proxy.members:
+            member = member_records[name]
+            if member.get("status") == "ok":
+                values[name] = float(member["score"])
+            else:
+                why = member.get("reason") or member.get("error") or member.get("value") or ""
+                missing.append(f"{name} is {member.get('status')}" + (f" ({why})" if why else ""))
+        if missing:
+            record.update({"score": None, "status": "not computable", "reason": "member " + "; ".join(missing)})
+        else:
+            try:
+                record.update(score_fields(float(proxy.compute(values))))
+            except NotComputable as exc:
+                record.update({"score": None, "status": "not computable", "reason": str(exc)})
+        record["seconds"] = round(seconds, 4)  # the architecture's whole scoring: the members' passes
+        return record
 
     def _score_group(self, arch: Hashable, group: Sequence[Proxy], records: list[dict]) -> None:
         """Fill ``records`` (one per proxy of ``group``): the network and the passes once, then each proxy."""
@@ -316,7 +345,7 @@ class Study:
 
     @property
     def needs_data(self) -> bool:
-        return any(p.needs_data for p in self.proxies)
+        return any(p.needs_data or any(m.needs_data for m in p.member_proxies()) for p in self.proxies)
 
     def _prepare(self) -> ArchitectureScorer:
         if self._scorer is None:
@@ -419,10 +448,11 @@ class Study:
                     results = parallel.run_ray(scorer, tasks, workers, threads, address=ex.ray_address)
                 else:
                     results = parallel.run_processes(scorer, tasks, workers, threads, device=ex.device)
+            requested = {p.name for p in self.proxies}
             for _, records in results:
                 for record in records:
                     yield record
-                    if bar is not None:
+                    if bar is not None and record["proxy"] in requested:  # not a derived proxy's member
                         bar.update(1)
         finally:
             torch.set_num_threads(previous_threads)

@@ -1,0 +1,108 @@
+"""Ensembles (xigsnr_naslib.ensemble): the fixed rule, its fit, members computed through the
+study with shared passes, and what happens when a member cannot be computed."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from xigsnr_naslib import Protocol, Study
+from xigsnr_naslib.ensemble import Member, WeightedSum, ensemble_proxy, fit_members, rank_combine
+from xigsnr_naslib.passes import NotComputable
+
+CONNECTED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+DISCONNECTED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|"  # node 3 has no input
+
+
+def test_weighted_sum_is_the_documented_formula():
+    members = [Member("a", "log", centre=1.0, scale=2.0, weight=1.0), Member("b", "identity", centre=-3.0, scale=0.5,
+                                                                            weight=2.0)]
+    value = WeightedSum(members)({"a": math.e ** 5, "b": -1.0})
+    # (5 - 1)/2 + 2 * (-1 + 3)/0.5 = 2 + 8, each step exact in binary but log(e**5)
+    assert value == pytest.approx(10.0, rel=1e-15)
+    with pytest.raises(NotComputable, match="a = -1.0.*positive"):
+        WeightedSum(members)({"a": -1.0, "b": 0.0})
+
+
+def test_members_are_checked_at_the_door():
+    with pytest.raises(ValueError, match="unknown proxy 'nope'"):
+        ensemble_proxy("e", [Member("nope")])
+    with pytest.raises(ValueError, match="appears twice"):
+        ensemble_proxy("e", [Member("params"), Member("params")])
+    with pytest.raises(ValueError, match="unknown transform 'sqrt'.*log, identity"):
+        Member("params", "sqrt")
+    with pytest.raises(ValueError, match="scale of member 'params' must be a positive number"):
+        Member("params", scale=0.0)
+
+
+def test_fit_members_uses_the_median_and_the_normal_scaled_iqr():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"wide": np.exp(rng.normal(3, 2, 101)), "narrow": rng.normal(0, 1, 101)})
+    wide, narrow = fit_members(frame)
+    assert (wide.transform, narrow.transform) == ("log", "identity")  # spans > 10x / has negatives
+    logs = np.log(frame["wide"].to_numpy())
+    assert wide.centre == np.median(logs)
+    q75, q25 = np.percentile(logs, [75, 25])
+    assert wide.scale == pytest.approx((q75 - q25) / 1.349, rel=1e-12)  # scipy's iqr vs numpy's percentiles
+    with pytest.raises(ValueError, match="one value"):
+        fit_members(pd.DataFrame({"flat": [2.0, 2.0, 2.0]}))
+
+
+def test_rank_combine_adds_average_ranks_or_their_logs():
+    frame = pd.DataFrame({"a": [3.0, 1.0, 1.0, np.nan], "b": [0.1, 0.4, 0.2, 0.3]})
+    ranks_a = np.array([4.0, 2.5, 2.5, 1.0])  # NaN ranks below all; ties share 2.5
+    ranks_b = stats.rankdata(frame["b"])
+    np.testing.assert_array_equal(rank_combine(frame, "rank_sum").to_numpy(), ranks_a + ranks_b)
+    np.testing.assert_allclose(rank_combine(frame, "log_rank_sum").to_numpy(), np.log(ranks_a) + np.log(ranks_b),
+                               rtol=1e-15)
+    with pytest.raises(ValueError, match="unknown rank rule 'median'"):
+        rank_combine(frame, "median")
+
+
+@pytest.fixture
+def small_study(tmp_path, data_root):
+    members = [Member("xi_gsnr", "log", 10.0, 2.0), Member("zico", "identity", 50.0, 10.0, 0.5),
+               Member("params", "log", 11.0, 1.0)]
+    ensemble = ensemble_proxy("test_ensemble", members)
+    return ensemble, Study("nb201", proxies=[ensemble], protocol=Protocol(n_batches=2, batch_size=4),
+                           store=tmp_path / "r.jsonl", data_root=data_root)
+
+
+def test_an_ensemble_is_its_rule_applied_to_its_members_records(small_study):
+    ensemble, study = small_study
+    returned = study.score([(0, CONNECTED)])
+    assert [r["proxy"] for r in returned] == ["test_ensemble"]
+    # the members were computed and stored along with the ensemble
+    records = study.store.records()
+    by_proxy = {r["proxy"]: r for r in records}
+    assert set(by_proxy) == {"test_ensemble", "xi_gsnr", "zico", "params"}
+    assert all(r["status"] == "ok" for r in records)
+    expected = ((math.log(by_proxy["xi_gsnr"]["score"]) - 10.0) / 2.0 + 0.5 * (by_proxy["zico"]["score"] - 50.0) / 10.0
+                + (math.log(by_proxy["params"]["score"]) - 11.0) / 1.0)
+    assert by_proxy["test_ensemble"]["score"] == pytest.approx(expected, rel=1e-15)
+    assert by_proxy["test_ensemble"]["settings"]["members"][1]["weight"] == 0.5
+    # resuming rescored nothing: the same records come back from the store
+    assert study.score([(0, CONNECTED)])[0] == by_proxy["test_ensemble"]
+    assert len(study.store.records()) == 4
+
+
+def test_an_ensemble_alone_on_a_network_equals_the_study(small_study):
+    from xigsnr_naslib.study import build_model
+    ensemble, study = small_study
+    record = study.score([(0, CONNECTED)])[0]
+    model = build_model(study.space, study.space.decode(CONNECTED), 10, study.protocol.init_seed)
+    batches = study._prepare().batches
+    # same network, same batches, same passes in the same order: the same float
+    assert ensemble(model, batches) == record["score"]
+
+
+def test_a_member_that_is_not_computable_makes_the_ensemble_not_computable_and_says_which(small_study):
+    _, study = small_study
+    study.score([(0, DISCONNECTED)])
+    records = {r["proxy"]: r for r in study.store.records()}
+    assert records["test_ensemble"]["status"] == "not computable"
+    assert records["test_ensemble"]["score"] is None
+    assert "member xi_gsnr is not computable" in records["test_ensemble"]["reason"]
+    assert "zico is not computable" in records["test_ensemble"]["reason"]
+    assert records["params"]["status"] == "ok"
