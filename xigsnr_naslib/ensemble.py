@@ -28,8 +28,10 @@ are in :func:`rank_combine`, for comparing rules on a scored sample.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -41,7 +43,7 @@ from .proxies import Proxy, get_proxy, register_proxy
 from .registry import choose
 
 __all__ = ["TRANSFORMS", "RANK_RULES", "Member", "WeightedSum", "ensemble_proxy", "fit_members", "rank_combine",
-           "transform"]
+           "transform", "load_choice", "CHOICE_FILE", "POPULATION_AGGREGATES"]
 
 #: transforms of a member's value before it is standardised
 TRANSFORMS = ("log", "identity")
@@ -140,6 +142,15 @@ def fit_members(scores: pd.DataFrame, transforms: Mapping[str, str] | None = Non
     return out
 
 
+#: aggregates defined over a population by their authors, computed where a population is
+#: ranked (the leaderboard): name -> (member proxies, rank rule). AZ-NAS (Lee & Ham, CVPR
+#: 2024): the sum of the log-ranks of its four components.
+POPULATION_AGGREGATES = {
+    "aznas": (("aznas_expressivity", "aznas_progressivity", "aznas_trainability", "aznas_complexity"),
+              "log_rank_sum"),
+}
+
+
 def rank_combine(scores: pd.DataFrame, rule: str = "log_rank_sum") -> pd.Series:
     """A population rule over the rows of ``scores`` (one column per member): each member's
     values are ranked over the rows (1 = lowest, ties get their average rank, a missing
@@ -148,3 +159,22 @@ def rank_combine(scores: pd.DataFrame, rule: str = "log_rank_sum") -> pd.Series:
     choose(rule, RANK_RULES, "rank rule")
     ranks = scores.apply(lambda c: stats.rankdata(c.fillna(-np.inf).to_numpy(dtype=float)), raw=False)
     return (np.log(ranks) if rule == "log_rank_sum" else ranks).sum(axis=1)
+
+
+# --- the project's ensemble, as chosen by evaluation/choose_ensemble.py --------------------------
+
+#: the frozen choice (members with centres, scales and weights, and how they were chosen)
+CHOICE_FILE = Path(__file__).with_name("ensemble_choice.json")
+
+
+def load_choice(path: str | Path = CHOICE_FILE) -> Proxy:
+    """The ensemble proxy written by ``evaluation/choose_ensemble.py`` (``name``, ``members``)."""
+    data = json.loads(Path(path).read_text())
+    tuning = data.get("tuning", {})
+    return ensemble_proxy(data["name"], [Member(**m) for m in data["members"]],
+                          f"training-free ensemble chosen on {tuning.get('n', '?')} {tuning.get('space', '')} "
+                          f"{tuning.get('dataset', '')} tuning architectures")
+
+
+if CHOICE_FILE.exists():
+    register_proxy(load_choice())

@@ -10,8 +10,10 @@
   ``naslib_val``;
 * scores this project computes, through the study (:class:`~xigsnr_naslib.study.Study`,
   the one scoring path), by proxy name from the registry: by default the xi-GSNR modes ``xi_gsnr`` and
-  ``xi_gsnr_paper``, ``zico`` when it is registered, ``params`` and ``flops``. They go
-  to a results store, so an interrupted run resumes where it stopped.
+  ``xi_gsnr_paper``, every proxy of the zoo (:data:`xigsnr_naslib.zoo.BASELINES`) and the
+  ensemble, sharing their passes. They go to a results store, so an interrupted run
+  resumes where it stopped. A proxy computed here and also found in a table appears twice,
+  labelled by source (``snip (computed)``, ``snip (suitezero)``).
 
 The architecture set: an architecture is a candidate when every source has it with a finite
 value (every target and every precomputed score); the candidates' number, and what each
@@ -42,7 +44,9 @@ import pandas as pd
 from .data_root import find_file, reading, resolve_data_root
 from .registry import choose
 from .metrics import Metric, metric_table, standard_metrics
+from .ensemble import POPULATION_AGGREGATES, rank_combine
 from .proxies import list_proxies
+from .zoo import BASELINES
 from .score_tables import TABLE_FORMATS, ProxyTable, read_zc_json
 from .correlation_job import Selection, scores_table
 from .study import Study
@@ -50,8 +54,9 @@ from .study import Study
 __all__ = ["DEFAULT_PROXIES", "default_proxies", "Leaderboard", "build_leaderboard",
            "load_tables"]
 
-#: the proxies this project computes by default, those of them that are registered
-DEFAULT_PROXIES = ("xi_gsnr", "xi_gsnr_paper", "zico", "params", "flops")
+#: the proxies this project computes by default, those of them that are registered: the
+#: xi-GSNR modes, the whole zoo (:data:`xigsnr_naslib.zoo.BASELINES`) and the ensemble
+DEFAULT_PROXIES = ("xi_gsnr", "xi_gsnr_paper") + tuple(p for p in BASELINES if p != "xi_gsnr") + ("ensemble",)
 
 TEST_TARGET = "test_accuracy"
 VAL_TARGET = "naslib_val"
@@ -60,7 +65,7 @@ _VAL_DEFINITION = ("NASLib's validation accuracy (the target NAS-Bench-Suite-Zer
 
 
 def default_proxies() -> list[str]:
-    """:data:`DEFAULT_PROXIES` that the registry knows (``zico`` only where registered)."""
+    """:data:`DEFAULT_PROXIES` that the registry knows."""
     known = set(list_proxies())
     return [p for p in DEFAULT_PROXIES if p in known]
 
@@ -233,6 +238,9 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
                     if m in ci_metrics and f"{m}_low" in frame else (None, None)
                 cells.append(_cell(value, is_best, *ci))
             lines.append("| " + " | ".join(cells) + " |")
+    if any(source == "aggregate" for _, source in board.proxies.values()):
+        lines += ["", "Source `aggregate`: its authors' rule over a population (AZ-NAS: the sum of the log-ranks of "
+                  "its four computed components), ranked within these architectures."]
     lines += ["", "Ranks by Kendall τ: `=` a tie with the row above at the printed precision (the same rank); "
               "`≈` the row's τ interval overlaps the leader's (not distinguishable from the leader on these "
               "architectures at the interval's level).",
@@ -336,7 +344,7 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
         log(f"no table for {space}/{dataset} carries NASLib's validation accuracy: only the test target")
 
     computed_names = [p.name for p in study.proxies]
-    unknown = [k for k in exclude if k not in proxy_info and k not in computed_names]
+    unknown = [k for k in exclude if k not in proxy_info and k not in computed_names and k not in POPULATION_AGGREGATES]
     if unknown:
         raise KeyError(f"cannot exclude {', '.join(map(repr, unknown))}: no such proxy here; proxies are named "
                        f"like 'xi_gsnr' (computed) or 'suitezero.synflow' (table.proxy)")
@@ -398,6 +406,11 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
         proxy_info = {**{p.name: (p.name, "computed") for p in proxy_objs}, **proxy_info}
         keep = np.isfinite(frame[list(computed.columns)].to_numpy(dtype=float)).all(axis=1)
         frame = frame[keep]
+        # population aggregates of computed proxies (AZ-NAS's log-rank sum): ranks within this set
+        for name, (members, rule) in POPULATION_AGGREGATES.items():
+            if name not in exclude and all(m in computed.columns for m in members):
+                frame[name] = rank_combine(frame[list(members)], rule)
+                proxy_info[name] = (name, "aggregate")
     if len(frame) < 2:
         raise ValueError(f"only {len(frame)} architecture(s) left in every source: nothing to rank")
     log(f"final set: {len(frame):,} architectures, ranked by {len(proxy_info)} proxies")

@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from .cli import add_study_args, fraction, whole
 
-    add_study_args(p, proxy_help="proxy to compute, repeatable (default: xi_gsnr, xi_gsnr_paper, zico where "
-                   "registered, params, flops); 'none' for none",
+    add_study_args(p, proxy_help="proxy to compute, repeatable (default: xi_gsnr, xi_gsnr_paper, the whole zoo "
+                   "and the ensemble: see 'xigsnr-naslib proxies'); 'none' for none",
                    results_help="JSON-lines store of computed scores (default <out>/scores.jsonl)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--sample", type=whole(1), default=500,

@@ -242,7 +242,7 @@ class Proxy:
 
 
 #: the project's modules that register more proxies when imported (kept lazy: the core stays light)
-_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico",)
+_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico", "xigsnr_naslib.ensemble")
 _PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
 
 

@@ -6,3 +6,10 @@ looked up), so ``import xigsnr_naslib`` stays light. Every proxy declares the pa
 consumes (:mod:`xigsnr_naslib.passes`), so proxies reading the same gradients or
 activations share one pass per architecture.
 """
+
+#: the zoo's proxies under their plain names (the original authors' definitions), in the
+#: order listings use: NAS-Bench-Suite-Zero's set, then the recent ones. Variants (e.g.
+#: NASLib's definitions where they differ) are registered under other names and not listed.
+BASELINES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "epe_nas", "zen", "l2_norm", "plain",
+             "params", "flops", "zico", "meco", "swap", "aznas_expressivity", "aznas_progressivity",
+             "aznas_trainability", "aznas_complexity", "vkdnw", "trainable_layers")
