@@ -24,5 +24,5 @@ NUMERICAL = ["tests/test_strategies.py", "tests/test_estimator.py", "tests/test_
 def test_numerical_modules_pass_at_this_thread_count(threads, data_root):
     env = {**os.environ, "XIGSNR_TEST_THREADS": str(threads), "XIGSNR_DATA_ROOT": str(data_root)}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-m", "not slow", "-p", "no:cacheprovider",
-                          *NUMERICAL], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+                          *NUMERICAL], cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
