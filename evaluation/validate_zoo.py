@@ -7,7 +7,7 @@ Draws ``--n`` architectures (seeded by ``--seed``) from the Suite-Zero table
 (``nb201/suitezero_cifar10_9445.csv``), scores them with every zoo proxy through
 :class:`~xigsnr_naslib.study.Study` under the card's protocol (8 x 64 real CIFAR-10 training
 images; single-batch proxies read batch 0) twice: with data and init seed ``a`` and with
-``b`` (``--seeds a b``). Per proxy it reports
+``b`` (``--seeds a b``; seed b on the first ``--floor-n`` archs only, if given). Per proxy it reports
 
 * ``rho(table)``: Spearman between our scores (seed a) and the table's on the same archs;
 * ``floor``: Spearman between our seed-a and seed-b scores (how well our own scores agree
@@ -18,9 +18,9 @@ images; single-batch proxies read batch 0) twice: with data and init seed ``a`` 
 * ``|rho - floor|`` and whether it is within 0.05.
 
 Also NASWOT's own run (``nb201/naswot_scores_all15625.csv``: the first version's Jacobian
-score) against ``jacov`` and ``nwot``. Scoring goes in chunks, alternating the two seeds, into
-a resumable store; ``--report-only`` builds the table from what the store holds (both seeds'
-common archs). The table (markdown) goes to ``--out``.
+score) against ``jacov`` and ``nwot``. Scoring goes in chunks (seed a on every arch, then seed
+b) into a resumable store; ``--report-only`` builds the table from what the store holds (the
+floor over the archs both seeds have). The table (markdown) goes to ``--out``.
 """
 from __future__ import annotations
 
@@ -56,14 +56,18 @@ def sample_archs(table, n: int, seed: int) -> list[str]:
     return [table.scores.index[i] for i in rows]
 
 
-def our_scores(store: Path, proxies: list[str], archs: list[str], seed: int) -> dict[str, dict[str, float]]:
-    """{proxy: {arch: score}} from the store, for the current settings and this seed."""
+def _records(stores: list[Path]):
+    for store in stores:
+        if store.exists():
+            yield from ResultsStore(store)
+
+
+def our_scores(stores: list[Path], proxies: list[str], archs: list[str], seed: int) -> dict[str, dict[str, float]]:
+    """{proxy: {arch: score}} from the stores, for the current settings and this seed."""
     wanted = set(archs)
     settings = {name: get_proxy(name).settings for name in proxies}
     out: dict[str, dict[str, float]] = {name: {} for name in proxies}
-    if not store.exists():
-        return out
-    for record in ResultsStore(store):
+    for record in _records(stores):
         name = record.get("proxy")
         if name not in out or record.get("arch") not in wanted or record.get("settings") != settings[name]:
             continue
@@ -83,12 +87,15 @@ def score(args, proxies: list[str], archs: list[str], index: dict[str, int]) -> 
     studies = [Study("nb201", "cifar10", proxies, protocol=PAPER_NB201.replace(data_seed=s, init_seed=s),
                      execution=Execution(workers=args.workers, threads=args.threads),
                      store=args.store, data_root=args.data_root) for s in args.seeds]
-    for first in range(0, len(archs), args.chunk):
-        chunk = [(index[a], a) for a in archs[first:first + args.chunk]]
-        for seed, study in zip(args.seeds, studies):
-            study.score(chunk)
-            print(f"seed {seed}: {min(first + args.chunk, len(archs))}/{len(archs)} archs "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    # seed a on every arch first (the comparison with the table), then seed b on the first
+    # --floor-n archs (the floor); chunks keep the store's progress visible and resumable
+    for k, (seed, study, n) in enumerate(zip(args.seeds, studies, (len(archs), args.floor_n or len(archs)))):
+        if args.score_seed != "both" and "ab"[k] != args.score_seed:
+            continue
+        for first in range(0, n, args.chunk):
+            study.score([(index[a], a) for a in archs[first:min(first + args.chunk, n)]])
+            print(f"seed {seed}: {min(first + args.chunk, n)}/{n} archs ({time.perf_counter() - start:.0f} s)",
+                  flush=True)
     return time.perf_counter() - start
 
 
@@ -98,7 +105,8 @@ def _interval(metric, s, a, n_boot: int) -> str:
 
 
 def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: dict[str, float]) -> str:
-    a, b = (our_scores(Path(args.store), proxies, archs, s) for s in args.seeds)
+    stores = [Path(args.store), *map(Path, args.also_read)]
+    a, b = (our_scores(stores, proxies, archs, s) for s in args.seeds)
     lines = [f"NAS-Bench-201 CIFAR-10, {len(archs)} archs drawn from NAS-Bench-Suite-Zero's table (sample seed "
              f"{args.seed}); ours: 8 x 64 real CIFAR-10 training images, seeds a={args.seeds[0]} / b={args.seeds[1]} "
              "(data and init); accuracy: test (the project's ground truth); 95% bootstrap intervals "
@@ -107,17 +115,17 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
              "tau(ours, acc) | tau(table, acc) |",
              "|---|---|---|---|---|---|---|---|"]
     for name in proxies:
-        common = [x for x in archs if x in a[name] and x in b[name]]
-        ours_a = np.array([a[name][x] for x in common], dtype=float)
-        ours_b = np.array([b[name][x] for x in common], dtype=float)
-        theirs = np.array([table.scores.at[x, TABLE_COLUMN[name]] for x in common], dtype=float)
-        acc = np.array([accuracy[x] for x in common], dtype=float)
-        rho_t, floor = spearman_rho(ours_a, theirs), spearman_rho(ours_a, ours_b)
+        scored = [x for x in archs if x in a[name]]
+        ours_a = np.array([a[name][x] for x in scored], dtype=float)
+        theirs = np.array([table.scores.at[x, TABLE_COLUMN[name]] for x in scored], dtype=float)
+        acc = np.array([accuracy[x] for x in scored], dtype=float)
+        common = [x for x in scored if x in b[name]]
+        floor = spearman_rho([a[name][x] for x in common], [b[name][x] for x in common])
+        rho_t = spearman_rho(ours_a, theirs)
         gap = abs(rho_t - floor)
         verdict = "ok" if gap <= TOLERANCE else "**> 0.05**"
-        floor_text = f"{floor:.3f}" if np.nanstd(ours_a) > 0 else "n/a"
-        lines.append(f"| {name} (vs {TABLE_COLUMN[name]}) | {len(common)} | {int(np.isnan(ours_a).sum())} | "
-                     f"{rho_t:.3f} | {floor_text} | {gap:.3f} {verdict} | "
+        lines.append(f"| {name} (vs {TABLE_COLUMN[name]}) | {len(scored)} | {int(np.isnan(ours_a).sum())} | "
+                     f"{rho_t:.3f} | {floor:.3f} (n={len(common)}) | {gap:.3f} {verdict} | "
                      f"{kendall_tau(ours_a, acc):.3f} {_interval(kendall_tau, ours_a, acc, args.n_boot)} | "
                      f"{kendall_tau(theirs, acc):.3f} {_interval(kendall_tau, theirs, acc, args.n_boot)} |")
     lines += ["", "NASWOT's own run (`naswot_scores_all15625.csv`, the first version's Jacobian score, "
@@ -127,13 +135,14 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
     for name in ("jacov", "nwot"):
         if name not in proxies:
             continue
-        common = [x for x in archs if x in a[name] and x in b[name] and x in naswot.scores.index]
-        ours_a = np.array([a[name][x] for x in common], dtype=float)
-        ours_b = np.array([b[name][x] for x in common], dtype=float)
-        theirs = np.array([naswot.scores.at[x, "naswot"] for x in common], dtype=float)
-        acc = np.array([accuracy[x] for x in common], dtype=float)
-        lines.append(f"| {name} | {len(common)} | {spearman_rho(ours_a, theirs):.3f} | "
-                     f"{spearman_rho(ours_a, ours_b):.3f} | "
+        scored = [x for x in archs if x in a[name] and x in naswot.scores.index]
+        ours_a = np.array([a[name][x] for x in scored], dtype=float)
+        theirs = np.array([naswot.scores.at[x, "naswot"] for x in scored], dtype=float)
+        acc = np.array([accuracy[x] for x in scored], dtype=float)
+        common = [x for x in scored if x in b[name]]
+        floor = spearman_rho([a[name][x] for x in common], [b[name][x] for x in common])
+        lines.append(f"| {name} | {len(scored)} | {spearman_rho(ours_a, theirs):.3f} | "
+                     f"{floor:.3f} (n={len(common)}) | "
                      f"{kendall_tau(ours_a, acc):.3f} {_interval(kendall_tau, ours_a, acc, args.n_boot)} | "
                      f"{kendall_tau(theirs, acc):.3f} {_interval(kendall_tau, theirs, acc, args.n_boot)} |")
     return "\n".join(lines) + "\n"
@@ -148,10 +157,16 @@ def main(argv=None) -> int:
                    help="the two data/init seeds of the floor (default 1 2)")
     p.add_argument("--proxies", nargs="+", default=list(TABLE_COLUMN), choices=list(TABLE_COLUMN))
     p.add_argument("--store", default="results/validate_zoo.jsonl", help="resumable results file")
+    p.add_argument("--also-read", action="append", default=[], metavar="FILE",
+                   help="more results files the report reads (e.g. a side-by-side run of seed b)")
     p.add_argument("--out", default="evaluation/zoo_validation/nb201_cifar10.md", help="markdown table")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--chunk", type=int, default=20, help="archs per chunk (the seeds alternate per chunk)")
+    p.add_argument("--floor-n", type=int, default=None,
+                   help="score seed b on the first this many archs only (default: all)")
+    p.add_argument("--score-seed", choices=("a", "b", "both"), default="both",
+                   help="score only seed a, only seed b (e.g. two runs side by side), or both (default)")
+    p.add_argument("--chunk", type=int, default=20, help="archs per call of the study (progress, resumption)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--report-only", action="store_true", help="no scoring: the table from what the store holds")
     args = p.parse_args(argv)
