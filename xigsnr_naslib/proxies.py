@@ -29,6 +29,10 @@ Names registered here:
 ``params``                  number of parameters of the network
 ``flops``                   multiply-adds of Conv2d/Linear layers for one input image
 ``zico``                    ZiCo (Li et al. 2023), from :mod:`xigsnr_naslib.zico`
+``grad_norm`` ... ``zen``   NAS-Bench-Suite-Zero's proxies (``grad_norm``, ``snip``, ``plain``,
+                            ``fisher``, ``grasp``, ``synflow``, ``l2_norm``, ``jacov``,
+                            ``epe_nas``, ``nwot``, ``nwot_naslib``, ``zen``), from
+                            :mod:`xigsnr_naslib.zoo`
 ==========================  ===================================================================
 """
 from __future__ import annotations

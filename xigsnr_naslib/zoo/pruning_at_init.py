@@ -35,8 +35,14 @@ layers skipped (the released code's ``bn=False``: each BatchNorm's forward repla
 identity), float64, one all-ones input image; R is the sum of the outputs. NASLib's
 ``ZeroCost`` records ``log(synflow)``; the sum itself is returned here (the same ranking).
 
+Inputs: batch 0 of the protocol, images ``N x C x H x W`` and labels ``N`` (the loss) for
+``grad_norm``, ``snip``, ``plain``, ``fisher`` and ``grasp``; ``synflow`` reads only the shape
+of one image (``C x H x W``) and ``l2_norm`` only the weights. Units: sums of gradient-weight
+products of the loss (nats) for the gradient proxies; of the weights for ``l2_norm``.
+
 A layer the loss does not reach (no gradient) contributes zero, as in the released code. A
-network without any Conv2d or Linear weight is :class:`~xigsnr_naslib.passes.NotComputable`.
+network without any Conv2d or Linear weight is :class:`~xigsnr_naslib.passes.NotComputable`;
+a non-finite gradient gives a non-finite score, recorded as such.
 Single-batch proxies read batch 0 of the protocol (64 images under the NB201 protocol;
 NAS-Bench-Suite-Zero used one random batch of NASLib's loader, see the README).
 """
