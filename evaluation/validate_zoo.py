@@ -92,8 +92,9 @@ def score(args, proxies: list[str], archs: list[str], index: dict[str, int]) -> 
     for k, (seed, study, n) in enumerate(zip(args.seeds, studies, (len(archs), args.floor_n or len(archs)))):
         if args.score_seed != "both" and "ab"[k] != args.score_seed:
             continue
+        todo = archs[:n][::-1] if args.reverse else archs[:n]
         for first in range(0, n, args.chunk):
-            study.score([(index[a], a) for a in archs[first:min(first + args.chunk, n)]])
+            study.score([(index[a], a) for a in todo[first:min(first + args.chunk, n)]])
             print(f"seed {seed}: {min(first + args.chunk, n)}/{n} archs ({time.perf_counter() - start:.0f} s)",
                   flush=True)
     return time.perf_counter() - start
@@ -120,12 +121,15 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
         theirs = np.array([table.scores.at[x, TABLE_COLUMN[name]] for x in scored], dtype=float)
         acc = np.array([accuracy[x] for x in scored], dtype=float)
         common = [x for x in scored if x in b[name]]
-        floor = spearman_rho([a[name][x] for x in common], [b[name][x] for x in common])
+        pair = (np.array([a[name][x] for x in common], dtype=float), np.array([b[name][x] for x in common], dtype=float))
+        floor = spearman_rho(*pair)
         rho_t = spearman_rho(ours_a, theirs)
         gap = abs(rho_t - floor)
         verdict = "ok" if gap <= TOLERANCE else "**> 0.05**"
         lines.append(f"| {name} (vs {TABLE_COLUMN[name]}) | {len(scored)} | {int(np.isnan(ours_a).sum())} | "
-                     f"{rho_t:.3f} | {floor:.3f} (n={len(common)}) | {gap:.3f} {verdict} | "
+                     f"{rho_t:.3f} {_interval(spearman_rho, ours_a, theirs, args.n_boot)} | "
+                     f"{floor:.3f} {_interval(spearman_rho, *pair, args.n_boot)} (n={len(common)}) | "
+                     f"{gap:.3f} {verdict} | "
                      f"{kendall_tau(ours_a, acc):.3f} {_interval(kendall_tau, ours_a, acc, args.n_boot)} | "
                      f"{kendall_tau(theirs, acc):.3f} {_interval(kendall_tau, theirs, acc, args.n_boot)} |")
     lines += ["", "NASWOT's own run (`naswot_scores_all15625.csv`, the first version's Jacobian score, "
@@ -166,6 +170,8 @@ def main(argv=None) -> int:
                    help="score seed b on the first this many archs only (default: all)")
     p.add_argument("--score-seed", choices=("a", "b", "both"), default="both",
                    help="score only seed a, only seed b (e.g. two runs side by side), or both (default)")
+    p.add_argument("--reverse", action="store_true",
+                   help="score the archs last first (a second run on its own store meets the first halfway)")
     p.add_argument("--chunk", type=int, default=20, help="archs per call of the study (progress, resumption)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--report-only", action="store_true", help="no scoring: the table from what the store holds")
