@@ -1,12 +1,13 @@
 """Pass requests (xigsnr_naslib.passes): closed forms on tiny networks, the network left as
 found, and a proxy's "not computable" recorded as such through the study."""
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import Protocol, Study
-from xigsnr_naslib.passes import Activations, BatchGradients, NotComputable
+from xigsnr_naslib.passes import Activations, BatchGradients, CodeKernel, InputGradients, NotComputable
 from xigsnr_naslib.proxies import Proxy, run_passes
 
 
@@ -128,3 +129,55 @@ def test_correlate_leaves_not_computable_architectures_out_or_ranks_them_last(tm
     assert last.metrics["xi_gsnr"]["kendall_tau"] == kendall_tau(scores, truth.loc[chosen, "accuracy"].to_numpy())
     with pytest.raises(ValueError, match="unknown not-computable policy 'first'.*drop, last"):
         correlate(study, Selection(indices=chosen), not_computable="first")
+
+
+def test_input_gradients_are_each_images_jacobian_of_summed_logits_and_leave_the_network_as_found():
+    # without BatchNorm the images do not interact: row n is d sum_c f_c(x_n) / d x_n, one image at a time
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    data = batches(2, 5)
+    model[0].weight.grad = torch.ones_like(model[0].weight)
+    result = run_passes(model, data, F.cross_entropy, [InputGradients(batch=1)])[InputGradients(batch=1)]
+    x = data[1][0]
+    for n in range(len(x)):
+        xn = x[n:n + 1].clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(model(xn).sum(), xn)
+        # one image's forward vs the batch's: float32 matrix products in other orders (~1e-7)
+        assert torch.allclose(result.grads[n], expected[0], rtol=1e-5, atol=1e-7)
+    assert result.n_outputs == 2
+    assert torch.equal(model[0].weight.grad, torch.ones_like(model[0].weight))
+    assert not x.requires_grad
+
+
+def test_input_gradients_leave_batchnorm_statistics_as_found():
+    model, data = tiny(), batches()
+    bn = model[2]
+    before = (bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
+    run_passes(model, data, F.cross_entropy, [InputGradients()])
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert torch.equal(bn.num_batches_tracked, before[2])
+
+
+class ReLUWrapper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(x)
+
+
+def test_code_kernel_counts_agreements_of_matched_module_inputs():
+    x = torch.tensor([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0]])  # codes 100 and 110: agree on 2 of 3 units
+    model = nn.Sequential(ReLUWrapper(), nn.Linear(3, 3), nn.ReLU())
+    with torch.no_grad():
+        model[1].weight.copy_(torch.eye(3))
+        model[1].bias.zero_()
+    data = [(x, torch.zeros(2, dtype=torch.long))]
+    every, leaves = CodeKernel("ReLU"), CodeKernel("ReLU", leaves_only=True)
+    out = run_passes(model, data, F.cross_entropy, [every, leaves])
+    # the second ReLU sees relu(x): codes 100 and 110 again; the wrapper and its ReLU see x
+    assert out[every].modules == ("0", "0.relu", "2") and out[leaves].modules == ("0.relu", "2")
+    assert out[every].kernel.tolist() == [[9, 6], [6, 9]] and out[every].units == 9
+    assert out[leaves].kernel.tolist() == [[6, 4], [4, 6]] and out[leaves].units == 6
+    assert out[leaves].kernel.dtype == np.float64

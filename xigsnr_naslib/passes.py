@@ -13,7 +13,11 @@ Kinds:
 * :class:`BatchGradients`: the gradient of the mean loss of one batch, per parameter
   (GradNorm, SNIP, Fisher-style proxies).
 * :class:`Activations`: the outputs (or inputs) of chosen module types on one batch,
-  without gradients (NASWOT, SWAP, MeCo-style proxies).
+  without gradients (SWAP, MeCo-style proxies).
+* :class:`InputGradients`: the gradient of the summed logits w.r.t. the input images of one
+  batch (Jacobian-covariance proxies: NASWOT's first version, EPE-NAS).
+* :class:`CodeKernel`: NASWOT's kernel of binary activation codes on one batch, accumulated
+  while the forward pass runs (only an N x N matrix is kept).
 
 Every pass leaves the network as it found it: weights, ``.grad`` and BatchNorm running
 statistics. A proxy whose computation changes the network (SynFlow's ``|w|``) declares
@@ -27,12 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from .gradients import Batch, LossFn, batchnorm_running_stats_off, logits_of
 
-__all__ = ["PassRequest", "BatchGradients", "Activations", "NotComputable", "GradientsOfBatch"]
+__all__ = ["PassRequest", "BatchGradients", "Activations", "InputGradients", "InputGradientsOfBatch", "CodeKernel",
+           "KernelOfCodes", "NotComputable", "GradientsOfBatch"]
 
 
 class NotComputable(Exception):
@@ -96,7 +102,8 @@ class BatchGradients(PassRequest):
                 p.grad = None
             with batchnorm_running_stats_off(model):
                 loss = loss_fn(logits_of(model(x)), y)
-                loss.backward()
+                if loss.requires_grad:  # else no parameter reaches the loss: no gradient at all
+                    loss.backward()
             grads = {n: p.grad.detach() for n, p in named if p.grad is not None}
         finally:
             for (_, p), g in zip(named, saved):
@@ -157,3 +164,112 @@ class Activations(PassRequest):
             for h in handles:
                 h.remove()
         return captured
+
+
+@dataclass(frozen=True)
+class InputGradientsOfBatch:
+    """Result of :class:`InputGradients`: ``grads`` is ``N x C x H x W`` (float32, the input's
+    shape), ``d(sum of the logits over images and classes) / d input``; ``n_outputs`` the
+    number of logits per image (classes)."""
+
+    grads: torch.Tensor
+    n_outputs: int
+
+
+@dataclass(frozen=True)
+class InputGradients(PassRequest):
+    """The gradient of the sum of the logits (over every image and class) w.r.t. the input
+    images of batch ``batch``, the network in train mode: one forward and one backward. Row
+    ``n`` is the Jacobian of image ``n``'s summed logits (plus, in train-mode BatchNorm, the
+    terms through the other images' batch statistics), as NASWOT's first version and EPE-NAS
+    compute it (``y.backward(torch.ones_like(y))`` on ``x.requires_grad_(True)``). Labels
+    are not read. The parameters' ``.grad`` and BatchNorm running statistics are left as
+    found.
+    """
+
+    batch: int = 0
+
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        return _check_batch_index(self.batch, n_batches)
+
+    def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn,
+            strategy: str = "loop") -> InputGradientsOfBatch:
+        x = batches[self.batch][0].detach().clone().requires_grad_(True)
+        with torch.enable_grad(), batchnorm_running_stats_off(model):
+            logits = logits_of(model(x))
+            (grads,) = torch.autograd.grad(logits.sum(), x, allow_unused=True) if logits.requires_grad else (None,)
+        if grads is None:  # the output does not depend on the input
+            grads = torch.zeros_like(x)
+        return InputGradientsOfBatch(grads.detach(), int(logits.shape[-1]))
+
+
+@dataclass(frozen=True)
+class KernelOfCodes:
+    """Result of :class:`CodeKernel`: ``kernel`` (``N x N`` float64 NumPy array; entry (i, j)
+    counts the units on which images i and j have the same binary code, summed over every
+    matched module call), ``units`` (units per image summed over those calls) and
+    ``modules`` (the names of the matched module calls, in call order)."""
+
+    kernel: np.ndarray
+    units: int
+    modules: tuple
+
+
+@dataclass(frozen=True)
+class CodeKernel(PassRequest):
+    """NASWOT's kernel (Mellor et al., ICML 2021, Eq. 2 and the released ``score_networks.py``)
+    of batch ``batch``: for every call of a matched module, the binary code ``c = [input > 0]``
+    of each image (flattened), and ``K += c c^T + (1 - c)(1 - c)^T`` (N x N, float64: the
+    number of units on which two images agree). One forward pass without gradients, train
+    mode, BatchNorm running statistics left as found; only K is kept, never the activations.
+
+    Parameters
+    ----------
+    name_contains : str
+        A module matches when its class name contains this text (the released code tests
+        ``'ReLU' in str(type(module))``: ``nn.ReLU``, ``ReLU6``, ``LeakyReLU`` and wrappers
+        such as NAS-Bench-201's ``ReLUConvBN``, whose input is the code of its first ReLU).
+    leaves_only : bool
+        Match only modules without children (NASLib's ``nwot`` skips its own wrapper
+        classes, so each ReLU's code is counted once).
+    batch : int
+        Which batch of the protocol.
+    """
+
+    name_contains: str = "ReLU"
+    leaves_only: bool = False
+    batch: int = 0
+
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        return _check_batch_index(self.batch, n_batches)
+
+    def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> KernelOfCodes:
+        x = batches[self.batch][0]
+        n = x.shape[0]
+        kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+        units, called = 0, []
+
+        def hook(module, inputs, name):
+            nonlocal kernel, units
+            flat = inputs[0].detach().reshape(n, -1)
+            codes = (flat > 0).to(torch.float32 if flat.shape[1] < 2 ** 24 else torch.float64)
+            # agreements c c^T + (1-c)(1-c)^T = D - |c_i| - |c_j| + 2 c_i.c_j (D units): one
+            # product; every partial sum is a whole number below 2^24, so float32 is exact
+            # (float64 beyond)
+            ones = codes.sum(1, dtype=torch.float64)
+            shared = (codes @ codes.T).to(torch.float64)
+            kernel += codes.shape[1] - ones[:, None] - ones[None, :] + 2.0 * shared
+            units += codes.shape[1]
+            called.append(name)
+
+        handles = [module.register_forward_pre_hook(lambda m, i, name=name: hook(m, i, name))
+                   for name, module in model.named_modules()
+                   if self.name_contains in type(module).__name__
+                   and (not self.leaves_only or next(module.children(), None) is None)]
+        try:
+            with torch.no_grad(), batchnorm_running_stats_off(model):
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return KernelOfCodes(kernel.cpu().numpy(), units, tuple(called))

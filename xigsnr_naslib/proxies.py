@@ -29,6 +29,10 @@ Names registered here:
 ``params``                  number of parameters of the network
 ``flops``                   multiply-adds of Conv2d/Linear layers for one input image
 ``zico``                    ZiCo (Li et al. 2023), from :mod:`xigsnr_naslib.zico`
+``grad_norm`` ... ``zen``   NAS-Bench-Suite-Zero's proxies (``grad_norm``, ``snip``, ``plain``,
+                            ``fisher``, ``grasp``, ``synflow``, ``l2_norm``, ``jacov``,
+                            ``epe_nas``, ``nwot``, ``nwot_naslib``, ``zen``), from
+                            :mod:`xigsnr_naslib.zoo`
 ==========================  ===================================================================
 """
 from __future__ import annotations
@@ -242,7 +246,9 @@ class Proxy:
 
 
 #: the project's modules that register more proxies when imported (kept lazy: the core stays light)
-_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico", "xigsnr_naslib.ensemble")
+#: (the ensemble last: its members must be registered first)
+_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico", "xigsnr_naslib.zoo.pruning_at_init", "xigsnr_naslib.zoo.activation_patterns",
+                          "xigsnr_naslib.zoo.zen", "xigsnr_naslib.ensemble")
 _PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
 
 
