@@ -212,7 +212,8 @@ class Proxy:
 
 
 #: the project's modules that register more proxies when imported (kept lazy: the core stays light)
-_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico",)
+_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico", "xigsnr_naslib.zoo.meco", "xigsnr_naslib.zoo.swap", "xigsnr_naslib.zoo.aznas",
+                         "xigsnr_naslib.zoo.vkdnw", "xigsnr_naslib.zoo.trainable_layers")
 _PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
 
 
