@@ -299,7 +299,7 @@ def test_logit_jacobians_batched_equal_the_per_image_loop_and_the_fisher_its_cla
     torch.testing.assert_close(vkdnw.fisher_matrices(result)[1], fisher, rtol=1e-9, atol=1e-14)
 
 
-@pytest.mark.slow  # torch.func over an NB201 network: about 5 s on two cores
+@pytest.mark.slow  # torch.func over an NB201 network: 5-25 s on two cores, depending on the load
 def test_logit_jacobians_equal_torch_func_vmap_of_jacrev():
     from torch.func import functional_call, jacrev, vmap
 
@@ -358,7 +358,7 @@ def _scores(model, batches):
     return out
 
 
-@pytest.mark.slow  # every recent proxy twice, each with passes of its own: about 8 s on one core
+@pytest.mark.slow  # every recent proxy twice, each with passes of its own: 8-15 s on one core
 def test_every_recent_proxy_is_deterministic_and_leaves_the_network_as_found():
     batches = noise_batches(b=16)
     model = tiny_nb201()
@@ -369,7 +369,7 @@ def test_every_recent_proxy_is_deterministic_and_leaves_the_network_as_found():
     assert all(isinstance(v, float) for v in first.values())
 
 
-@pytest.mark.slow  # builds and scores NB101 and NDS networks with every recent proxy: about 30 s
+@pytest.mark.slow  # builds and scores NB101 and NDS networks with every recent proxy: 25-45 s each
 @pytest.mark.parametrize("space,arch", [
     ("nb101", "0110000/0001000/0000100/0000010/0000001/0000001/0000000;"
               "input,conv3x3-bn-relu,conv1x1-bn-relu,conv3x3-bn-relu,maxpool3x3,conv3x3-bn-relu,output"),
