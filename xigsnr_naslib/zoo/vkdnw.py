@@ -33,7 +33,9 @@ the singular values of the PSD F, the same numbers), ``d_1..d_9`` its deciles
 
     VKDNW = -sum_{k=1..9} t_k log(t_k + 1e-10)
 
-(at most log 9: a flat spectrum). The ranking aggregate ``vkdnw_agg`` (ranks of VKDNW and of
+(at most log 9: a flat spectrum). The epsilons are absolute, as released: a spectrum whose deciles sum
+to much less than 1e-10 gives t near 0 and a score near 0 (seen on NDS DARTS networks, whose
+re-initialised Fisher spectrum lies near 1e-16). The ranking aggregate ``vkdnw_agg`` (ranks of VKDNW and of
 the number of trainable layers, over a population) is not a proxy here.
 
 Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): every decile zero (``d_9 = 0``:
