@@ -13,11 +13,18 @@ Kinds:
 * :class:`BatchGradients`: the gradient of the mean loss of one batch, per parameter
   (GradNorm, SNIP, Fisher-style proxies).
 * :class:`Activations`: the outputs (or inputs) of chosen module types on one batch,
-  without gradients (SWAP, MeCo-style proxies).
+  without gradients.
 * :class:`InputGradients`: the gradient of the summed logits w.r.t. the input images of one
   batch (Jacobian-covariance proxies: NASWOT's first version, EPE-NAS).
 * :class:`CodeKernel`: NASWOT's kernel of binary activation codes on one batch, accumulated
   while the forward pass runs (only an N x N matrix is kept).
+* :class:`ImageActivations`: the same on the first few images of a batch, forwarded on
+  their own (MeCo: one image, every module; SWAP: 16 images, the ReLUs).
+* :class:`StageFeatures`: the feature map after each stage (stem, cells) of a network,
+  kept with their autograd graph, optionally on a re-initialised copy and on Gaussian noise
+  (the AZ-NAS components).
+* :class:`LogitJacobians`: per-image Jacobians of the logits w.r.t. one entry of each of
+  the first parameter tensors (VKDNW's Fisher information).
 
 Every pass leaves the network as it found it: weights, ``.grad`` and BatchNorm running
 statistics. A proxy whose computation changes the network (SynFlow's ``|w|``) declares
@@ -31,14 +38,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 from .gradients import Batch, LossFn, batchnorm_running_stats_off, logits_of
+from .initialisation import INIT_SCHEMES, reinitialise
+from .registry import choose
 
 __all__ = ["PassRequest", "BatchGradients", "Activations", "InputGradients", "InputGradientsOfBatch", "CodeKernel",
-           "KernelOfCodes", "NotComputable", "GradientsOfBatch"]
+           "KernelOfCodes", "NotComputable", "GradientsOfBatch", "ImageActivations", "StageFeatures",
+           "StageFeatureMaps", "LogitJacobians", "JacobiansOfLogits", "INPUTS", "feature_stages"]
 
 
 class NotComputable(Exception):
@@ -273,3 +285,357 @@ class CodeKernel(PassRequest):
             for h in handles:
                 h.remove()
         return KernelOfCodes(kernel.cpu().numpy(), units, tuple(called))
+
+
+#: where a pass's input comes from: the protocol's images, or Gaussian noise of their shape
+INPUTS = ("images", "gaussian")
+
+
+def _check_images(images: int | None, batch_size: int) -> str | None:
+    if images is not None and images > batch_size:
+        return f"it reads {images} images of a batch but the protocol's batches hold {batch_size}"
+    return None
+
+
+def _pass_input(batches: Sequence[Batch], batch: int, images: int | None, source: str, seed: int) -> torch.Tensor:
+    """The first ``images`` images of batch ``batch`` (all when None), or, for ``source="gaussian"``,
+    standard normal noise of their shape and dtype drawn on the CPU from ``torch.Generator`` seeded
+    with ``seed`` (the same noise on every device), moved to their device."""
+    x, _ = batches[batch]
+    if images is not None:
+        x = x[:images]
+    if source == "gaussian":
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return x
+
+
+def _first_tensor(output):
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    return None
+
+
+@dataclass(frozen=True)
+class ImageActivations(PassRequest):
+    """The outputs of every module of the named types when the first ``images`` images of
+    batch ``batch`` go through the network on their own (a forward of ``images`` images:
+    train-mode BatchNorm normalises with those images' statistics), without gradients.
+    Result: a list of ``(module name, tensor images x ...)`` in call order (a module called
+    twice appears twice; the network itself is ``""``); a module returning a tuple is read
+    through its first tensor, one returning no tensor is left out.
+
+    Parameters
+    ----------
+    types : tuple of str
+        Module class names; a module matches when its class or a base class has one of
+        them (``("Module",)``: every module, the network included).
+    images : int
+        How many images, from the start of the batch (at most the protocol's batch size).
+    batch : int
+        Which batch of the protocol.
+    """
+
+    types: tuple = ("Module",)
+    images: int = 1
+    batch: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", tuple(self.types))
+        if self.images < 1:
+            raise ValueError(f"images must be at least 1, got {self.images}")
+
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        return _check_batch_index(self.batch, n_batches) or _check_images(self.images, batch_size)
+
+    def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> list:
+        x = _pass_input(batches, self.batch, self.images, "images", 0)
+        captured: list = []
+        handles = []
+        for name, module in model.named_modules():
+            if any(c.__name__ in self.types for c in type(module).__mro__):
+                def hook(mod, inputs, output, name=name):
+                    tensor = _first_tensor(output)
+                    if tensor is not None:  # a copy: a later in-place operation must not change it
+                        captured.append((name, tensor.detach().clone()))
+                handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.no_grad(), batchnorm_running_stats_off(model):
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return captured
+
+
+def feature_stages(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """``model.feature_stages()``: the ``(name, module)`` pairs whose outputs are the network's
+    successive feature maps (stem, then cells / blocks), or None when the network does not
+    name them. The project's NB201, NB101 and NDS networks do; any network can, by defining
+    the method."""
+    method = getattr(model, "feature_stages", None)
+    return list(method()) if callable(method) else None
+
+
+@dataclass(frozen=True)
+class StageFeatureMaps:
+    """Result of :class:`StageFeatures`: ``features`` (one tensor per stage output, in call
+    order, WITH its autograd graph: differentiate between them with ``retain_graph=True``,
+    other proxies may read the same graph), their ``names``, and ``reason`` (why there are
+    none, else None)."""
+
+    features: list
+    names: list
+    reason: str | None = None
+
+
+def _copy_for_pass(model: nn.Module, init: str | None, seed: int) -> nn.Module:
+    net = copy.deepcopy(model)
+    if init is not None:
+        reinitialise(net, init, torch.Generator().manual_seed(seed))
+    return net.train()
+
+
+@dataclass(frozen=True)
+class StageFeatures(PassRequest):
+    """The feature map after each stage of the network (:func:`feature_stages`), from one
+    forward of batch ``batch``'s images (or Gaussian noise of their shape), kept with their
+    autograd graph so that a proxy can differentiate one stage's output w.r.t. the previous
+    one's (AZ-NAS's trainability).
+
+    The forward runs on a copy of the network, re-initialised with ``init`` from
+    ``torch.Generator().manual_seed(seed)`` when ``init`` is set (AZ-NAS re-draws Kaiming
+    normal fan-in weights before scoring), in train mode (BatchNorm normalises with the
+    batch's statistics; the network given is left untouched). Shapes: each feature is
+    ``N x C x H x W`` (N the batch's images).
+
+    Parameters
+    ----------
+    batch : int
+        Which batch of the protocol (its images, or its shape for the noise).
+    source : {"gaussian", "images"}
+        ``gaussian``: N(0, 1) noise of the batch's shape from the same seeded generator
+        (the released AZ-NAS NB201 run's input); ``images``: the batch's images.
+    init : str or None
+        A scheme of :mod:`xigsnr_naslib.initialisation`, or None for the network's own weights.
+    seed : int
+        Seeds the re-initialisation and the noise (each its own generator).
+    """
+
+    batch: int = 0
+    source: str = "gaussian"
+    init: str | None = "kaiming_normal_fan_in"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        choose(self.source, list(INPUTS), "pass input")
+        if self.init is not None:
+            choose(self.init, list(INIT_SCHEMES), "initialisation scheme")
+
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        return _check_batch_index(self.batch, n_batches)
+
+    def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> StageFeatureMaps:
+        if feature_stages(model) is None:
+            return StageFeatureMaps([], [], f"{type(model).__name__} does not name its feature stages "
+                                            "(it has no feature_stages() method)")
+        net = _copy_for_pass(model, self.init, self.seed)
+        x = _pass_input(batches, self.batch, None, self.source, self.seed)
+        features: list = []
+        names: list = []
+        handles = []
+        for name, module in feature_stages(net):
+            def hook(mod, inputs, output, name=name):
+                tensor = _first_tensor(output)
+                if tensor is not None:
+                    features.append(tensor)
+                    names.append(name)
+            handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.enable_grad(), batchnorm_running_stats_off(net):
+                net(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return StageFeatureMaps(features, names)
+
+
+@dataclass(frozen=True)
+class JacobiansOfLogits:
+    """Result of :class:`LogitJacobians`: ``jacobians`` (``N x K x P``: per image, the
+    derivative of each of the K logits w.r.t. each of the P selected weights), ``logits``
+    (``N x K``, from one forward of the whole batch), ``names`` (the parameter tensor of
+    each selected weight, in column order)."""
+
+    jacobians: torch.Tensor
+    logits: torch.Tensor
+    names: list
+
+
+@dataclass(frozen=True)
+class LogitJacobians(PassRequest):
+    """Per-image Jacobians of the logits w.r.t. ONE entry (the first) of each of the first
+    ``max_tensors`` parameter tensors (``model.named_parameters()`` order), as VKDNW's
+    released code selects them (``params_grad_len=128``, one index per tensor).
+
+    Each image goes through the network on its own (a batch of one: train-mode BatchNorm
+    normalises it with its own statistics, as the released NB201 networks, whose BatchNorm
+    keeps no running statistics, do under the released ``vmap``), then one backward per
+    logit gives that logit's row. The logits come from one forward of the whole batch
+    (BatchNorm over the batch), as the released code computes them. Runs on a copy of the
+    network, re-initialised as in :class:`StageFeatures`; only the selected tensors require
+    gradients there. Cost: per image one forward and K backward passes (K logits).
+
+    Parameters
+    ----------
+    batch, source, init, seed
+        As :class:`StageFeatures` (VKDNW's released NB201 run: Gaussian noise, Kaiming normal
+        fan-in).
+    max_tensors : int
+        How many parameter tensors contribute a weight (their first entry).
+    """
+
+    batch: int = 0
+    source: str = "gaussian"
+    init: str | None = "kaiming_normal_fan_in"
+    seed: int = 0
+    max_tensors: int = 128
+
+    def __post_init__(self) -> None:
+        choose(self.source, list(INPUTS), "pass input")
+        if self.init is not None:
+            choose(self.init, list(INIT_SCHEMES), "initialisation scheme")
+        if self.max_tensors < 1:
+            raise ValueError(f"max_tensors must be at least 1, got {self.max_tensors}")
+
+    def problem(self, n_batches: int, batch_size: int) -> str | None:
+        return _check_batch_index(self.batch, n_batches)
+
+    def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> JacobiansOfLogits:
+        net = _copy_for_pass(model, self.init, self.seed)
+        x = _pass_input(batches, self.batch, None, self.source, self.seed)
+        named = list(net.named_parameters())
+        selected = named[: self.max_tensors]
+        with batchnorm_running_stats_off(net):
+            with torch.no_grad():
+                logits = logits_of(net(x)).detach()
+            for _, p in named:
+                p.requires_grad_(False)
+            jacobians = _first_entry_jacobians_batched(net, x, [p for _, p in selected])
+            if jacobians is None:
+                for i, (_, p) in enumerate(named):
+                    p.requires_grad_(i < self.max_tensors)
+                jacobians = first_entry_jacobians_loop(net, x, [p for _, p in selected])
+        return JacobiansOfLogits(jacobians.detach(), logits, [n for n, _ in selected])
+
+
+def first_entry_jacobians_loop(net: nn.Module, x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``N x K x P``: per image (forwarded alone), the derivative of each logit w.r.t. the
+    first entry of each tensor (which must require gradients); one backward per logit."""
+    rows = []
+    for i in range(x.shape[0]):
+        out = logits_of(net(x[i : i + 1]))[0]
+        jacobian = []
+        for k in range(out.shape[0]):
+            grads = torch.autograd.grad(out[k], list(tensors), retain_graph=k + 1 < out.shape[0], allow_unused=True)
+            jacobian.append(torch.stack([g.reshape(-1)[0] if g is not None else out.new_zeros(()) for g in grads]))
+        rows.append(torch.stack(jacobian))
+    return torch.stack(rows)
+
+
+_FIRST_ENTRY_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+
+
+def _first_entry_jacobians_batched(net: nn.Module, x: torch.Tensor, tensors: Sequence[torch.Tensor]):
+    """What :func:`first_entry_jacobians_loop` computes, from ONE forward of the whole batch
+    and one backward per logit: every BatchNorm2d normalises each image with its own statistics
+    (``F.instance_norm`` with the layer's affine parameters: train-mode BatchNorm on a batch of
+    one), and the derivative w.r.t. a weight tensor's first entry is read per image from the
+    layer's input and the gradient of its output (Conv2d weight [0, 0, 0, 0]: the sum over
+    output positions of grad_out[n, 0] times the padded input's channel 0 at the kernel's
+    corner; bias [0]: the sum of grad_out[n, 0]; BatchNorm2d weight / bias [0]: sum of
+    grad_out[n, 0] times the normalised input / times 1; Linear weight [0, 0]: grad_out[n, 0]
+    x[n, 0]). None when a tensor belongs to another kind of module, a module is called more
+    than once, or a convolution pads other than with zeros: then the loop is used."""
+    import torch.nn.functional as F
+
+    owners = {}
+    for module in net.modules():
+        for pname, p in module.named_parameters(recurse=False):
+            owners[id(p)] = (module, pname)
+    selected = []
+    for t in tensors:
+        module, pname = owners.get(id(t), (None, None))
+        if not isinstance(module, _FIRST_ENTRY_MODULES) or pname not in ("weight", "bias"):
+            return None
+        if isinstance(module, nn.Conv2d) and (module.padding_mode != "zeros" or isinstance(module.padding, str)):
+            return None
+        selected.append((module, pname))
+    by_module: dict = {}
+    for j, (module, pname) in enumerate(selected):
+        by_module.setdefault(module, []).append((j, pname))
+    n = x.shape[0]
+    columns: list = [None] * len(tensors)
+    calls: dict = {}
+
+    def contributions(module, inp, grad):
+        out = {}
+        g0 = grad[:, 0]
+        for j, pname in by_module[module]:
+            if pname == "bias":
+                out[j] = g0.reshape(n, -1).sum(dim=1)
+            elif isinstance(module, nn.Conv2d):
+                ph, pw = module.padding
+                sh, sw = module.stride
+                padded = F.pad(inp[:, 0], (pw, pw, ph, ph))
+                ho, wo = grad.shape[2:]
+                corner = padded[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+                out[j] = (g0 * corner).reshape(n, -1).sum(dim=1)
+            elif isinstance(module, nn.BatchNorm2d):
+                c0 = inp[:, 0]
+                mean = c0.mean(dim=(1, 2), keepdim=True)
+                var = c0.var(dim=(1, 2), unbiased=False, keepdim=True)
+                out[j] = (g0 * (c0 - mean) / torch.sqrt(var + module.eps)).reshape(n, -1).sum(dim=1)
+            else:  # Linear
+                out[j] = (g0 * inp[..., 0]).reshape(n, -1).sum(dim=1)
+        return out
+
+    def forward_hook(module, inputs, output):
+        calls[module] = calls.get(module, 0) + 1
+        inp = inputs[0].detach()
+        if output.requires_grad:
+            def grad_hook(grad, module=module, inp=inp):
+                for j, value in contributions(module, inp, grad).items():
+                    columns[j] = value if columns[j] is None else columns[j] + value
+            output.register_hook(grad_hook)
+
+    def instance_norm_forward(module):
+        def forward(inp):
+            return F.instance_norm(inp, None, None, module.weight, module.bias, True, 0.0, module.eps)
+        return forward
+
+    handles = [m.register_forward_hook(forward_hook) for m in by_module]
+    patched = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d) and m.training]
+    for m in patched:
+        m.forward = instance_norm_forward(m)
+    try:
+        with torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            out = logits_of(net(xg))
+            if any(c > 1 for c in calls.values()):
+                return None
+            rows = []
+            for k in range(out.shape[1]):
+                for j in range(len(columns)):
+                    columns[j] = None
+                if out.requires_grad:
+                    torch.autograd.grad(out[:, k].sum(), xg, retain_graph=True, allow_unused=True)
+                rows.append(torch.stack([c if c is not None else out.new_zeros(n) for c in columns], dim=1))
+    finally:
+        for h in handles:
+            h.remove()
+        for m in patched:
+            del m.forward
+    return torch.stack(rows, dim=1).detach()

@@ -248,7 +248,9 @@ class Proxy:
 #: the project's modules that register more proxies when imported (kept lazy: the core stays light)
 #: (the ensemble last: its members must be registered first)
 _BUILTIN_PROXY_MODULES = ("xigsnr_naslib.zico", "xigsnr_naslib.zoo.pruning_at_init", "xigsnr_naslib.zoo.activation_patterns",
-                          "xigsnr_naslib.zoo.zen", "xigsnr_naslib.ensemble")
+                          "xigsnr_naslib.zoo.zen", "xigsnr_naslib.zoo.meco", "xigsnr_naslib.zoo.swap",
+                          "xigsnr_naslib.zoo.aznas", "xigsnr_naslib.zoo.vkdnw", "xigsnr_naslib.zoo.trainable_layers",
+                          "xigsnr_naslib.ensemble")
 _PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
 
 

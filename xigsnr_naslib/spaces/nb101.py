@@ -309,6 +309,11 @@ class NB101Network(nn.Module):
         x = self.layers(self.stem(x))
         return self.classifier(x.mean(dim=(2, 3)))
 
+    def feature_stages(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose outputs are the network's successive feature maps, in order:
+        the stem, then each module (cell instance) and each max-pooling between stacks."""
+        return [("stem", self.stem)] + [(f"layers.{i}", layer) for i, layer in enumerate(self.layers)]
+
 
 def parse_cell(code: Any, name: str | None = None) -> Cell:
     """A cell from its string (:meth:`Cell.to_string`), a JSON object ``{"matrix", "ops"}``,

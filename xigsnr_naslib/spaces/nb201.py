@@ -183,6 +183,11 @@ class NB201Network(nn.Module):
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(self.global_pooling(x).flatten(1))
 
+    def feature_stages(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose outputs are the network's successive feature maps, in order:
+        the stem, then each cell and residual reduction block (18 for 5 cells per stage)."""
+        return [("stem", self.stem)] + [(f"cells.{i}", cell) for i, cell in enumerate(self.cells)]
+
 
 def as_benchmark_code(model: nn.Module) -> nn.Module:
     """``model`` computing as the benchmark's own code does: ``nn.AvgPool2d`` for the pooling,

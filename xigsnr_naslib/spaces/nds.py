@@ -390,6 +390,12 @@ class NDSNetwork(nn.Module):
         logits = self.classifier(self.pooling(s1).flatten(1))
         return (logits, aux) if aux is not None else logits
 
+    def feature_stages(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose outputs are the network's successive feature maps, in order:
+        the stem (both parts of the ImageNet stem), then each cell."""
+        stems = [("stem0", self.stem0)] + ([("stem1", self.stem1)] if self.stem1 is not None else [])
+        return stems + [(f"cells.{i}", cell) for i, cell in enumerate(self.cells)]
+
 
 def count_nds_params(net: NDSNet, num_classes: int = 10, stem: str = "cifar", auxiliary: bool = False) -> int:
     """Parameter count of :class:`NDSNetwork` computed from the rules, without building it."""
