@@ -226,7 +226,7 @@ def test_zen_not_computable_without_global_pooling_and_network_untouched():
 ONE_BATCH = Protocol(n_batches=1, batch_size=64)  # the zoo reads batch 0 only: the card's batch 0
 
 
-@pytest.mark.slow  # two NB201 networks, every zoo proxy, twice (about 20 s on 2 cores)
+@pytest.mark.slow  # two NB201 networks, every zoo proxy, twice (31 s on the 2-core machine at load 3.5)
 def test_nb201_scores_are_deterministic_finite_or_not_computable_with_a_reason(tmp_path, data_root):
     archs = [(0, "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"),
              (1, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")]
@@ -256,7 +256,7 @@ THRESHOLDS = {"grad_norm": 0.85, "snip": 0.85, "synflow": 0.85, "nwot": 0.85, "n
               "fisher": 0.85, "zen": 0.85, "jacov": 0.65, "l2_norm": 0.65, "epe_nas": 0.6}
 
 
-@pytest.mark.slow  # 24 NB201 networks scored with the zoo on real CIFAR-10 (minutes on 2 cores)
+@pytest.mark.slow  # 24 NB201 networks scored with the zoo on real CIFAR-10 (minutes on 2 cores; 37 min at load 20)
 def test_spearman_against_the_suitezero_table_on_a_seeded_sample(tmp_path, data_root):
     from xigsnr_naslib.metrics import spearman_rho
     from xigsnr_naslib.score_tables import read_suitezero_csv
