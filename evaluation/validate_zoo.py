@@ -93,6 +93,7 @@ def score(args, proxies: list[str], archs: list[str], index: dict[str, int]) -> 
         if args.score_seed != "both" and "ab"[k] != args.score_seed:
             continue
         todo = archs[:n][::-1] if args.reverse else archs[:n]
+        todo = todo[args.offset:] + todo[:args.offset]
         for first in range(0, n, args.chunk):
             study.score([(index[a], a) for a in todo[first:min(first + args.chunk, n)]])
             print(f"seed {seed}: {min(first + args.chunk, n)}/{n} archs ({time.perf_counter() - start:.0f} s)",
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
                    help="score only seed a, only seed b (e.g. two runs side by side), or both (default)")
     p.add_argument("--reverse", action="store_true",
                    help="score the archs last first (a second run on its own store meets the first halfway)")
+    p.add_argument("--offset", type=int, default=0,
+                   help="start scoring at this position of the order (wrapping round; runs side by side)")
     p.add_argument("--chunk", type=int, default=20, help="archs per call of the study (progress, resumption)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--report-only", action="store_true", help="no scoring: the table from what the store holds")
