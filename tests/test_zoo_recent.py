@@ -289,14 +289,30 @@ def test_logit_jacobians_batched_equal_the_per_image_loop_and_the_fisher_its_cla
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
     request = LogitJacobians(source="images", init=None, max_tensors=40)
     result = run_passes(model, [(x, torch.zeros(2, dtype=torch.long))], F.cross_entropy, [request])[request]
-    from xigsnr_naslib.gradients import batchnorm_running_stats_off
+    # independently, on the network as the pass evaluates it: eval mode, a fresh network's running statistics
+    model.eval()
     tensors = [p for _, p in model.named_parameters()][:40]
-    with batchnorm_running_stats_off(model):
-        loop = first_entry_jacobians_loop(model, x, tensors)
-        fisher = _fisher_by_class_gradients(model, x, tensors)
+    loop = first_entry_jacobians_loop(model, x, tensors)
+    fisher = _fisher_by_class_gradients(model, x, tensors)
     # float64: the batched hooks and the per-image autograd loop differ by summation order only
     torch.testing.assert_close(result.jacobians, loop, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(vkdnw.fisher_matrices(result)[1], fisher, rtol=1e-9, atol=1e-14)
+
+
+def test_batched_first_entry_jacobians_with_per_image_batchnorm_equal_the_loop():
+    from xigsnr_naslib.gradients import batchnorm_running_stats_off
+    from xigsnr_naslib.passes import _first_entry_jacobians_batched
+
+    model = tiny_nb201().double()  # train mode: each image forwarded alone is normalised by its own statistics
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    tensors = [p for _, p in model.named_parameters()][:40]
+    with batchnorm_running_stats_off(model):
+        loop = first_entry_jacobians_loop(model, x, tensors)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        batched = _first_entry_jacobians_batched(model, x, tensors)
+    # float64, instance normalisation against BatchNorm on a batch of one: summation order only
+    torch.testing.assert_close(batched, loop, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.slow  # torch.func over an NB201 network: 5-25 s on two cores, depending on the load
@@ -317,9 +333,8 @@ def test_logit_jacobians_equal_torch_func_vmap_of_jacrev():
         weights = {**params, **{n: params[n] + d * onehot[n] for n, d in deltas.items()}}
         return functional_call(model, (weights, buffers), (image.unsqueeze(0),)).squeeze(0)
 
-    from xigsnr_naslib.gradients import batchnorm_running_stats_off
-    with batchnorm_running_stats_off(model):
-        jac = vmap(jacrev(logits), in_dims=(None, 0))({n: torch.zeros((), dtype=torch.float64) for n in names}, x)
+    model.eval()  # as the pass evaluates the network
+    jac = vmap(jacrev(logits), in_dims=(None, 0))({n: torch.zeros((), dtype=torch.float64) for n in names}, x)
     torch.testing.assert_close(result.jacobians, torch.stack([jac[n] for n in names], dim=2), rtol=1e-9, atol=1e-12)
 
 

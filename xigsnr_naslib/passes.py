@@ -480,13 +480,17 @@ class LogitJacobians(PassRequest):
     ``max_tensors`` parameter tensors (``model.named_parameters()`` order), as VKDNW's
     released code selects them (``params_grad_len=128``, one index per tensor).
 
-    Each image goes through the network on its own (a batch of one: train-mode BatchNorm
-    normalises it with its own statistics, as the released NB201 networks, whose BatchNorm
-    keeps no running statistics, do under the released ``vmap``), then one backward per
-    logit gives that logit's row. The logits come from one forward of the whole batch
-    (BatchNorm over the batch), as the released code computes them. Runs on a copy of the
-    network, re-initialised as in :class:`StageFeatures`; only the selected tensors require
-    gradients there. Cost: per image one forward and K backward passes (K logits).
+    The network is evaluated as the released code evaluates it: a copy, re-initialised as in
+    :class:`StageFeatures`, in EVAL mode with the running statistics of a freshly built
+    network (every BatchNorm's running mean 0 and variance 1, so that it only applies its
+    affine parameters, divided by sqrt(1 + eps)): the released ``get_fisher`` calls
+    ``model.eval()`` on a NAS-Bench-201 network that has not run a training-mode forward yet.
+    Each image's logits then depend on that image alone, so the Jacobians come from one
+    forward of the whole batch and one backward per logit, the derivative w.r.t. a tensor's
+    first entry read per image from the layer's input and output gradient
+    (:func:`_first_entry_jacobians_batched`; a per-image autograd loop where a layer is of
+    another kind). The logits come from the same eval-mode network. The network given is left
+    untouched.
 
     Parameters
     ----------
@@ -515,19 +519,22 @@ class LogitJacobians(PassRequest):
 
     def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> JacobiansOfLogits:
         net = _copy_for_pass(model, self.init, self.seed)
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                m.reset_running_stats()  # a freshly built network's: mean 0, variance 1
+        net.eval()
         x = _pass_input(batches, self.batch, None, self.source, self.seed)
         named = list(net.named_parameters())
         selected = named[: self.max_tensors]
-        with batchnorm_running_stats_off(net):
-            with torch.no_grad():
-                logits = logits_of(net(x)).detach()
-            for _, p in named:
-                p.requires_grad_(False)
-            jacobians = _first_entry_jacobians_batched(net, x, [p for _, p in selected])
-            if jacobians is None:
-                for i, (_, p) in enumerate(named):
-                    p.requires_grad_(i < self.max_tensors)
-                jacobians = first_entry_jacobians_loop(net, x, [p for _, p in selected])
+        with torch.no_grad():
+            logits = logits_of(net(x)).detach()
+        for _, p in named:
+            p.requires_grad_(False)
+        jacobians = _first_entry_jacobians_batched(net, x, [p for _, p in selected])
+        if jacobians is None:
+            for i, (_, p) in enumerate(named):
+                p.requires_grad_(i < self.max_tensors)
+            jacobians = first_entry_jacobians_loop(net, x, [p for _, p in selected])
         return JacobiansOfLogits(jacobians.detach(), logits, [n for n, _ in selected])
 
 
@@ -550,9 +557,9 @@ _FIRST_ENTRY_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
 
 def _first_entry_jacobians_batched(net: nn.Module, x: torch.Tensor, tensors: Sequence[torch.Tensor]):
     """What :func:`first_entry_jacobians_loop` computes, from ONE forward of the whole batch
-    and one backward per logit: every BatchNorm2d normalises each image with its own statistics
-    (``F.instance_norm`` with the layer's affine parameters: train-mode BatchNorm on a batch of
-    one), and the derivative w.r.t. a weight tensor's first entry is read per image from the
+    and one backward per logit: every train-mode BatchNorm2d normalises each image with its own
+    statistics (``F.instance_norm`` with the layer's affine parameters: train-mode BatchNorm on a
+    batch of one; an eval-mode one uses its running statistics), and the derivative w.r.t. a weight tensor's first entry is read per image from the
     layer's input and the gradient of its output (Conv2d weight [0, 0, 0, 0]: the sum over
     output positions of grad_out[n, 0] times the padded input's channel 0 at the kernel's
     corner; bias [0]: the sum of grad_out[n, 0]; BatchNorm2d weight / bias [0]: sum of
@@ -595,8 +602,11 @@ def _first_entry_jacobians_batched(net: nn.Module, x: torch.Tensor, tensors: Seq
                 out[j] = (g0 * corner).reshape(n, -1).sum(dim=1)
             elif isinstance(module, nn.BatchNorm2d):
                 c0 = inp[:, 0]
-                mean = c0.mean(dim=(1, 2), keepdim=True)
-                var = c0.var(dim=(1, 2), unbiased=False, keepdim=True)
+                if module.training or module.running_mean is None:  # each image's own statistics
+                    mean = c0.mean(dim=(1, 2), keepdim=True)
+                    var = c0.var(dim=(1, 2), unbiased=False, keepdim=True)
+                else:
+                    mean, var = module.running_mean[0], module.running_var[0]
                 out[j] = (g0 * (c0 - mean) / torch.sqrt(var + module.eps)).reshape(n, -1).sum(dim=1)
             else:  # Linear
                 out[j] = (g0 * inp[..., 0]).reshape(n, -1).sum(dim=1)

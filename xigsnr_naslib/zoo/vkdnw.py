@@ -12,8 +12,9 @@ Weights: the first entry of each of the first 128 parameter tensors (``named_par
 order; all of them when there are fewer), P weights theta. Input: B = 64 images of N(0, 1)
 noise of the protocol's batch shape (seeded), the network re-initialised (seeded); see
 :class:`~xigsnr_naslib.passes.LogitJacobians`, which gives per image n the ``K x P`` Jacobian
-``J_n`` of the K logits w.r.t. theta (each image forwarded alone: BatchNorm with that image's
-statistics) and the logits z_n of the whole batch.
+``J_n`` of the K logits w.r.t. theta (the network in eval mode with a fresh network's running
+statistics, as the released code evaluates it: its BatchNorm layers only apply their affine
+parameters) and the logits z_n.
 
 With smoothed class probabilities ``p_n = (1 - alpha) softmax(z_n) + alpha / K`` (alpha = 0.05)
 and the multinomial covariance ``Sigma_n = diag(p_n) - p_n p_n^T = L_n L_n^T``, where ``L_n`` is
@@ -132,7 +133,8 @@ def _vkdnw_fisher(results: PassResults) -> float:
 
 
 _SETTINGS = {"input": "gaussian", "batch": 0, "init": "kaiming_normal_fan_in", "seed": VKDNW_PASS.seed,
-             "weights": "first entry of each of the first 128 parameter tensors", "alpha": ALPHA}
+             "weights": "first entry of each of the first 128 parameter tensors", "alpha": ALPHA,
+             "bn": "eval, running statistics of a fresh network (mean 0, variance 1)"}
 register_proxy(Proxy("vkdnw", _vkdnw, (VKDNW_PASS,), dict(_SETTINGS, matrix="mean J^T L^T L J (released)"),
                      "VKDNW (Tybl & Neumann 2025): entropy of the deciles of the Fisher spectrum, as released"))
 register_proxy(Proxy("vkdnw_fisher", _vkdnw_fisher, (VKDNW_PASS,), dict(_SETTINGS, matrix="mean J^T Sigma J (Fisher)"),
