@@ -169,11 +169,15 @@ def test_runner_errors(data_root, tmp_path, capsys):
 
 def naslib_zc_runner_draw(pool, size, seed):
     """What NASLib's zc runner does (runners/zc/runner.py + ZeroCostPredictorEvaluator.load_dataset):
-    utils.set_seed(seed) seeds the global `random`, then one random.choice(labeled_archs) per
-    architecture (NB201's sample_random_labeled_architecture), with replacement."""
+    utils.set_seed(seed) seeds the global `random`; get_search_space("nasbench201") builds 17
+    Graph objects, each calling random.random() for its id (core/graph.py); then one
+    random.choice(labeled_archs) per architecture (NB201's sample_random_labeled_architecture),
+    with replacement. test_naslib_integration.py checks this sequence against NASLib itself."""
     import random
 
     random.seed(seed)
+    for _ in range(17):
+        random.random()
     return [random.choice(pool) for _ in range(size)]
 
 

@@ -24,7 +24,7 @@ from the data root); ``auto`` picks ``naslib`` when NASLib is importable.
 
 The architectures: both engines score the same ones for one config and seed
 (:func:`plan_run`): NASLib's zc-runner draw (:mod:`xigsnr_naslib.naslib_draw`: ``random.seed``
-then ``random.choice`` over the pool, repeats skipped) from the ``--zc-json`` file's
+then NASLib's search-space construction, then ``random.choice`` over the pool, repeats skipped) from the ``--zc-json`` file's
 architectures of the dataset when it has any, else from every NAS-Bench-201 cell. Spaces
 without such a pool here (NAS-Bench-101, -301) draw the same way from NASLib's
 ``get_arch_iterator`` (NASLib engine) or from the project's table (standalone), which are
@@ -218,7 +218,7 @@ def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
     space, or with ``zc_fill`` every architecture of the zc file, those lacking the predictor
     scored. Raises ``ValueError`` up front when the run would leave architectures of the zc file
     without the predictor (NASLib's zc runner and ensembles then fail with ``KeyError``)."""
-    from .naslib_draw import draw_test_set, pool_for
+    from .naslib_draw import draw_test_set, draws_before, pool_for
 
     dataset, predictor = str(config["dataset"]), str(config["predictor"])
     entries = read_zc_json(zc_json).get(dataset, {}) if zc_json is not None else {}
@@ -233,7 +233,8 @@ def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
     pool = pool_for(str(config["search_space"]), list(entries) if entries else None)
     if pool is None:
         return Plan(None, None, {}, "the search space's own iterator")
-    test = draw_test_set(pool, int(config["test_size"]), int(config["seed"]))
+    test = draw_test_set(pool, int(config["test_size"]), int(config["seed"]),
+                         draws_before(str(config["search_space"])))
     chosen = set(test)
     left = [k for k, entry in entries.items() if predictor not in entry and k not in chosen]
     if left:
