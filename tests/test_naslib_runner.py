@@ -224,6 +224,7 @@ def test_a_zc_file_is_never_left_half_filled(tmp_path):
         plan_run(config, bad)
 
 
+@pytest.mark.slow  # scores four full-size NB201 networks on real CIFAR-10 images
 def test_zc_fill_scores_every_architecture_of_the_file_and_resumes(data_root, tmp_path, monkeypatch):
     zc = tmp_path / "zc_nasbench201.json"
     keys = ["(2, 3, 0, 2, 4, 1)", "(4, 0, 3, 1, 4, 3)", "(3, 3, 2, 0, 1, 2)", "(2, 2, 2, 3, 0, 4)"]
@@ -254,6 +255,7 @@ def test_zc_fill_scores_every_architecture_of_the_file_and_resumes(data_root, tm
     assert result.results["full_testpred"][1] == 123.0
 
 
+@pytest.mark.slow  # three full-size NB201 networks run their backward passes before the score fails
 def test_every_architecture_failing_fails_the_run_with_the_errors_logged(data_root, tmp_path, monkeypatch, caplog):
     from xigsnr_naslib import zico as zico_module
 

@@ -32,6 +32,7 @@ Exit status 2: a usage error (no NASLib, no such script, bad option).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import runpy
 import sys
@@ -99,6 +100,7 @@ def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
                                 guard_registry, measure_report, register_naslib_measures, reset_measure_report)
     from .naslib_data import accept_written_layouts
 
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # errors reach stderr with their level
     add_collections_aliases()
     try:
         registry, _ = find_measures_module()
