@@ -103,7 +103,8 @@ def test_usage_errors(registry, tmp_path, capsys, monkeypatch):
     assert exc.value.code == 2
     assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "naslib", None)
-    assert main(["run", str(tmp_path / "absent.py")]) == 2
+    (tmp_path / "present.py").write_text("")
+    assert main(["run", str(tmp_path / "present.py")]) == 2
     assert "NASLib is not importable" in capsys.readouterr().err
 
 

@@ -101,32 +101,33 @@ def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
     from .naslib_data import accept_written_layouts
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # errors reach stderr with their level
-    add_collections_aliases()
-    try:
-        registry, _ = find_measures_module()
-    except NASLibNotFound as exc:
-        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
     if not module and not os.path.isfile(target):
         print(f"{PROG}: error: no such NASLib script: {target!r}", file=sys.stderr)
         return 2
-    try:
-        register_naslib_measures(DEFAULT_MEASURES, n_batches=n_batches, batch_size=batch_size, bn=bn,
-                                 copy_net=copy_net, measures_module=registry)
-    except ValueError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    guard_registry(registry)
-    reset_measure_report()
-    accept_written_layouts()
     saved_argv, saved_path = sys.argv[:], sys.path[:]
+    # before NASLib is imported: naslib.utils.parse_args reads sys.argv[1:] as a default
+    # argument, i.e. once, when NASLib is imported
+    sys.argv = [target, *args]
     status = 0
     try:
+        add_collections_aliases()
+        try:
+            registry, _ = find_measures_module()
+        except NASLibNotFound as exc:
+            print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        try:
+            register_naslib_measures(DEFAULT_MEASURES, n_batches=n_batches, batch_size=batch_size, bn=bn,
+                                     copy_net=copy_net, measures_module=registry)
+        except ValueError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        guard_registry(registry)
+        reset_measure_report()
+        accept_written_layouts()
         if module:
-            sys.argv = [target, *args]
             runpy.run_module(target, run_name="__main__", alter_sys=True)
         else:
-            sys.argv = [target, *args]
             sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
             runpy.run_path(target, run_name="__main__")
     except SystemExit as exc:
