@@ -1,6 +1,7 @@
 """The NASLib bridge: the project's proxies as NASLib zero-cost measures.
 
-This is the only module that imports NASLib, and only when asked. NASLib (automl/NASLib) is
+This module imports NASLib (its measures registry, evaluator and search spaces), and only when asked;
+:mod:`xigsnr_naslib.naslib_data` reads its data folder. NASLib (automl/NASLib) is
 not on PyPI; it is used from a checkout. Its zero-cost measures live in a registry filled
 by a decorator, in one of two layouts:
 
