@@ -80,6 +80,10 @@ def _cases():
         cases.append((command, [*BASE[command], "--no-such-flag"], "--no-such-flag", ""))
     cases.append(("naslib-run", ["--config", "c.yaml", "--no-such-flag"], "--no-such-flag", ""))
     cases.append(("naslib-run", ["--config", "c.yaml", "--engine", "fast"], "fast", "choose from"))
+    cases.append(("naslib-run", ["--config", "c.yaml", "--zc-fill", "--bogus"], "--bogus", ""))
+    cases.append(("cifar10-layout", ["--out", "o", "--no-such-flag"], "--no-such-flag", ""))
+    cases.append(("cifar10-layout", [], "--out", ""))
+    cases.append(("cifar10-layout", ["--out", "o", "--image-folder", "no/such/folder"], "no/such/folder", ""))
     cases.append(("bogus", [], "bogus", "choose from"))
     return cases
 
@@ -225,3 +229,45 @@ def test_malformed_benchmark_files_are_named_as_data_errors(space, dataset, rel,
     _check(code, err, str(bad), "")
     assert "cannot be read as" in err or "holds no" in err  # what is wrong with it
     assert code == 1
+
+
+NASLIB_CONFIG = ("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 0\ntest_size: 2\n"
+                 "batch_size: 8\nout_dir: {out}\nxigsnr: {{n_batches: 2, batch_size: 4}}\n")
+ZC_FILES = {  # zc file content -> the extra flags, the value the message must name, what else it must say
+    "not json": ("{x", [], "not JSON"),
+    "not a dataset mapping": ("[1, 2]", [], "not a zc_<space>.json"),
+    "half filled": (json.dumps({"cifar10": {f"({i}, 0, 0, 0, 0, 0)": {"snip": {"score": 1.0, "time": 0.0}}
+                                            for i in range(5)}}), [], "--zc-fill"),
+    "nothing to fill": (json.dumps({"cifar100": {}}), ["--zc-fill"], "no architectures of 'cifar10'"),
+}
+
+
+@pytest.mark.parametrize("kind", list(ZC_FILES) + ["fill without a file"])
+def test_bad_zc_files_for_naslib_run(kind, tmp_path, data_root, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(NASLIB_CONFIG.format(out=tmp_path / "run"))
+    args = ["naslib-run", "--config", str(config), "--engine", "standalone", "--data-root", str(data_root)]
+    if kind == "fill without a file":
+        code, err = _run([*args, "--zc-fill"], capsys)
+        _check(code, err, "--zc-fill", "--zc-json")
+        return
+    text, flags, expect = ZC_FILES[kind]
+    path = tmp_path / "zc_nasbench201.json"
+    path.write_text(text)
+    code, err = _run([*args, "--zc-json", str(path), *flags], capsys)
+    _check(code, err, str(path), expect)
+    assert code == 2 and path.read_text() == text and not (tmp_path / "run").exists()  # refused before scoring
+
+
+@pytest.mark.parametrize("argv,value,expect", [
+    (["run", "--n-batches", "x", "s.py"], "'x'", ""), (["run", "--batch-size", "-3", "s.py"], "'-3'", ""),
+    (["bogus"], "bogus", "choose from"), (["run"], "target", ""), (["run", "--frobnicate", "s.py"], "--frobnicate", ""),
+])
+def test_bad_launcher_invocations(argv, value, expect, capsys):
+    from xigsnr_naslib.naslib import main as launcher
+
+    try:
+        code = launcher(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    _check(code, capsys.readouterr().err, value, expect)

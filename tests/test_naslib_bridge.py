@@ -1,13 +1,12 @@
 """Contract tests of the NASLib bridge, without NASLib.
 
-A stand-in registry module mimics what NASLib's measures registry does (the ``measure``
-decorator with ``bn``/``copy_net``, the copy that drops BatchNorm when ``bn=False``, the
-error on a name registered twice), and :func:`find_measures` below calls a measure the way
-NASLib's ``find_measures`` does: one batch, ``calc_measure(name, net, device, inputs,
-targets, loss_fn=..., split_data=1)``, then the returned list of tensors summed with
-``torch.sum`` and ``.item()``. The values are checked against the core estimators.
+The NASLib stand-in (``tests/naslib_standin.py``) reproduces NASLib's measures registry (the
+``measure`` decorator with ``bn``/``copy_net``, the copy that drops BatchNorm when
+``bn=False``, the error on a name registered twice, ``calc_measure``'s plain lookup) and
+``find_measures``' call sequence (one batch, ``calc_measure(name, net, device, inputs,
+targets, loss_fn=..., split_data=1)``, the returned list of tensors summed with ``torch.sum``
+and ``.item()``). The values are checked against the core estimators.
 """
-import copy
 import importlib
 import math
 import sys
@@ -23,57 +22,10 @@ from xigsnr_naslib import naslib_bridge as bridge
 from xigsnr_naslib.spaces.nb201 import NB201Network
 from xigsnr_naslib.zico import zico
 
+from naslib_standin import find_measures, install_fake_naslib, make_registry
+
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 SPLIT = dict(n_batches=3, batch_size=4)
-
-
-def make_registry(name="fake.measures"):
-    """A module with NASLib's registry semantics (written from its documented behaviour)."""
-    module = types.ModuleType(name)
-    module.available_measures = []
-    module._measure_impls = {}
-
-    def _identity(self, x):
-        return x
-
-    def copy_for_measure(net, bn):
-        net = copy.deepcopy(net)
-        if not bn:
-            for layer in net.modules():
-                if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                    layer.forward = types.MethodType(_identity, layer)
-        return net
-
-    def measure(name, bn=True, copy_net=True, force_clean=True, **impl_args):
-        def make_impl(func):
-            def impl(net_orig, device, *args, **kwargs):
-                net = copy_for_measure(net_orig, bn).to(device) if copy_net else net_orig
-                return func(net, *args, **kwargs, **impl_args)
-
-            if name in module._measure_impls:
-                raise KeyError(f"Duplicated measure! {name}")
-            module.available_measures.append(name)
-            module._measure_impls[name] = impl
-            return func
-
-        return make_impl
-
-    def calc_measure(name, net, device, *args, **kwargs):
-        return module._measure_impls[name](net, device, *args, **kwargs)
-
-    module.measure = measure
-    module.calc_measure = calc_measure
-    return module
-
-
-def find_measures(registry, net, inputs, targets, name, loss_fn=F.cross_entropy):
-    """NASLib's call sequence: net moved to the CPU, one call, the list of tensors summed."""
-    net = net.cpu()
-    value = registry.calc_measure(name, net, inputs.device, inputs, targets, loss_fn=loss_fn, split_data=1)
-    total = 0.0
-    for t in value:
-        total += torch.sum(t)
-    return total.item()
 
 
 @pytest.fixture
@@ -213,23 +165,9 @@ def test_non_finite_scores_are_kept_raw_and_mapped_like_naslib(registry):
     assert bridge.naslib_score(2.5) == 2.5
 
 
-def _install_fake_naslib(monkeypatch, layout):
-    for name in [m for m in sys.modules if m == "naslib" or m.startswith("naslib.")]:
-        monkeypatch.delitem(sys.modules, name)  # a real NASLib imported earlier (restored afterwards)
-    module_name = bridge.MEASURE_MODULES[layout]
-    parts = module_name.split(".")
-    for i in range(1, len(parts)):
-        package = types.ModuleType(".".join(parts[:i]))
-        package.__path__ = []
-        monkeypatch.setitem(sys.modules, package.__name__, package)
-    registry = make_registry(module_name)
-    monkeypatch.setitem(sys.modules, module_name, registry)
-    return registry
-
-
 @pytest.mark.parametrize("layout", ["Develop", "zerocost"])
 def test_finds_either_layout_and_the_one_line_plugin_registers(monkeypatch, layout):
-    registry = _install_fake_naslib(monkeypatch, layout)
+    registry = install_fake_naslib(monkeypatch, layout)
     found, name = bridge.find_measures_module()
     assert found is registry and name == layout
     monkeypatch.delitem(sys.modules, "xigsnr_naslib.naslib_plugin", raising=False)
@@ -293,3 +231,33 @@ def test_collections_abc_trap_is_explained_and_the_aliases_fix_it(monkeypatch):
     monkeypatch.delattr(collections, "Iterable", raising=False)
     bridge.add_collections_aliases()
     assert collections.Iterable is collections.abc.Iterable
+
+
+class HashedNet(NB201Network):
+    """An NB201 cell that answers NASLib's ``get_hash`` (the op-index tuple, NASLib's zc-file key)."""
+
+    def get_hash(self):
+        return (2, 3, 0, 2, 4, 1)
+
+
+def test_failures_are_logged_with_the_architecture_and_counted(registry, one_batch, caplog):
+    bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
+    bridge.guard_registry(registry)
+    bridge.guard_registry(registry)  # idempotent: one wrapper
+    bridge.reset_measure_report()
+    torch.manual_seed(0)
+    net = HashedNet(ARCH, num_classes=10, channels=4, cells_per_stage=1)
+    x, y = one_batch
+    with caplog.at_level("ERROR", logger="xigsnr_naslib.naslib_bridge"):
+        assert math.isfinite(find_measures(registry, net, x, y, "xi_gsnr"))
+        with pytest.raises(ValueError, match="batch_size: 12"):
+            find_measures(registry, net, x[:10], y[:10], "xi_gsnr")
+        with pytest.raises(KeyError, match="'xi_gsnr_v2' is not registered .*registered: xi_gsnr"):
+            find_measures(registry, net, x, y, "xi_gsnr_v2")
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(messages) == 2 and all("(2, 3, 0, 2, 4, 1)" in m for m in messages)
+    assert "'xi_gsnr' failed" in messages[0] and "batch_size: 12" in messages[0]
+    report = bridge.measure_report()
+    assert report["xi_gsnr"]["calls"] == 2 and report["xi_gsnr"]["failed"] == 1
+    assert report["xi_gsnr_v2"] == {"calls": 1, "failed": 1, "errors": [report["xi_gsnr_v2"]["errors"][0]]}
+    assert report["xi_gsnr_v2"]["errors"][0].startswith("(2, 3, 0, 2, 4, 1): KeyError")

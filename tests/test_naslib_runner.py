@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from xigsnr_naslib.cli import main
-from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, naslib_metrics,
-                                         run_config, save_dir)
+from xigsnr_naslib import naslib_runner
+from xigsnr_naslib.naslib_metrics import compute_scores
+from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, plan_run, run_config,
+                                         save_dir)
 from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
 
 CONFIGS = Path(xigsnr_naslib.__file__).parent / "naslib_configs"
@@ -56,23 +58,6 @@ def test_config_errors_are_named(tmp_path):
         load_config(tmp_path / "absent.yaml")
 
 
-def test_naslib_metric_keys_by_hand():
-    y = [90.0, 80.0, 70.0, 60.0]
-    p = [4.0, 1.0, 3.0, 2.0]  # predicted ranking: a, c, d, b
-    m = naslib_metrics(y, p)
-    assert m["kendalltau"] == pytest.approx(2 / 6)  # 4 concordant, 2 discordant pairs
-    assert m["p_at_top1"] == 1.0  # the predicted best is the true best
-    assert "p_at_top5" not in m  # only K <= n, as NASLib
-    assert m["br_at_1"] == 0.25
-    assert m["mae"] == pytest.approx(np.mean(np.abs(np.array(p) - y)))
-    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((np.array(p) - y) ** 2)))
-    assert m["precision_10"] == pytest.approx(4 / 10)  # NASLib divides by K even when n < K
-    assert m["full_testpred"] == p and m["full_ytest"] == y
-    worst = naslib_metrics(y, [1.0, 2.0, 3.0, 4.0])
-    assert worst["kendalltau"] == pytest.approx(-1.0) and worst["pearson"] == pytest.approx(1.0)  # NASLib: |r|
-    assert worst["p_at_top1"] == 0.0 and worst["br_at_1"] == 1.0
-
-
 def test_zc_json_merge_keeps_everything_else(tmp_path):
     path = tmp_path / "zc_nasbench201.json"
     path.write_text(json.dumps({
@@ -108,7 +93,12 @@ def test_standalone_engine_writes_naslib_layout_and_resumes(data_root, tmp_path)
     assert isinstance(scores, list) and len(scores) == 2
     assert scores[0]["predictor"] == "xi_gsnr" and scores[0]["test_size"] == 3
     metrics = scores[1]
-    assert len(metrics["full_testpred"]) == 3 and all(v > 0 for v in metrics["full_testpred"])
+    # xi-GSNR is >= 0; a cell whose output is cut off from its input scores exactly 0
+    assert len(metrics["full_testpred"]) == 3 and all(math.isfinite(v) and v >= 0 for v in metrics["full_testpred"])
+    # NASLib's keys hold NASLib's definitions, computed on the records' accuracies and scores
+    expected = compute_scores([r["accuracy"] for r in result.records], [r["score"] for r in result.records])
+    for key, value in expected.items():  # through JSON and back: floats round-trip exactly
+        assert metrics[key] == value or (value != value and metrics[key] != metrics[key]), key
     assert -1 <= metrics["kendalltau"] <= 1 and metrics["query_time"] > 0
     assert metrics["xigsnr"]["engine"] == "standalone" and metrics["xigsnr"]["report_on_raw_scores"]["n"] == 3
     assert "ori-test" in metrics["xigsnr"]["accuracy_definition"]
@@ -173,3 +163,109 @@ def test_runner_errors(data_root, tmp_path, capsys):
         config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path))
         assert main(["naslib-run", "--config", str(config), "--engine", "naslib", "--data-root", str(data_root)]) == 2
         assert "NASLib is not importable" in capsys.readouterr().err
+
+
+# --- which architectures: NASLib's zc-runner draw, for both engines -------------------------------
+
+def naslib_zc_runner_draw(pool, size, seed):
+    """What NASLib's zc runner does (runners/zc/runner.py + ZeroCostPredictorEvaluator.load_dataset):
+    utils.set_seed(seed) seeds the global `random`; get_search_space("nasbench201") builds 17
+    Graph objects, each calling random.random() for its id (core/graph.py); then one
+    random.choice(labeled_archs) per architecture (NB201's sample_random_labeled_architecture),
+    with replacement. test_naslib_integration.py checks this sequence against NASLib itself."""
+    import random
+
+    random.seed(seed)
+    for _ in range(17):
+        random.random()
+    return [random.choice(pool) for _ in range(size)]
+
+
+def test_plan_draws_what_naslibs_zc_runner_draws(tmp_path):
+    import itertools
+
+    every_cell = [str(t) for t in itertools.product(range(5), repeat=6)]  # NASLib's get_arch_iterator order
+    for seed, size in [(0, 12), (3, 40), (11, 200)]:
+        config = {"search_space": "nasbench201", "dataset": "cifar10", "predictor": "xi_gsnr", "seed": seed,
+                  "test_size": size}
+        plan = plan_run(config)
+        naslib = naslib_zc_runner_draw(every_cell, 3 * size, seed)
+        assert plan.test == list(dict.fromkeys(naslib))[:size]  # NASLib's sequence, repeats skipped
+        if len(set(naslib[:size])) == size:
+            assert plan.test == naslib[:size]
+    # with a zc file, its architectures in file order are the pool (NASLib's labeled_archs)
+    keys = [str(t) for t in itertools.product(range(5), repeat=6)][::-997][:10]
+    zc = tmp_path / "zc_nasbench201.json"
+    zc.write_text(json.dumps({"cifar10": {k: {"xi_gsnr": {"score": 1.0, "time": 0.0}} for k in keys}}))
+    config = {"search_space": "nasbench201", "dataset": "cifar10", "predictor": "xi_gsnr", "seed": 5, "test_size": 4}
+    assert plan_run(config, zc).test == list(dict.fromkeys(naslib_zc_runner_draw(keys, 40, 5)))[:4]
+
+
+def test_a_zc_file_is_never_left_half_filled(tmp_path):
+    zc = tmp_path / "zc_nasbench201.json"
+    keys = ["(0, 1, 2, 3, 4, 0)", "(1, 1, 1, 1, 1, 1)", "(2, 2, 2, 2, 2, 2)", "(3, 3, 3, 3, 3, 3)"]
+    zc.write_text(json.dumps({"cifar10": {k: {"snip": {"score": 1.0, "time": 0.1}, "val_accuracy": 80.0}
+                                          for k in keys}}))
+    config = {"search_space": "nasbench201", "dataset": "cifar10", "predictor": "xi_gsnr", "seed": 0, "test_size": 2}
+    with pytest.raises(ValueError, match=r"2 of its 4 cifar10 architectures would still lack 'xi_gsnr'.*--zc-fill"):
+        plan_run(config, zc)
+    plan = plan_run(config, zc, zc_fill=True)
+    assert plan.test == keys and plan.to_score == keys and plan.reused == {}
+    with pytest.raises(ValueError, match="no architectures of 'cifar100'"):
+        plan_run({**config, "dataset": "cifar100"}, zc, zc_fill=True)
+    with pytest.raises(ValueError, match="needs --zc-json"):
+        plan_run(config, None, zc_fill=True)
+    # another dataset of the same file, or a new file: the drawn architectures only
+    assert len(plan_run({**config, "dataset": "cifar100"}, zc).test) == 2
+    assert len(plan_run(config, tmp_path / "new.json").test) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        plan_run(config, bad)
+
+
+@pytest.mark.slow  # scores four full-size NB201 networks on real CIFAR-10 images
+def test_zc_fill_scores_every_architecture_of_the_file_and_resumes(data_root, tmp_path, monkeypatch):
+    zc = tmp_path / "zc_nasbench201.json"
+    keys = ["(2, 3, 0, 2, 4, 1)", "(4, 0, 3, 1, 4, 3)", "(3, 3, 2, 0, 1, 2)", "(2, 2, 2, 3, 0, 4)"]
+    data = {"cifar10": {k: {"snip": {"score": float(i), "time": 0.1}} for i, k in enumerate(keys)}}
+    data["cifar10"][keys[1]]["xi_gsnr"] = {"score": 123.0, "time": 1.0}  # scored before: reused, not rescored
+    zc.write_text(json.dumps(data))
+    config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path / "run"))
+    monkeypatch.setattr(naslib_runner, "CHUNK", 2)
+    real_merge, calls = naslib_runner.merge_zc_json, []
+
+    def interrupted_merge(*args, **kwargs):  # the run dies after writing its first chunk
+        calls.append(len(args[3]))
+        real_merge(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(naslib_runner, "merge_zc_json", interrupted_merge)
+    with pytest.raises(KeyboardInterrupt):
+        run_config(config, engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True, progress=False)
+    written = json.loads(zc.read_text())["cifar10"]
+    assert calls == [2] and sum("xi_gsnr" in e for e in written.values()) == 3
+    monkeypatch.setattr(naslib_runner, "merge_zc_json", real_merge)
+    result = run_config(config, engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True, progress=False)
+    x = result.results["xigsnr"]
+    assert x["archs"] == keys and x["n_scored"] == 1 and x["n_reused"] == 3
+    written = json.loads(zc.read_text())["cifar10"]
+    assert all("xi_gsnr" in e and "snip" in e for e in written.values())  # everything else kept
+    assert written[keys[1]]["xi_gsnr"]["score"] == 123.0
+    assert result.results["full_testpred"][1] == 123.0
+
+
+@pytest.mark.slow  # three full-size NB201 networks run their backward passes before the score fails
+def test_every_architecture_failing_fails_the_run_with_the_errors_logged(data_root, tmp_path, monkeypatch, caplog):
+    from xigsnr_naslib import zico as zico_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(zico_module, "score_zico", broken)  # what the registered zico proxy calls
+    config = write_yaml(tmp_path, TINY.format(predictor="zico", out=tmp_path / "run"))
+    with caplog.at_level("ERROR", logger="xigsnr_naslib.naslib_runner"):
+        with pytest.raises(naslib_runner.RunFailed, match=r"zico failed on every one of the 3 architectures"):
+            run_config(config, engine="standalone", data_root=data_root, progress=False)
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(logged) == 3 and all("zico failed on architecture (" in r.getMessage() for r in logged)

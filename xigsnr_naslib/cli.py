@@ -9,6 +9,7 @@ Subcommands::
     xigsnr-naslib leaderboard every proxy on the same architectures: Markdown, CSV, figures
     xigsnr-naslib search      constrained evolutionary search (ProxylessNAS, BurgerFormer, ...)
     xigsnr-naslib naslib-run  run a NASLib zero-cost config (NASLib's evaluator or standalone)
+    xigsnr-naslib cifar10-layout  write the CIFAR-10 python layout NASLib's loader reads
 
 Every command that reads data takes ``--data-root`` (default: ``$XIGSNR_DATA_ROOT``).
 """
@@ -27,6 +28,7 @@ _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("xigsnr_naslib.search_command", "add_search_parser"),
     "leaderboard": ("xigsnr_naslib.leaderboard_command", "add_parser"),
     "naslib-run": ("xigsnr_naslib.naslib_runner", "add_parser"),
+    "cifar10-layout": ("xigsnr_naslib.naslib_data", "add_parser"),
 }
 
 

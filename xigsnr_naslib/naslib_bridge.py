@@ -1,6 +1,7 @@
 """The NASLib bridge: the project's proxies as NASLib zero-cost measures.
 
-This is the only module that imports NASLib, and only when asked. NASLib (automl/NASLib) is
+This module imports NASLib (its measures registry, evaluator and search spaces), and only when asked;
+:mod:`xigsnr_naslib.naslib_data` reads its data folder. NASLib (automl/NASLib) is
 not on PyPI; it is used from a checkout. Its zero-cost measures live in a registry filled
 by a decorator, in one of two layouts:
 
@@ -35,11 +36,18 @@ How NASLib calls a measure, and what the bridge does about it:
   ``find_measures`` sums: the bridge returns ``[tensor(score, float64)]``. ``ZeroCost``
   turns a NaN or infinite score into -1e8 without a word; the raw value of the last call of
   each measure is kept (:func:`last_raw_score`) so that a runner can record it as such.
+* NASLib's runners catch a measure's exception and go on (the benchmark runner logs
+  "Failed to compute score" at info level; a NaN becomes -1e8): every failure of a bridge
+  measure is logged at error level with the measure, the architecture and the error, and
+  counted (:func:`measure_report`). :func:`guard_registry` does the same for a name that is
+  not registered (NASLib's bare ``KeyError``), so a launcher can fail a run in which every
+  architecture failed (``python -m xigsnr_naslib.naslib run``).
 """
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -60,7 +68,13 @@ __all__ = [
     "registered_measures",
     "last_raw_score",
     "naslib_score",
+    "measure_report",
+    "reset_measure_report",
+    "guard_registry",
+    "architecture_name",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: NASLib branch -> module holding the measures registry (``measure`` decorator, ``_measure_impls``)
 MEASURE_MODULES = {
@@ -121,6 +135,13 @@ class _Bridge:
         self.split = BatchSplit()
         self.last_raw: dict[str, float] = {}
         self.modules: list[ModuleType] = []
+        self.calls: dict[str, int] = {}
+        self.failures: dict[str, list[str]] = {}
+
+    def count(self, name: str, failure: str | None = None) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if failure is not None:
+            self.failures.setdefault(name, []).append(failure)
 
 
 _BRIDGE = _Bridge()
@@ -169,6 +190,64 @@ def last_raw_score(name: str) -> float | None:
     return _BRIDGE.last_raw.get(name)
 
 
+def architecture_name(net) -> str:
+    """A NASLib graph's key (``str(graph.get_hash())``, NASLib's zc-file key), else its class name."""
+    try:
+        return str(tuple(net.get_hash()))
+    except Exception:  # not a NASLib graph, or one without an architecture set
+        return type(net).__name__
+
+
+def _failed(name: str, net, exc: BaseException) -> None:
+    arch = architecture_name(net)
+    logger.error("NASLib measure %r failed on architecture %s: %s: %s", name, arch, type(exc).__name__, exc)
+    _BRIDGE.count(name, f"{arch}: {type(exc).__name__}: {exc}")
+
+
+def measure_report() -> dict[str, dict]:
+    """Per measure name, since the last :func:`reset_measure_report`: ``calls``, ``failed``
+    and the ``errors`` (``"ARCH: Type: message"``, in order) of the bridge's measures and of
+    the names :func:`guard_registry` saw."""
+    return {name: {"calls": calls, "failed": len(_BRIDGE.failures.get(name, [])),
+                   "errors": list(_BRIDGE.failures.get(name, []))} for name, calls in _BRIDGE.calls.items()}
+
+
+def reset_measure_report() -> None:
+    """Forget the counts of :func:`measure_report`."""
+    _BRIDGE.calls.clear()
+    _BRIDGE.failures.clear()
+
+
+def guard_registry(measures_module: ModuleType | None = None) -> None:
+    """Make NASLib's ``calc_measure`` report a name nobody registered.
+
+    NASLib's ``calc_measure(name, ...)`` looks ``name`` up in ``_measure_impls`` and raises a
+    bare ``KeyError: 'xi_gsnr'``, which its benchmark runner logs at info level and skips.
+    After this call the same lookup logs an error naming the measure, the architecture and
+    the registered names, counts the failure (:func:`measure_report`) and raises a
+    ``KeyError`` with that message. Idempotent; registered measures are called as before.
+    """
+    if measures_module is None:
+        measures_module, _ = find_measures_module()
+    original = measures_module.calc_measure
+    if getattr(original, "_xigsnr_guard", False):
+        return
+
+    def calc_measure(name, net, *args, **kwargs):
+        impls = measures_module._measure_impls
+        if name not in impls:
+            exc = KeyError(f"NASLib measure {name!r} is not registered (registered: {', '.join(sorted(impls))}); "
+                           f"run NASLib through 'python -m xigsnr_naslib.naslib run' or import "
+                           f"xigsnr_naslib.naslib_plugin first")
+            _failed(name, net, exc)
+            raise exc
+        return original(name, net, *args, **kwargs)
+
+    calc_measure._xigsnr_guard = True
+    calc_measure.__wrapped__ = original
+    measures_module.calc_measure = calc_measure
+
+
 def naslib_score(value: float) -> float:
     """What NASLib's ``ZeroCost.query`` turns a raw score into (NaN and +-inf become -1e8)."""
     return -1e8 if (math.isnan(value) or math.isinf(value)) else float(value)
@@ -188,14 +267,18 @@ def naslib_measure(name: str) -> Callable:
         raise ValueError(f"proxy {name!r} does not look at data; NASLib has its own {name!r} measure")
 
     def measure(net, inputs, targets, loss_fn=None, split_data=1, **_decorator_args):
-        batches = _BRIDGE.split.split(inputs, targets, name)
         was_training = net.training
-        net.to(inputs.device).train()
         try:
+            batches = _BRIDGE.split.split(inputs, targets, name)
+            net.to(inputs.device).train()
             score = proxy(net, batches, loss_fn if loss_fn is not None else F.cross_entropy)
+        except Exception as exc:  # NASLib's runners swallow it: log and count it first
+            _failed(name, net, exc)
+            raise
         finally:
             net.zero_grad(set_to_none=True)
             net.train(was_training)
+        _BRIDGE.count(name)
         _BRIDGE.last_raw[name] = score
         return [torch.tensor(score, dtype=torch.float64)]
 
@@ -317,47 +400,17 @@ def _naslib_config(config: dict, save: str, data: str | None):
     return cfg
 
 
-def _draw_test_architectures(search_space, size: int, seed: int, dataset: str, dataset_api, metric
-                             ) -> list[tuple[list, float]]:
-    """``size`` distinct architectures (seeded) with NASLib's accuracy for each.
+def naslib_search_space_pool(search_space, dataset_api) -> list[str]:
+    """Every architecture NASLib's ``get_arch_iterator`` yields for the space, as NASLib's keys.
 
-    NASLib's evaluator samples with replacement from deep copies of the search space (its
-    ``sample_without_replacement`` acts on the copy), so a test set can hold repeats; the
-    runner draws a distinct, seeded set here and hands it to NASLib as its test-data file.
+    Raises ``ValueError`` naming the space when it has no iterator here.
     """
-    import random
-
-    rng = random.Random(seed)
     try:
-        everything = [tuple(a) for a in search_space.get_arch_iterator(dataset_api)]
-    except (NotImplementedError, TypeError, AttributeError):
-        everything = None
-    if everything is not None:
-        if size > len(everything):
-            raise ValueError(f"test_size {size} exceeds the {len(everything)} architectures of the search space")
-        specs = rng.sample(everything, size)
-    else:
-        import numpy as np
-
-        np.random.seed(seed)
-        random.seed(seed)
-        specs, seen = [], set()
-        for _ in range(100 * size):
-            graph = search_space.clone()
-            graph.sample_random_architecture(dataset_api=dataset_api)
-            key = str(graph.get_hash())
-            if key not in seen:
-                seen.add(key)
-                specs.append(graph.get_hash())
-            if len(specs) == size:
-                break
-    out = []
-    for spec in specs:
-        graph = search_space.clone()
-        graph.set_spec(list(spec) if isinstance(spec, tuple) and all(isinstance(v, int) for v in spec) else spec,
-                       dataset_api)
-        out.append((_jsonable(spec), float(graph.query(metric, dataset, dataset_api=dataset_api))))
-    return out
+        return [str(tuple(_jsonable(a))) if isinstance(a, (tuple, list)) else str(a)
+                for a in search_space.get_arch_iterator(dataset_api)]
+    except (NotImplementedError, TypeError, AttributeError, KeyError) as exc:
+        raise ValueError(f"NASLib's {type(search_space).__name__} cannot list its architectures here ({exc}); "
+                         f"give a zc_<space>.json with --zc-json to draw from") from None
 
 
 def _jsonable(spec):
@@ -368,78 +421,129 @@ def _jsonable(spec):
     return spec
 
 
-def run_naslib_zero_cost(config: dict, *, save: str, n_batches: int = 8, batch_size: int = 64, bn: bool = True,
-                         copy_net: bool = True, fixed_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+def _spec(key: str):
+    """NASLib's key ``"(4, 0, 3, 1, 4, 3)"`` -> the spec ``set_spec`` takes (a list, nested lists kept)."""
+    import ast
+
+    value = ast.literal_eval(key) if isinstance(key, str) else key
+    return _jsonable(value)
+
+
+def query_accuracies(config: dict, keys: Sequence[str], dataset_api) -> list[float]:
+    """NASLib's ``Metric.VAL_ACCURACY`` of each architecture key (what its zero-cost evaluator correlates with)."""
+    from naslib.search_spaces import get_search_space
+    from naslib.search_spaces.core.query_metrics import Metric
+
+    space = get_search_space(name=config["search_space"], dataset=config["dataset"])
+    out = []
+    for key in keys:
+        graph = space.clone()
+        graph.set_spec(_spec(key), dataset_api)
+        out.append(float(graph.query(Metric.VAL_ACCURACY, config["dataset"], dataset_api=dataset_api)))
+    return out
+
+
+def load_naslib_search_space(config: dict):
+    from naslib.search_spaces import get_search_space
+
+    return get_search_space(name=config["search_space"], dataset=config["dataset"])
+
+
+#: measure names NASLib computes outside its registry (``find_measures`` special-cases them)
+NASLIB_BUILTIN_MEASURES = ("flops", "params")
+
+
+def check_predictor(name: str, measures_module: ModuleType | None = None) -> None:
+    """Raise ``ValueError`` naming ``name`` and the registered measures when NASLib cannot compute it."""
+    if measures_module is None:
+        measures_module, _ = find_measures_module()
+    known = set(getattr(measures_module, "_measure_impls", {})) | set(NASLIB_BUILTIN_MEASURES)
+    if name not in known:
+        raise ValueError(f"NASLib has no measure named {name!r}; registered: {', '.join(sorted(known))}")
+
+
+def run_naslib_zero_cost(config: dict, *, save: str, archs: Sequence[str], n_batches: int = 8, batch_size: int = 64,
+                         bn: bool = True, copy_net: bool = True,
+                         fixed_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
                          dataset_api: dict | None = None, naslib_data: str | None = None) -> dict:
-    """Run NASLib's zero-cost evaluation of ``config['predictor']`` live (no precomputed scores).
+    """Score ``archs`` (NASLib keys) with NASLib's zero-cost evaluation of ``config['predictor']``, live.
 
     On the Develop layout this is NASLib's ``ZeroCostPredictorEvaluator`` with
-    ``use_zc_api=False``; the zerocost layout's evaluator can only read precomputed scores,
-    so there the same loop runs here with NASLib's search space, ``ZeroCost`` predictor and
-    benchmark API (as that branch's benchmark runner does). The architectures are a seeded
-    draw without repeats (:func:`_draw_test_architectures`), handed to NASLib as its
-    test-data file (``test.json`` in ``save``).
+    ``use_zc_api=False``, reading ``archs`` from its test-data file (``test.json`` in
+    ``save``); the zerocost layout's evaluator can only read precomputed scores, so there the
+    same loop runs here with NASLib's search space, ``ZeroCost`` predictor and benchmark API
+    (as that branch's benchmark runner does). The caller draws ``archs``
+    (:mod:`xigsnr_naslib.naslib_draw`).
 
     ``fixed_batch`` (one concatenated batch) replaces NASLib's training loader, which
-    otherwise draws a new random, augmented batch for every architecture.
-    ``dataset_api`` defaults to NASLib's ``get_dataset_api`` (its benchmark files).
+    otherwise draws a new random, augmented batch for every architecture. ``dataset_api``
+    defaults to NASLib's ``get_dataset_api`` (its benchmark files; missing ones raise
+    :class:`~xigsnr_naslib.data_root.MissingDataError` naming the file).
 
-    Returns ``{"records": [{"arch_key", "raw", "score", "seconds", "accuracy"}],
-    "naslib_results": NASLib's metrics dict, "layout", "evaluator"}``.
+    A measure's exception does not stop NASLib: it is logged at error level with the
+    architecture, the architecture gets NASLib's -1e8 and its record an ``error``.
+    Returns ``{"records": [{"arch_key", "raw", "score", "seconds", "accuracy"[, "error"]}],
+    "layout", "evaluator"}``, records in the order of ``archs``.
     """
     import contextlib
     import inspect
     import sys
     import time
 
+    from .naslib_data import load_naslib_dataset_api, naslib_data_folder
+
     add_collections_aliases()
-    _, layout = find_measures_module()
+    measures_module, layout = find_measures_module()
     from .proxies import get_proxy, list_proxies
 
     predictor_name = config["predictor"]
     if predictor_name in list_proxies() and get_proxy(predictor_name).needs_data:
         register_naslib_measures([predictor_name], n_batches=n_batches, batch_size=batch_size, bn=bn,
                                  copy_net=copy_net)
+    check_predictor(predictor_name, measures_module)
     from naslib.evaluators.zc_evaluator import ZeroCostPredictorEvaluator
     from naslib.predictors.zerocost import ZeroCost
-    from naslib.search_spaces import get_search_space
     from naslib.search_spaces.core.query_metrics import Metric
 
     evaluator_utils = sys.modules[ZeroCostPredictorEvaluator.__module__].utils
-    cfg = _naslib_config(config, save, naslib_data)
+    cfg = _naslib_config(config, save, naslib_data_folder(naslib_data))
     evaluator_utils.set_seed(cfg.seed)
     if dataset_api is None:
-        from naslib.utils import get_dataset_api
-
-        try:
-            dataset_api = get_dataset_api(cfg.search_space, cfg.dataset)
-        except (AssertionError, FileNotFoundError) as exc:
-            from .data_root import MissingDataError
-
-            raise MissingDataError(f"NASLib's benchmark data for {cfg.search_space}/{cfg.dataset} is missing: {exc}") from exc
+        dataset_api = load_naslib_dataset_api(cfg.search_space, cfg.dataset)
     records: list[dict] = []
+    ours = set(getattr(measures_module, _MARK, {}))
 
     class RecordingZeroCost(ZeroCost):
-        """NASLib's ZeroCost, recording each raw score (NaN/inf kept) and its time."""
+        """NASLib's ZeroCost, recording each raw score (NaN/inf kept), its time and its error."""
 
         def query(self, graph, dataloader=None, info=None):
             start = time.perf_counter()
             _BRIDGE.last_raw.pop(self.method_type, None)
-            score = super().query(graph, dataloader=dataloader, info=info)
-            raw = _BRIDGE.last_raw.pop(self.method_type, score)
-            records.append({"arch_key": str(tuple(graph.get_hash())), "raw": float(raw), "score": float(score),
-                            "seconds": round(time.perf_counter() - start, 4)})
+            record = {"arch_key": architecture_name(graph)}
+            try:
+                score = super().query(graph, dataloader=dataloader, info=info)
+                raw = _BRIDGE.last_raw.pop(self.method_type, score)
+            except Exception as exc:  # the run goes on, as NASLib's runners do, but not silently
+                if self.method_type not in ours:  # the bridge's measures have logged it already
+                    logger.error("NASLib measure %r failed on architecture %s: %s: %s", self.method_type,
+                                 record["arch_key"], type(exc).__name__, exc)
+                score, raw = -1e8, math.nan
+                record["error"] = f"{type(exc).__name__}: {exc}"
+            record.update({"raw": float(raw), "score": float(score),
+                           "seconds": round(time.perf_counter() - start, 4)})
+            records.append(record)
             return score
 
     predictor = RecordingZeroCost(method_type=predictor_name)
-    search_space = get_search_space(name=cfg.search_space, dataset=cfg.dataset)
-    test_data = _draw_test_architectures(search_space, int(cfg.test_size), int(cfg.seed), cfg.dataset, dataset_api,
-                                         Metric.VAL_ACCURACY)
+    search_space = load_naslib_search_space(config)
+    archs = list(archs)
     test_file = os.path.join(save, "test.json")
     os.makedirs(save, exist_ok=True)
+    accuracies = query_accuracies(config, archs, dataset_api)
     with open(test_file, "w") as f:
-        json.dump([{"arch": arch, "accuracy": acc} for arch, acc in test_data], f)
+        json.dump([{"arch": _spec(key), "accuracy": acc} for key, acc in zip(archs, accuracies)], f)
     cfg.test_data_file = test_file
+    cfg.test_size = len(archs)
 
     @contextlib.contextmanager
     def loaders():
@@ -462,27 +566,20 @@ def run_naslib_zero_cost(config: dict, *, save: str, n_batches: int = 8, batch_s
             predictor.pre_process()
             loaded = evaluator.load_test_data()  # NASLib reads the test.json written above
             evaluator.single_evaluate(loaded, zc_api=None)
-            accuracies = list(loaded[1])
-            naslib_results = dict(evaluator.results[-1])
             evaluator_name = "ZeroCostPredictorEvaluator(use_zc_api=False)"
         else:
             predictor.set_ss_type(search_space.get_type())
             predictor.pre_process()
             train_loader = evaluator_utils.get_train_val_loaders(cfg)[0]
-            accuracies = []
-            start = time.perf_counter()
-            for arch, accuracy in test_data:
+            for key in archs:
                 graph = search_space.clone()
-                graph.set_spec(arch, dataset_api)
+                graph.set_spec(_spec(key), dataset_api)
                 graph.parse()
-                accuracies.append(accuracy)
                 predictor.query(graph, dataloader=train_loader)
-            naslib_results = dict(evaluator_utils.compute_scores([float(a) for a in accuracies],
-                                                                 [r["score"] for r in records]))
-            naslib_results["query_time"] = (time.perf_counter() - start) / max(1, len(records))
             evaluator_name = "live loop (this layout's evaluator reads precomputed scores only)"
-    if len(records) != len(accuracies):
-        raise RuntimeError(f"NASLib scored {len(records)} architectures but returned {len(accuracies)} accuracies")
-    for record, accuracy in zip(records, accuracies):
+    if len(records) != len(archs):
+        raise RuntimeError(f"NASLib scored {len(records)} architectures of the {len(archs)} asked for")
+    for key, record, accuracy in zip(archs, records, accuracies):
+        record["arch_key"] = key  # the key asked for (NASLib's graph hash names the same cell)
         record["accuracy"] = float(accuracy)
-    return {"records": records, "naslib_results": naslib_results, "layout": layout, "evaluator": evaluator_name}
+    return {"records": records, "layout": layout, "evaluator": evaluator_name}

@@ -22,38 +22,55 @@ Engines: ``naslib`` runs NASLib's own evaluator (``use_zc_api=False``, see
 project's pipeline (:func:`xigsnr_naslib.correlation_job.correlate`; NAS-Bench-201, ground truth
 from the data root); ``auto`` picks ``naslib`` when NASLib is importable.
 
+The architectures: both engines score the same ones for one config and seed
+(:func:`plan_run`): NASLib's zc-runner draw (:mod:`xigsnr_naslib.naslib_draw`: ``random.seed``
+then NASLib's search-space construction, then ``random.choice`` over the pool, repeats skipped) from the ``--zc-json`` file's
+architectures of the dataset when it has any, else from every NAS-Bench-201 cell. Spaces
+without such a pool here (NAS-Bench-101, -301) draw the same way from NASLib's
+``get_arch_iterator`` (NASLib engine) or from the project's table (standalone), which are
+different lists, so those two engines differ there.
+
+``--zc-json`` never leaves the file half-filled: when the file has architectures of the
+dataset that this run would leave without the predictor, the run is refused before
+anything is scored (NASLib's zc runner and ensembles raise ``KeyError`` on them); with
+``--zc-fill`` every architecture of the file lacking the predictor is scored, the file is
+rewritten every :data:`CHUNK` architectures (an interrupted run resumes with the rest), and
+the metrics cover all of the file's architectures (scores already there are reused).
+
 Both write NASLib's ``scores.json`` into ``out_dir/config_type/search_space/dataset/
-predictor/seed/``: a JSON list ``[config, metrics]``. The metrics are computed here (not by
-NASLib's ``compute_scores``, which calls a scikit-learn argument removed in 1.6 and then
-turns every metric into NaN inside a bare ``except``); NASLib's keys keep NASLib's meaning
-(``pearson`` is |r|, predictions are NASLib's scores with NaN/inf as -1e8), and the
-``xigsnr`` entry adds the raw-score report (non-finite scores left out and counted) and
-names the metrics NASLib itself left NaN. ``--zc-json`` also merges the scores into a file
-in NASLib's ``zc_<space>.json`` layout.
+predictor/seed/``: a JSON list ``[config, metrics]``. The metrics under NASLib's keys are
+NASLib's definitions (:mod:`xigsnr_naslib.naslib_metrics`; predictions are NASLib's scores,
+NaN/inf as -1e8), computed here because NASLib's ``compute_scores`` calls a scikit-learn
+argument removed in 1.6 and turns the metrics into NaN inside a bare ``except``. The
+``xigsnr`` entry adds the project's own metrics on the raw scores (its own names:
+``kendall_tau``, ``spearman_rho``, non-finite scores left out and counted), the sampling,
+and the architectures that failed. A failure is logged at error level with its
+architecture; when every architecture fails the run ends with :class:`RunFailed`.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .metrics import correlation_report, kendall_tau, pearson_r, spearman_rho
+from .metrics import correlation_report
+from .naslib_metrics import compute_scores
 
-__all__ = ["load_config", "save_dir", "naslib_metrics", "run_config", "RunResult", "write_scores_json",
-           "merge_zc_json", "add_parser"]
+__all__ = ["load_config", "save_dir", "run_config", "RunResult", "RunFailed", "write_scores_json",
+           "merge_zc_json", "read_zc_json", "plan_run", "Plan", "add_parser"]
+
+logger = logging.getLogger(__name__)
 
 #: NASLib search-space names -> this package's
 REQUIRED_KEYS = ("search_space", "dataset", "predictor", "seed", "test_size", "batch_size")
 PLUGIN_DEFAULTS = {"n_batches": 8, "batch_size": 64, "batches": "project", "bn": True, "copy_net": True}
 ENGINES = ("auto", "naslib", "standalone")
-#: NASLib's own NaN/inf handling of scores
-_NASLIB_P_AT_K = (1, 5, 10, 20, 25, 30, 50, 75, 100)
 
 def load_config(path: str | os.PathLike) -> dict:
     """A NASLib zero-cost YAML config as a dict, with the ``xigsnr`` block filled with defaults."""
@@ -94,49 +111,6 @@ def save_dir(config: dict) -> Path:
     """Where NASLib's zero-cost runner saves: out_dir/config_type/search_space/dataset/predictor/seed."""
     return Path(str(config["out_dir"])) / str(config["config_type"]) / str(config["search_space"]) / \
         str(config["dataset"]) / str(config["predictor"]) / str(config["seed"])
-
-
-def _top(values: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(-values, kind="stable")[:k]
-
-
-def naslib_metrics(accuracy, predictions) -> dict:
-    """NASLib's ``scores.json`` metric keys, computed here with NASLib's meanings.
-
-    ``pearson`` is |r|; ``kendalltau``/``spearman`` rank correlations; ``kt_2dec``/``kt_1dec``
-    Kendall tau of predictions rounded to 2/1 decimals; ``precision_K`` the share of the true
-    top K among the predicted top K; ``p_at_topK`` the same share for the predicted top K,
-    ``kd_at_topK`` Kendall tau inside the predicted top K, ``br_at_K`` the best true rank
-    (1 = best) among the predicted top K divided by the count; ``full_ytest``/``full_testpred``.
-    """
-    y = np.asarray(accuracy, dtype=float)
-    p = np.asarray(predictions, dtype=float)
-    n = len(y)
-    out: dict = {}
-    true_rank = np.empty(n, dtype=int)
-    true_rank[np.argsort(-y, kind="stable")] = np.arange(n)
-    for k in _NASLIB_P_AT_K:
-        if k > n:
-            continue
-        top = _top(p, k)
-        out[f"p_at_top{k}"] = float(np.mean(true_rank[top] < k))
-        out[f"kd_at_top{k}"] = kendall_tau(p[top], y[top])
-        out[f"br_at_{k}"] = float((true_rank[top].min() + 1) / n)
-    with np.errstate(invalid="ignore"):
-        out["mae"] = float(np.mean(np.abs(p - y))) if n else math.nan
-        out["rmse"] = float(np.sqrt(np.mean((p - y) ** 2))) if n else math.nan
-    r = pearson_r(p, y)
-    out["pearson"] = abs(r) if math.isfinite(r) else math.nan
-    out["spearman"] = spearman_rho(p, y)
-    out["kendalltau"] = kendall_tau(p, y)
-    out["kt_2dec"] = kendall_tau(np.round(p, 2), y)
-    out["kt_1dec"] = kendall_tau(np.round(p, 1), y)
-    for k in (10, 20):
-        kk = min(k, n)
-        out[f"precision_{k}"] = float(len(set(_top(p, kk)) & set(_top(y, kk))) / k) if kk else math.nan
-    out["full_ytest"] = y.tolist()
-    out["full_testpred"] = p.tolist()
-    return out
 
 
 @dataclass
@@ -198,20 +172,78 @@ def merge_zc_json(path: str | os.PathLike, dataset: str, proxy: str, records: li
     them). The file is replaced atomically, so an interrupted write loses nothing.
     """
     path = Path(path)
-    data = {}
-    if path.exists():
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a zc_<space>.json file (top level is not a dataset mapping)")
+    data = read_zc_json(path)
     per_arch = data.setdefault(dataset, {})
     for r in records:
         entry = per_arch.setdefault(r["arch_key"], {})
-        entry[proxy] = {"score": float(r["score"]), "time": float(r.get("seconds", 0.0))}
+        entry[proxy] = {"score": float(r["score"]), "time": float(r.get("seconds") or 0.0)}
         if "val_accuracy" not in entry and r.get("accuracy") is not None and r.get("accuracy_kind") == "val":
             entry["val_accuracy"] = float(r["accuracy"])
     _atomic_write_json(path, data)
     return len(records)
+
+
+def read_zc_json(path: str | os.PathLike) -> dict:
+    """A ``zc_<space>.json`` file as a dict (``{}`` when it does not exist).
+
+    Raises ``ValueError`` naming the file when it is not JSON or not a dataset mapping.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a zc_<space>.json file (not JSON: {exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"{path}: not a zc_<space>.json file (top level is not a dataset mapping)")
+    return data
+
+
+@dataclass
+class Plan:
+    """Which architectures a run scores: ``test`` (NASLib keys, the metrics' set), of which
+    ``to_score`` are scored now and the rest read from the zc file (``reused``: key -> score)."""
+
+    test: list[str] | None
+    to_score: list[str] | None
+    reused: dict[str, float]
+    pool: str
+
+
+def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
+    """The run's architectures (module documentation): NASLib's seeded draw
+    (:func:`xigsnr_naslib.naslib_draw.draw_test_set`) from the zc file's architectures or the
+    space, or with ``zc_fill`` every architecture of the zc file, those lacking the predictor
+    scored. Raises ``ValueError`` up front when the run would leave architectures of the zc file
+    without the predictor (NASLib's zc runner and ensembles then fail with ``KeyError``)."""
+    from .naslib_draw import draw_test_set, draws_before, pool_for
+
+    dataset, predictor = str(config["dataset"]), str(config["predictor"])
+    entries = read_zc_json(zc_json).get(dataset, {}) if zc_json is not None else {}
+    if zc_fill:
+        if zc_json is None:
+            raise ValueError("--zc-fill needs --zc-json FILE (the file whose architectures to score)")
+        if not entries:
+            raise ValueError(f"--zc-fill: {zc_json} has no architectures of {dataset!r} to score")
+        keys = list(entries)
+        reused = {k: float(entries[k][predictor]["score"]) for k in keys if predictor in entries[k]}
+        return Plan(keys, [k for k in keys if k not in reused], reused, f"every architecture of {zc_json}")
+    pool = pool_for(str(config["search_space"]), list(entries) if entries else None)
+    if pool is None:
+        return Plan(None, None, {}, "the search space's own iterator")
+    test = draw_test_set(pool, int(config["test_size"]), int(config["seed"]),
+                         draws_before(str(config["search_space"])))
+    chosen = set(test)
+    left = [k for k, entry in entries.items() if predictor not in entry and k not in chosen]
+    if left:
+        raise ValueError(f"{zc_json}: {len(left)} of its {len(entries)} {dataset} architectures would still lack "
+                         f"{predictor!r} after this run of {len(test)}, and NASLib's zc runner and ensembles fail with "
+                         f"KeyError: {predictor!r} on them; add --zc-fill to score every one of them (resumable), "
+                         f"or write to a new file")
+    where = f"the {len(entries)} architectures of {zc_json}" if entries else f"every {config['search_space']} cell"
+    return Plan(test, test, {}, f"NASLib's seeded draw (random.choice, seed {config['seed']}) from {where}")
 
 
 def _naslib_available() -> bool:
@@ -242,21 +274,65 @@ def _project_batch(config: dict, data_root, device: str):
     return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
 
 
-def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, naslib_data) -> tuple[list, dict, dict]:
-    from .naslib_bridge import run_naslib_zero_cost
+def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, naslib_data, plan: Plan,
+                on_chunk) -> tuple[list, dict]:
+    from .naslib_bridge import (add_collections_aliases, find_measures_module, load_naslib_search_space,
+                                naslib_search_space_pool, query_accuracies, run_naslib_zero_cost)
+    from .naslib_data import (accept_written_layouts, check_naslib_images, load_naslib_dataset_api,
+                              naslib_data_folder)
+    from .naslib_draw import draw_test_set
 
+    add_collections_aliases()
+    find_measures_module()
     plugin = config["xigsnr"]
+    data = naslib_data_folder(naslib_data)
+    if plugin["batches"] == "naslib":
+        check_naslib_images(str(config["dataset"]), data)
+        accept_written_layouts()
+    if dataset_api is None:
+        dataset_api = load_naslib_dataset_api(str(config["search_space"]), str(config["dataset"]))
+    if plan.test is None:  # a space without a pool here: NASLib's iterator, the same seeded draw
+        keys = draw_test_set(naslib_search_space_pool(load_naslib_search_space(config), dataset_api),
+                             int(config["test_size"]), int(config["seed"]))
+        plan = Plan(keys, keys, {}, "NASLib's seeded draw from the space's get_arch_iterator")
     fixed = _project_batch(config, data_root, device) if plugin["batches"] == "project" else None
     naslib_config = {k: v for k, v in config.items() if k != "xigsnr"}
-    run = run_naslib_zero_cost(naslib_config, save=str(out), n_batches=int(plugin["n_batches"]),
-                               batch_size=int(plugin["batch_size"]), bn=bool(plugin["bn"]),
-                               copy_net=bool(plugin["copy_net"]), fixed_batch=fixed, dataset_api=dataset_api,
-                               naslib_data=naslib_data)
-    definition = f"NASLib Metric.VAL_ACCURACY of {config['search_space']}/{config['dataset']}"
-    for record in run["records"]:
-        record["accuracy_kind"] = "val"
-    return run["records"], run["naslib_results"], {"layout": run["layout"], "evaluator": run["evaluator"],
-                                                   "accuracy_definition": definition}
+    records, info = [], {}
+    for chunk in _chunks(plan.to_score):
+        run = run_naslib_zero_cost(naslib_config, save=str(out), archs=chunk, n_batches=int(plugin["n_batches"]),
+                                   batch_size=int(plugin["batch_size"]), bn=bool(plugin["bn"]),
+                                   copy_net=bool(plugin["copy_net"]), fixed_batch=fixed, dataset_api=dataset_api,
+                                   naslib_data=data)
+        for record in run["records"]:
+            record["accuracy_kind"] = "val"
+        on_chunk(run["records"])
+        records += run["records"]
+        info = {"layout": run["layout"], "evaluator": run["evaluator"]}
+    reused = list(plan.reused)
+    for key, accuracy in zip(reused, query_accuracies(naslib_config, reused, dataset_api)):
+        records.append(_reused_record(key, plan.reused[key], accuracy, "val"))
+    info["accuracy_definition"] = f"NASLib Metric.VAL_ACCURACY of {config['search_space']}/{config['dataset']}"
+    return _in_order(records, plan.test), info
+
+
+#: architectures scored between two writes of the zc file (what an interruption can lose)
+CHUNK = 25
+
+
+def _chunks(keys):
+    keys = list(keys)
+    for i in range(0, len(keys), CHUNK):
+        yield keys[i:i + CHUNK]
+
+
+def _reused_record(key: str, score: float, accuracy: float, kind: str) -> dict:
+    return {"arch_key": key, "raw": score, "score": score, "seconds": None, "accuracy": accuracy,
+            "accuracy_kind": kind, "reused": True}
+
+
+def _in_order(records: list[dict], keys: list[str]) -> list[dict]:
+    by_key = {r["arch_key"]: r for r in records}
+    return [by_key[k] for k in keys]
 
 
 def _protocol(config: dict, default):
@@ -264,15 +340,11 @@ def _protocol(config: dict, default):
     networks' initialisation."""
     plugin, seed = config["xigsnr"], int(config["seed"])
     return default.replace(n_batches=int(plugin["n_batches"]), batch_size=int(plugin["batch_size"]),
-                                    data_seed=seed, init_seed=seed)
+                           data_seed=seed, init_seed=seed)
 
 
-def _run_standalone(config: dict, out: Path, data_root, device: str, progress: bool) -> tuple[list, dict, dict]:
-    from .card import card_for_naslib, list_cards, get_card
-    from .correlation_job import Selection, correlate
-    from .naslib_bridge import naslib_score
-    from .results import record_score
-    from .study import Execution, Study
+def _standalone_card(config: dict):
+    from .card import card_for_naslib, get_card, list_cards
 
     try:
         card = card_for_naslib(str(config["search_space"]))
@@ -283,24 +355,68 @@ def _run_standalone(config: dict, out: Path, data_root, device: str, progress: b
                    if get_card(n).naslib is not None and get_card(n).ground_truth is not None]
         raise ValueError(f"search space {config['search_space']!r} runs only through NASLib here (the standalone "
                          f"engine has: {', '.join(offered)})")
+    return card
+
+
+def _run_standalone(config: dict, out: Path, data_root, device: str, progress: bool, plan: Plan,
+                    on_chunk) -> tuple[list, dict]:
+    from .correlation_job import Selection, correlate
+    from .naslib_bridge import naslib_score
+    from .results import record_score
+    from .study import Execution, Study
+
+    card = _standalone_card(config)
     dataset = card.dataset(config["dataset"])
     study = Study(card, dataset.name, [config["predictor"]], _protocol(config, dataset.protocol),
                   Execution(device=device, progress=progress), out / "xigsnr_records.jsonl", data_root)
-    result = correlate(study, Selection(sample=int(config["test_size"]), sample_seed=int(config["seed"])))
+    truth = card.load_ground_truth(dataset.name, study.data_root)
+    if plan.test is None:  # no NASLib pool for this space here: the project's own seeded sample
+        selections = [Selection(sample=int(config["test_size"]), sample_seed=int(config["seed"]))]
+        keys = None
+    else:
+        index_of = {arch: int(i) for i, arch in zip(truth.index, truth["arch"])}
+        keys = plan.test
+        missing = [k for k in plan.test if card.naslib.from_naslib(k) not in index_of]
+        if missing:
+            raise ValueError(f"{len(missing)} architecture(s) are not in the project's {card.name} ground truth, "
+                             f"e.g. {missing[0]}")
+        selections = [Selection(indices=[index_of[card.naslib.from_naslib(k)] for k in chunk])
+                      for chunk in _chunks(plan.to_score)]
     records = []
-    for r in result.records:
-        raw = record_score(r)
-        records.append({"arch_key": card.naslib.to_naslib(r["arch"]), "arch": r["arch"], "index": r["index"],
-                        "raw": raw, "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
-                        "accuracy": float(result.table.at[r["index"], "accuracy"]), "accuracy_kind": "test"})
-    query_time = float(np.mean([r["seconds"] for r in records])) if records else math.nan
-    return records, {"query_time": query_time}, {"accuracy_definition": result.ground_truth_definition}
+    for selection in selections:
+        result = correlate(study, selection)
+        chunk = []
+        for r in result.records:
+            raw = record_score(r)
+            record = {"arch_key": card.naslib.to_naslib(r["arch"]), "arch": r["arch"], "index": r["index"],
+                      "raw": raw, "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
+                      "accuracy": float(truth.at[r["index"], "accuracy"]), "accuracy_kind": "test"}
+            if r.get("status") == "error":
+                record["error"] = r.get("error", "error")
+            chunk.append(record)
+        on_chunk(chunk)
+        records += chunk
+    if plan.reused:
+        accuracy_of = {card.naslib.to_naslib(a): float(acc) for a, acc in zip(truth["arch"], truth["accuracy"])}
+        records += [_reused_record(k, v, accuracy_of[k], "test") for k, v in plan.reused.items()]
+    if keys is not None:
+        records = _in_order(records, keys)
+    return records, {"accuracy_definition": truth.attrs.get("definition", "")}
+
+
+class RunFailed(RuntimeError):
+    """Every architecture of a run failed (the first errors are in the message)."""
 
 
 def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_root=None, device: str = "cpu",
-               zc_json: str | os.PathLike | None = None, out_dir: str | None = None, progress: bool = True,
-               dataset_api: dict | None = None, naslib_data: str | None = None) -> RunResult:
-    """Run a NASLib zero-cost config (a path or a dict from :func:`load_config`); see the module doc."""
+               zc_json: str | os.PathLike | None = None, zc_fill: bool = False, out_dir: str | None = None,
+               progress: bool = True, dataset_api: dict | None = None, naslib_data: str | None = None) -> RunResult:
+    """Run a NASLib zero-cost config (a path or a dict from :func:`load_config`); see the module doc.
+
+    Raises ``ValueError`` for a bad config, engine or zc file (before anything is scored),
+    :class:`~xigsnr_naslib.data_root.MissingDataError` for missing data, :class:`RunFailed`
+    when every architecture failed (after writing what there is).
+    """
     if not isinstance(config, dict):
         config = load_config(config)
     if engine not in ENGINES:
@@ -315,37 +431,44 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
         # them for NAS-Bench-201 only, so it refuses rather than write keys NASLib cannot match
         raise ValueError(f"--zc-json with the standalone engine is written for nasbench201 only, not "
                          f"{config['search_space']!r}: run that space through NASLib (--engine naslib)")
+    if engine == "standalone":
+        _standalone_card(config)  # an unknown space is refused before anything is read
+    plan = plan_run(config, zc_json, zc_fill)
     out = save_dir(config)
     out.mkdir(parents=True, exist_ok=True)
+    dataset, predictor = str(config["dataset"]), str(config["predictor"])
+
+    def on_chunk(records: list[dict]) -> None:
+        for r in records:
+            if "error" in r:
+                logger.error("%s failed on architecture %s: %s", predictor, r["arch_key"], r["error"])
+        if zc_json is not None:
+            merge_zc_json(zc_json, dataset, predictor, [r for r in records if "error" not in r])
+
     if engine == "naslib":
-        records, naslib_results, info = _run_naslib(config, out, data_root, device, dataset_api, naslib_data)
+        records, info = _run_naslib(config, out, data_root, device, dataset_api, naslib_data, plan, on_chunk)
     else:
-        records, naslib_results, info = _run_standalone(config, out, data_root, device, progress)
+        records, info = _run_standalone(config, out, data_root, device, progress, plan, on_chunk)
     accuracy = [r["accuracy"] for r in records]
-    ours = naslib_metrics(accuracy, [r["score"] for r in records])
-    naslib_nan = sorted(k for k, v in naslib_results.items()
-                        if isinstance(v, float) and math.isnan(v) and k in ours and not _isnan(ours[k]))
-    if naslib_nan:
-        warnings.warn(f"NASLib's compute_scores left {', '.join(naslib_nan)} NaN (its scikit-learn call fails with "
-                      f"scikit-learn >= 1.6 inside a bare except); scores.json holds the values computed here")
-    results = {**naslib_results, **ours}
+    results = compute_scores(accuracy, [r["score"] for r in records])
+    scored = [r for r in records if not r.get("reused")]
+    failed = [r for r in scored if "error" in r]
+    seconds = [r["seconds"] for r in scored if r.get("seconds") is not None]
+    results["query_time"] = float(np.mean(seconds)) if seconds else math.nan
     raw = [r["raw"] for r in records]
     report = correlation_report(raw, accuracy)
     report["n_nonfinite"] = int(sum(not math.isfinite(v) for v in raw))
-    results["xigsnr"] = {"engine": engine, "report_on_raw_scores": report, "naslib_nan_metrics": naslib_nan,
-                         "archs": [r["arch_key"] for r in records], "raw_scores": [_finite_or_str(v) for v in raw],
-                         **info}
+    results["xigsnr"] = {"engine": engine, "report_on_raw_scores": report, "archs": [r["arch_key"] for r in records],
+                         "raw_scores": [_finite_or_str(v) for v in raw], "sampling": plan.pool,
+                         "n_scored": len(scored), "n_reused": len(records) - len(scored), "n_failed": len(failed),
+                         "errors": {r["arch_key"]: r["error"] for r in failed}, **info}
     write_scores_json(out / "scores.json", _to_jsonable(config), results)
     if zc_json is not None:
-        space_name = str(config["search_space"])
-        merge_zc_json(zc_json, str(config["dataset"]), str(config["predictor"]), records)
         info["zc_json"] = str(zc_json)
-        info["zc_space"] = space_name
+    if scored and len(failed) == len(scored):
+        raise RunFailed(f"{predictor} failed on every one of the {len(scored)} architectures scored (first: "
+                        f"{failed[0]['arch_key']}: {failed[0]['error']}); see {out / 'scores.json'}")
     return RunResult(engine, records, results, config, out, info.get("accuracy_definition", ""), info)
-
-
-def _isnan(value) -> bool:
-    return isinstance(value, float) and math.isnan(value)
 
 
 def _finite_or_str(value: float):
@@ -364,7 +487,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="naslib: NASLib's evaluator; standalone: this package's pipeline; auto (default): "
                         "naslib when NASLib is importable")
-    p.add_argument("--zc-json", default=None, help="also merge the scores into this zc_<space>.json file")
+    p.add_argument("--zc-json", default=None, help="also merge the scores into this zc_<space>.json file; when it "
+                   "has architectures of the dataset, the test set is drawn from them")
+    p.add_argument("--zc-fill", action="store_true", help="score every architecture of --zc-json's dataset that "
+                   "lacks the predictor (resumable: the file is written every %d architectures); the metrics are "
+                   "over all of the file's architectures" % CHUNK)
     p.add_argument("--out-dir", default=None, help="override the config's out_dir")
     p.add_argument("--naslib-data", default=None, help="NASLib's data folder for its own loaders "
                    "(default: naslib/data of the checkout)")
@@ -378,24 +505,39 @@ def add_parser(subparsers) -> None:
 def _cmd_naslib_run(args) -> int:
     import sys
 
+    from .data_root import MissingDataError
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     try:
         result = run_config(args.config, engine=args.engine, data_root=args.data_root, device=args.device,
-                            zc_json=args.zc_json, out_dir=args.out_dir, progress=not args.no_progress,
-                            naslib_data=args.naslib_data)
-    except (FileNotFoundError, ImportError) as exc:  # a missing config, data file or NASLib
+                            zc_json=args.zc_json, zc_fill=args.zc_fill, out_dir=args.out_dir,
+                            progress=not args.no_progress, naslib_data=args.naslib_data)
+    except MissingDataError:
+        raise  # the command line prints it in one line, exit status 1
+    except FileNotFoundError as exc:  # the config itself
         print(f"xigsnr-naslib naslib-run: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # NASLib (or one of its dependencies) is not importable
+        print(f"xigsnr-naslib naslib-run: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"xigsnr-naslib naslib-run: error: {exc}", file=sys.stderr)
+        return 1
     r = result.results
-    rep = r["xigsnr"]["report_on_raw_scores"]
+    x = r["xigsnr"]
+    rep = x["report_on_raw_scores"]
     print(f"engine: {result.engine}  predictor: {result.config['predictor']}  "
-          f"{result.config['search_space']}/{result.config['dataset']}  n={rep['n']} "
-          f"(non-finite {rep['n_nonfinite']})")
+          f"{result.config['search_space']}/{result.config['dataset']}  n={len(result.records)} "
+          f"(scored {x['n_scored']}, from the zc file {x['n_reused']}, failed {x['n_failed']}, "
+          f"non-finite {rep['n_nonfinite']})")
+    print(f"architectures: {x['sampling']}")
     print(f"accuracy: {result.accuracy_definition}")
-    print(f"kendalltau {r['kendalltau']:.4f}  spearman {r['spearman']:.4f}  pearson |r| {r['pearson']:.4f}  "
+    print(f"NASLib's metrics: kendalltau {r['kendalltau']:.4f}  spearman {r['spearman']:.4f}  "
+          f"pearson |r| {r['pearson']:.4f}  precision_20 {r['precision_20']:.3f}  "
           f"seconds/arch {r.get('query_time', float('nan')):.3f}")
-    if r["xigsnr"]["naslib_nan_metrics"]:
-        print(f"note: NASLib's own metrics were NaN for {', '.join(r['xigsnr']['naslib_nan_metrics'])}; "
-              "the values above are computed by xigsnr-naslib")
+    if x["n_failed"]:
+        print(f"warning: {x['n_failed']} architecture(s) failed (logged above; scores.json -> xigsnr.errors)",
+              file=sys.stderr)
     print(f"scores: {result.scores_json}")
     if "zc_json" in result.extra:
         print(f"zc json: {result.extra['zc_json']}")
