@@ -187,6 +187,10 @@ class Proxy:
     fresh_model : bool
         True for proxies that run passes of their own or may change the network: they get
         a network of their own, built with the same initialisation seed.
+    on_supernet : bool
+        False for proxies defined on single-path networks only (e.g. ones that read the
+        architecture's operations rather than the network): the pruning search
+        (:mod:`xigsnr_naslib.pruning`) refuses them before any work.
     """
 
     name: str
@@ -196,6 +200,7 @@ class Proxy:
     description: str = ""
     needs_data: bool = True
     fresh_model: bool = False
+    on_supernet: bool = True
 
     def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  strategy: str = "loop") -> float:
