@@ -265,9 +265,20 @@ def run_zero_shot(args) -> int:
     if algorithm == "prune":
         check_supernet_proxy(proxy)
         sn_card = supernet_card(card, dataset)
-        sn_card.options(**supernet_options)  # an unknown option is refused before any work
+        sn_card.create_space(**supernet_options)  # an unknown or bad option is refused before any work
     elif supernet_options:
         raise ValueError(f"--supernet-option is for --algorithm prune, not {algorithm}")
+    if args.paper_constraints:
+        raise ValueError(f"the paper gives no constraints for space {card.name!r}")
+    from .evolution import Constraints, parse_amount
+
+    bounds = {name: parse_amount(getattr(args, name)) for name in ("max_flops", "min_flops", "max_params", "min_params")
+              if getattr(args, name) is not None}
+    if bounds and algorithm != "evolution":
+        flag = "--" + next(iter(bounds)).replace("_", "-")
+        raise ValueError(f"{flag} bounds --algorithm evolution only, not {algorithm}")
+    constraints = Constraints(resolution=args.constraint_resolution or dataset.resolution,
+                              num_classes=dataset.num_classes, **bounds)
     protocol = protocol_from_args(args, dataset.protocol)
     options = dict(args.space_option)
     stem = f"results/search_{args.space}_{algorithm}"
@@ -294,7 +305,7 @@ def run_zero_shot(args) -> int:
         settings = {"samples": args.samples, "seed": args.search_seed}
     else:
         settings = {"population": args.population, "steps": args.steps, "sample_size": args.sample_size,
-                    "seed": args.search_seed}
+                    "seed": args.search_seed, "constraints": constraints.settings()}
     if algorithm == "sample":
         check_samples(study.space, args.samples)
     header = run_header(algorithm, settings, study)
@@ -327,7 +338,7 @@ def run_zero_shot(args) -> int:
         search = RegularizedEvolution(study.space, study, EvolutionSettings(
             population_size=args.population, steps=args.steps, sample_size=args.sample_size,
             mutation_rate=args.mutation_rate, crossover_rate=args.crossover_rate, seed=args.search_seed),
-            checkpoint=checkpoint, progress=args.progress)
+            constraints=constraints, checkpoint=checkpoint, progress=args.progress)
         history = search.run().history
         best = max(history, key=lambda c: (c.rank_value, -c.step))
         arch = study.space.decode(best.arch)
