@@ -137,10 +137,30 @@ def report(out: Path, data_root: str | None) -> list[dict]:
     for r in rows:
         lines.append(f"- {r['algorithm']} (seeds {r['seeds']}; {r['settings']}): CIFAR-10 test per run "
                      f"{r['cifar10_test_each']}; cells {r['archs']}")
+    lines += _edge_analysis(runs, test)
     (out / "search_table.md").write_text("\n".join(lines) + "\n")
     _figure(rows, runs, best["cifar10"], out / "search_accuracy.png")
     print("\n".join(lines))
     return rows
+
+
+def _edge_analysis(runs: dict, test) -> list[str]:
+    """Per edge of the cell: the space's best cell's operation, and what each algorithm's runs chose."""
+    from xigsnr_naslib.spaces.nb201 import EDGES, parse_arch
+
+    best = parse_arch(test.loc[test["accuracy"].idxmax(), "arch"])
+    lines = ["", f"Per edge (node <- node), the best cell's operation ({test['accuracy'].max():.2f}) and the "
+             "runs' choices (runs that chose it):", "",
+             "| algorithm | " + " | ".join(f"{t}<-{s}" for t, s in EDGES) + " |", "|---|" + "---|" * len(EDGES),
+             "| best cell | " + " | ".join(best) + " |"]
+    for algorithm, rs in runs.items():
+        cells = []
+        for e in range(len(EDGES)):
+            chosen = [parse_arch(r["arch"])[e] for r in rs]
+            counts = {op: chosen.count(op) for op in dict.fromkeys(chosen)}
+            cells.append(", ".join(f"{op} ({n})" for op, n in counts.items()))
+        lines.append(f"| {algorithm} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _figure(rows, runs, space_best: float, path: Path) -> None:
