@@ -263,3 +263,46 @@ def test_darts_prune_command_prints_a_genotype_and_its_evaluation_network_size(t
 
     assert report["params"] == count_params(NDSNetwork(evaluation_net(genotype), 10, "cifar"))
     assert "params:" in capsys.readouterr().out
+
+
+class Interrupting(EdgeWeights):
+    """EdgeWeights that raises KeyboardInterrupt on its ``stop_at``-th computation (0: never)."""
+
+    calls = 0
+    stop_at = 0
+
+    def __call__(self, results):
+        Interrupting.calls += 1
+        if Interrupting.calls == Interrupting.stop_at:
+            raise KeyboardInterrupt
+        return super().__call__(results)
+
+
+@pytest.mark.slow  # three pruning runs of 57 small supernets each
+def test_an_interrupted_pruning_resumes_to_the_same_result_scoring_nothing_twice(tmp_path):
+    from xigsnr_naslib.results import record_key
+
+    rng = random.Random(11)
+    weights = [{op: rng.uniform(1, 2) for op in NB201Supernet().operations} for _ in range(6)]
+    proxy = Proxy("edge_weights", Interrupting(weights), needs_data=False)
+    Interrupting.calls, Interrupting.stop_at = 0, 30  # in the second round
+    with pytest.raises(KeyboardInterrupt):
+        prune(_supernet_study("nb201", proxy, tmp_path).space, [study_scorer(_supernet_study("nb201", proxy, tmp_path))])
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 29
+    Interrupting.calls, Interrupting.stop_at = 0, 0
+    study = _supernet_study("nb201", proxy, tmp_path)
+    resumed = prune(study.space, [study_scorer(study)])
+    assert Interrupting.calls == 57 - 29  # only what the store lacked
+    records = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert len(records) == 57 == len({record_key(r) for r in records})
+    fresh = _supernet_study("nb201", proxy)
+    assert resumed.arch == prune(fresh.space, [study_scorer(fresh)]).arch
+
+
+def test_darts_sampling_scores_genotypes_built_by_the_nds_builder():
+    from xigsnr_naslib.spaces.nds import count_nds_params
+
+    study = Study("darts", None, ["params"], execution=Execution(workers=0))
+    best, score, records = sample_search(study, 3, seed=2)
+    assert len(records) == 3 and score == max(r["score"] for r in records)
+    assert score == count_nds_params(study.space.net(best), 10, "cifar")
