@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Hashable
 
 from .card import BenchmarkCard, DatasetCard, UnknownChoiceError
+from .pruning import REPEAT_SEED_STRIDE
 from .registry import choose
 
 __all__ = ["SEARCH_ALGORITHMS", "check_algorithm", "check_supernet_proxy", "supernet_card", "run_header",
@@ -300,7 +301,7 @@ def run_zero_shot(args) -> int:
     settings: dict[str, Any]
     if algorithm == "prune":
         settings = {"repeats": args.repeats, "supernet": sn_card.options(**supernet_options),
-                    "repeat_init_seeds": [protocol.init_seed + r * _stride() for r in range(args.repeats)]}
+                    "repeat_init_seeds": [protocol.init_seed + r * REPEAT_SEED_STRIDE for r in range(args.repeats)]}
     elif algorithm == "sample":
         settings = {"samples": args.samples, "seed": args.search_seed}
     else:
@@ -316,12 +317,11 @@ def run_zero_shot(args) -> int:
     began_cpu, began_wall = cpu_seconds(), time.perf_counter()
     extra: dict[str, Any] = {}
     if algorithm == "prune":
-        from .pruning import REPEAT_SEED_STRIDE, prune, study_scorer
+        from .pruning import prune, study_scorer
 
         studies = [Study(sn_card, dataset, [proxy], protocol.replace(init_seed=seed), study.execution, study.store,
                          args.data_root, images=study.images, space_options=supernet_options)
                    for seed in settings["repeat_init_seeds"]]
-        assert REPEAT_SEED_STRIDE == _stride()
         scorers = [study_scorer(s) for s in studies]
         result = prune(studies[0].space, scorers,
                        progress=(lambda m: print(m, flush=True)) if args.progress else None)
@@ -364,12 +364,6 @@ def run_zero_shot(args) -> int:
     _print_report(report)
     print(f"report: {output}\ncheckpoint: {checkpoint}\nscores: {store}")
     return 0
-
-
-def _stride() -> int:
-    from .pruning import REPEAT_SEED_STRIDE
-
-    return REPEAT_SEED_STRIDE
 
 
 def _records(study, archs: list) -> list[dict]:
