@@ -180,6 +180,7 @@ def _figure(rows, runs, space_best: float, path: Path) -> None:
     ax.axhline(space_best, color="C3", ls="--", lw=1, label=f"space's best ({space_best:.2f})")
     ax.axhline(PAPER["cifar10"][0], color="C1", ls=":", lw=1, label=f"paper, xi-GSNR pruning ({PAPER['cifar10'][0]})")
     ax.set_xticks(range(len(rows)), [r["algorithm"] for r in rows])
+    ax.set_xlim(-0.5, len(rows) - 0.3)
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
     ax.set_title("NAS-Bench-201 search with xi-GSNR (real CIFAR-10 images)")
     ax.legend(fontsize=7, loc="lower right")
