@@ -48,6 +48,30 @@ PER_COMMAND = {
                ("--space-option", "width"), ("--constraint-resolution", "-224")],
     "score": [("--proxy", "nope"), ("--n-batches", "0")],
 }
+NB201_SEARCH = ["--space", "nb201", "--algorithm"]
+#: (arguments, bad value, text the message must contain) of the zero-shot search's flags
+ZERO_SHOT = [
+    ([*BASE["search"], "--algorithm", "prune"], "prune", "it offers: evolution"),
+    ([*BASE["search"], "--samples", "5"], "--samples", "prune or sample"),
+    ([*BASE["search"], "--supernet-option", "channels=2"], "--supernet-option", "prune or sample"),
+    ([*NB201_SEARCH, "anneal"], "anneal", "choose one of"),
+    (["--space", "darts", "--algorithm", "evolution"], "evolution", "it offers: prune, sample"),
+    ([*NB201_SEARCH, "prune", "--repeats", "0"], "0", ""),
+    ([*NB201_SEARCH, "prune", "--repeats", "three"], "three", ""),
+    ([*NB201_SEARCH, "sample", "--samples", "0"], "0", ""),
+    ([*NB201_SEARCH, "sample", "--samples", "x"], "x", ""),
+    ([*NB201_SEARCH, "sample", "--samples", "20000"], "20000", "15625"),
+    ([*NB201_SEARCH, "prune", "--supernet-option", "colour=3"], "colour", "choose one of"),
+    ([*NB201_SEARCH, "prune", "--supernet-option", 'operations=["none"]'], "none", "choose among"),
+    ([*NB201_SEARCH, "prune", "--supernet-option", "channels"], "channels", ""),
+    (["--space", "darts", "--algorithm", "prune", "--supernet-option", "width=3"], "3", "even width"),
+    ([*NB201_SEARCH, "sample", "--supernet-option", "channels=3"], "--supernet-option", "prune"),
+    ([*NB201_SEARCH, "prune", "--proxy", "xi_gsnr", "--proxy", "zico"], "zico", "one --proxy"),
+    ([*NB201_SEARCH, "prune", "--max-flops", "100M"], "--max-flops", "evolution"),
+    ([*NB201_SEARCH, "sample", "--paper-constraints"], "nb201", "no constraints"),
+    ([*NB201_SEARCH, "prune", "--proxy", "xi_gsnx"], "xi_gsnx", "choose one of"),
+    ([*NB201_SEARCH, "sample", "--dataset", "imagenet"], "imagenet", "choose one of"),
+]
 #: pairs of flags that contradict each other
 CONTRADICTIONS = {
     "correlate": [["--first", "2", "--sample", "3"], ["--first", "2", "--archs", "0:2"], ["--sample", "2", "--archs", "1,2"]],
@@ -85,6 +109,9 @@ def _cases():
     cases.append(("cifar10-layout", [], "--out", ""))
     cases.append(("cifar10-layout", ["--out", "o", "--image-folder", "no/such/folder"], "no/such/folder", ""))
     cases.append(("bogus", [], "bogus", "choose from"))
+    # zero-shot search (prune, sample) on the benchmark spaces
+    for args, value, expect in ZERO_SHOT:
+        cases.append(("search", args, value, expect))
     return cases
 
 

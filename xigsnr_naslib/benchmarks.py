@@ -14,9 +14,11 @@ from .card import BenchmarkCard, DatasetCard, NASLibCodec, ScoreTableSpec
 from .protocol import PAPER_NB201, RELEASED_NB101
 from .spaces.nb101 import NB101Space
 from .spaces.nb201 import NB201Space, from_naslib_key, to_naslib_key
+from .spaces.darts import DartsSpace
 from .spaces.nds import NDS_SPACES, NDSSpace
+from .spaces.supernet import DartsSupernet, NB201Supernet
 
-__all__ = ["nb201_card", "nb101_card", "nds_cards"]
+__all__ = ["nb201_card", "nb101_card", "nds_cards", "darts_card"]
 
 
 # --- NAS-Bench-201 -------------------------------------------------------------------------------
@@ -50,7 +52,8 @@ def nb201_card() -> BenchmarkCard:
     }
     return BenchmarkCard("nb201", NB201Space, datasets, "NAS-Bench-201: 15,625 cells, 5 operations on 6 edges",
                          _nb201_ground_truth, NASLibCodec("nasbench201", to_naslib_key, from_naslib_key),
-                         {"channels": 16, "cells_per_stage": 5})
+                         {"channels": 16, "cells_per_stage": 5},
+                         search_algorithms=("prune", "sample", "evolution"), supernet=NB201Supernet)
 
 
 # --- NAS-Bench-101 -------------------------------------------------------------------------------
@@ -106,4 +109,16 @@ def nds_cards() -> list[BenchmarkCard]:
         out.append(BenchmarkCard(name, _NDSFactory(name, file_stem, stem), {dataset.name: dataset},
                                  f"NDS {file_stem} design space ({dataset.name})", _NDSGroundTruth(name),
                                  space_options={"auxiliary": False}))
+    out.append(darts_card())
     return out
+
+
+def darts_card() -> BenchmarkCard:
+    """The DARTS cell space (:mod:`xigsnr_naslib.spaces.darts`) on CIFAR-10 at the paper's
+    protocol (8 x 64, ``xi_gsnr``), for the pruning and sampling searches; no ground truth
+    (found genotypes are trained by the user; the NDS ``DARTS`` records are the ``nds_darts`` card)."""
+    dataset = DatasetCard("cifar10", 10, 32, "cifar10", PAPER_NB201, "xi_gsnr")
+    return BenchmarkCard("darts", DartsSpace, {"cifar10": dataset},
+                         "DARTS cells (normal + reduction, 4 nodes, 7 operations), built by the NDS builder",
+                         space_options={"width": 16, "depth": 8}, search_algorithms=("prune", "sample"),
+                         supernet=DartsSupernet)

@@ -139,6 +139,12 @@ class BenchmarkCard:
         NASLib's name and key codec, where NASLib knows the space.
     space_options : mapping
         Options of ``space`` with their defaults (recorded with every score).
+    search_algorithms : tuple of str
+        The ``xigsnr-naslib search`` algorithms the space offers (names of
+        :data:`xigsnr_naslib.zero_shot_search.SEARCH_ALGORITHMS`); default: evolution only.
+    supernet : callable or None
+        ``supernet(**options) -> SupernetSpace`` (:mod:`xigsnr_naslib.spaces.supernet`): the
+        space's supernet for the pruning search; ``None``: the space has none.
     """
 
     name: str
@@ -148,6 +154,8 @@ class BenchmarkCard:
     ground_truth: GroundTruthReader | None = None
     naslib: NASLibCodec | None = None
     space_options: Mapping[str, Any] = field(default_factory=dict)
+    search_algorithms: tuple[str, ...] = ("evolution",)
+    supernet: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.datasets:

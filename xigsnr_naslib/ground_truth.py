@@ -31,7 +31,7 @@ from .data_root import MissingDataError, find_file, reading, reads_data_file, re
 from .datasets import canonical_dataset
 
 __all__ = ["NB201_DEFINITIONS", "NATS_FILES", "nb201_reference", "nb201_benchmark_file", "nats_topology",
-           "nb201_ground_truth"]
+           "nb201_ground_truth", "NB201_CIFAR10_VALID_COLUMN", "nb201_cifar10_validation"]
 
 #: dataset -> (benchmark dataset key, evaluation set, reference CSV column)
 NB201_DEFINITIONS = {
@@ -156,3 +156,27 @@ def nb201_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = 
         raise MissingDataError(f"no NAS-Bench-201 ground truth under the data root {root}; tried (under it): "
                                f"{tried}. From: {_WHERE_EACH_COMES_FROM}")
     return nb201_reference(dataset, root)
+
+
+#: the reference CSV's column of CIFAR-10 validation accuracy: NAS-Bench-201 v1_1 ``cifar10-valid``
+#: trained on the 25k-image split, ``x-valid`` accuracy after 200 epochs, mean over seeds (the
+#: "CIFAR-10 validation" column of the NAS-Bench-201, TE-NAS and xi-GSNR search tables)
+NB201_CIFAR10_VALID_COLUMN = "cifar10valid_x_valid_naswot_v1_1"
+
+
+def nb201_cifar10_validation(data_root: str | Path | None = None) -> pd.DataFrame:
+    """CIFAR-10 validation accuracy of every NAS-Bench-201 cell, from the reference CSV
+    (:data:`NB201_CIFAR10_VALID_COLUMN`), as a frame like :func:`nb201_reference`'s.
+
+    Errors: :class:`MissingDataError` when the CSV is not under the data root,
+    ``ValueError`` when it lacks the column.
+    """
+    path = find_file(resolve_data_root(data_root), [REFERENCE_CSV], "NAS-Bench-201 reference ground truth", _HOW_TO_GET)
+    table = pd.read_csv(path)
+    if NB201_CIFAR10_VALID_COLUMN not in table:
+        raise ValueError(f"{path}: no column {NB201_CIFAR10_VALID_COLUMN} (CIFAR-10 validation accuracy)")
+    df = pd.DataFrame({"arch": table["arch_str"].to_numpy(), "accuracy": table[NB201_CIFAR10_VALID_COLUMN].to_numpy(float)},
+                      index=pd.Index(table["nb201_index"].to_numpy(int), name="index"))
+    df.attrs["definition"] = "NAS-Bench-201 cifar10-valid x-valid accuracy after 200 epochs, mean over seeds"
+    df.attrs["source"] = str(path)
+    return df

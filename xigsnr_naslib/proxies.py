@@ -200,6 +200,10 @@ class Proxy:
         ``compute(values)`` with ``values`` a dict member name -> float; when a member is
         not computable, failed or not finite, the derived proxy is recorded as not
         computable, naming the member. Such a proxy declares no ``needs`` of its own.
+    on_supernet : bool
+        False for proxies defined on single-path networks only (e.g. ones that read the
+        architecture's operations rather than the network): the pruning search
+        (:mod:`xigsnr_naslib.pruning`) refuses them before any work.
     """
 
     name: str
@@ -209,6 +213,7 @@ class Proxy:
     description: str = ""
     needs_data: bool = True
     fresh_model: bool = False
+    on_supernet: bool = True
     members: tuple[str, ...] = ()
 
     def member_proxies(self) -> list["Proxy"]:

@@ -1,6 +1,22 @@
-"""The ``xigsnr-naslib search`` command: constrained evolutionary search driven by a proxy.
+"""The ``xigsnr-naslib search`` command: architecture search driven by a zero-cost proxy.
 
-Example (the paper's ProxylessNAS search, on the user's ImageNet training folder)::
+``--algorithm`` chooses among the algorithms the space's card offers: ``evolution``
+(constrained regularized evolution; every space with ``sample``/``mutate``), and on the
+benchmark spaces ``nb201`` and ``darts`` also ``prune`` (TE-NAS's training-free pruning of the
+space's supernet, the proxy as indicator) and ``sample`` (the proxy's best of N random
+architectures); see :mod:`xigsnr_naslib.zero_shot_search`. Examples::
+
+    xigsnr-naslib search --space nb201 --algorithm prune --proxy xi_gsnr --data-root DATA_ROOT
+    xigsnr-naslib search --space nb201 --algorithm sample --samples 1000 --search-seed 3
+    xigsnr-naslib search --space darts --algorithm prune --proxy xi_gsnr
+
+On ``nb201`` and ``darts`` the report (printed and ``--output``) gives the chosen architecture,
+its proxy score, its ground-truth accuracies (every dataset of the card; NAS-Bench-201 also
+CIFAR-10 validation), its rank in the space, parameters, FLOPs, CPU seconds and networks
+scored; ``--checkpoint`` holds the run's header (proxy, protocol, seeds, algorithm settings):
+rerunning resumes, a changed header is refused.
+
+The paper's ProxylessNAS search (the paper's ProxylessNAS search, on the user's ImageNet training folder)::
 
     xigsnr-naslib search --space proxylessnas_xigsnr --max-flops 400M \\
         --population 128 --steps 2000 --images imagenet/train --data-root /data
@@ -30,13 +46,15 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def add_search_parser(sub) -> None:
-    p = sub.add_parser("search", help="constrained evolutionary search scored by a zero-cost proxy",
+    p = sub.add_parser("search", help="architecture search scored by a zero-cost proxy (evolution; prune, sample on nb201/darts)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from .cli import add_study_args, fraction, whole
 
     add_study_args(p, space_default=None, proxy_help="fitness proxy (default: the card's, xi_gsnr); the first "
                    "one given is the fitness", results_help="results store of every scored architecture, so a "
                    "resumed search never scores one twice (default results/search_<space>.scores.jsonl)")
+    p.add_argument("--algorithm", default="evolution", help="search algorithm, one the space offers: "
+                   "evolution (default; every space), prune or sample (nb201, darts)")
     p.add_argument("--space-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="option of the space, repeatable (e.g. skeleton=gpu, search_edges=true)")
     p.add_argument("--resolution", type=whole(8), default=None, help="input resolution (default: the space's, 224)")
@@ -49,6 +67,14 @@ def add_search_parser(sub) -> None:
                    "(default: one choice on average)")
     g.add_argument("--crossover-rate", type=fraction, default=0.25, help="probability of crossover (default 0.25)")
     g.add_argument("--search-seed", type=whole(0), default=0, help="seed of the evolution (default 0)")
+    z = p.add_argument_group("prune and sample (nb201, darts)")
+    z.add_argument("--samples", type=whole(1), default=100, help="sample: architectures drawn (default 100); "
+                   "--search-seed seeds the draw")
+    z.add_argument("--repeats", type=whole(1), default=3, help="prune: initialisations each removal is scored "
+                   "at, the costs averaged (default 3, TE-NAS's); repeat r uses init seed + 1000 r")
+    z.add_argument("--supernet-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="prune: option of the supernet, repeatable (nb201: channels=3, cells_per_stage=1; "
+                        "darts: width=4, depth=5)")
     c = p.add_argument_group("constraints (FLOPs as multiply-adds; amounts as 400M, 5G, 3e7)")
     c.add_argument("--constraint-resolution", type=whole(8), default=None,
                    help="resolution the constraints are counted at (default: the space's default, 224, "
@@ -62,7 +88,8 @@ def add_search_parser(sub) -> None:
                         "BurgerFormer: 30M params, 5G FLOPs)")
     i = p.add_argument_group("images")
     i.add_argument("--images", default=None, help="image folder or .npz, absolute or under the data root "
-                   "(default: imagenet/train, ILSVRC2012/train or imagenet under the data root)")
+                   "(default: nb201, darts: the dataset's own images; others: imagenet/train, ILSVRC2012/train "
+                   "or imagenet under the data root)")
     i.add_argument("--max-images", type=whole(1), default=1024, help="images read from the folder (default 1024)")
     i.add_argument("--synthetic-images", action="store_true",
                    help="use random-noise images instead (for tests and timing only)")
@@ -84,6 +111,17 @@ def run_search(args) -> int:
     from .study import Study
 
     card = get_card(args.space)
+    if card.supernet is not None:  # a benchmark space: prune, sample or evolution, with its ground truth
+        from .zero_shot_search import run_zero_shot
+
+        return run_zero_shot(args)
+    from .zero_shot_search import check_algorithm
+
+    check_algorithm(card, args.algorithm)
+    for flag, value, default in (("--samples", args.samples, 100), ("--repeats", args.repeats, 3),
+                                 ("--supernet-option", args.supernet_option, [])):
+        if value != default:
+            raise ValueError(f"{flag} is for --algorithm prune or sample, which space {args.space!r} does not offer")
     options = dict(args.space_option)
     if args.resolution is not None:
         options["resolution"] = args.resolution

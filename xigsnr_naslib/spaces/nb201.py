@@ -157,9 +157,15 @@ class ResidualReduction(nn.Module):
 
 
 class NB201Network(nn.Module):
-    """A NAS-Bench-201 network; ``forward`` returns the logits."""
+    """A NAS-Bench-201 network; ``forward`` returns the logits.
 
-    def __init__(self, arch: Arch | str, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5):
+    ``cell(arch, channels) -> nn.Module`` builds each cell (default :class:`Cell`); the
+    pruning search's supernet (:mod:`xigsnr_naslib.spaces.supernet`) passes its own cell
+    with the same macro skeleton.
+    """
+
+    def __init__(self, arch: Arch | str, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5,
+                 cell=Cell):
         super().__init__()
         if isinstance(arch, str):
             arch = parse_arch(arch)
@@ -173,7 +179,7 @@ class NB201Network(nn.Module):
             if stage > 0:
                 layers.append(ResidualReduction(c, 2 * c))
                 c *= 2
-            layers.extend(Cell(self.arch, c) for _ in range(cells_per_stage))
+            layers.extend(cell(self.arch, c) for _ in range(cells_per_stage))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
