@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from xigsnr_naslib.data_root import ENV_VAR, MissingDataError, resolve_data_root
+from xigsnr_naslib.data_root import ENV_VAR, DataFileError, MissingDataError, resolve_data_root
 from xigsnr_naslib.datasets import NORMALIZATION, load_images, read_cifar_pickle, read_imagenet16, read_npz
 from xigsnr_naslib.protocol import Protocol, draw_batches, normalize
 
@@ -71,7 +71,7 @@ def test_npz_layouts(tmp_path, images):
     assert len(read_npz(tmp_path / "a.npz", num_classes=10)) == 6
     assert read_npz(tmp_path / "b.npz").num_classes == 6
     np.savez(tmp_path / "c.npz", other=images)
-    with pytest.raises(ValueError, match="no 'train_x'"):
+    with pytest.raises(DataFileError, match="c.npz.*no 'train_x'"):
         read_npz(tmp_path / "c.npz")
 
 

@@ -156,9 +156,13 @@ def test_runner_errors(data_root, tmp_path, capsys):
     assert main(["naslib-run", "--config", str(nb101), "--engine", "standalone", "--data-root", str(data_root),
                  "--zc-json", str(tmp_path / "zc_nasbench101.json")]) == 2
     assert "nasbench201 only" in capsys.readouterr().err
+    # NASLib's own predictors the project computes natively (snip) run standalone; unknown ones are named
     snip = write_yaml(tmp_path, TINY.format(predictor="snip", out=tmp_path))
-    assert main(["naslib-run", "--config", str(snip), "--engine", "standalone", "--data-root", str(data_root)]) == 2
-    assert "unknown proxy 'snip'" in capsys.readouterr().err
+    assert main(["naslib-run", "--config", str(snip), "--engine", "standalone", "--data-root", str(data_root)]) == 0
+    capsys.readouterr()
+    nope = write_yaml(tmp_path, TINY.format(predictor="nope", out=tmp_path))
+    assert main(["naslib-run", "--config", str(nope), "--engine", "standalone", "--data-root", str(data_root)]) == 2
+    assert "unknown proxy 'nope'" in capsys.readouterr().err
     if not _naslib_available():
         config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path))
         assert main(["naslib-run", "--config", str(config), "--engine", "naslib", "--data-root", str(data_root)]) == 2

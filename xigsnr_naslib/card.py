@@ -197,7 +197,7 @@ class BenchmarkCard:
         # no definition asked for: the reader's best available (e.g. NAS-Bench-101's reference
         # sample has one definition only)
         truth = self.ground_truth(spec.name, data_root, spec.accuracy(accuracy) if accuracy else None)
-        if truth.empty:
+        if getattr(truth, "empty", False):
             from .data_root import DataFileError
 
             raise DataFileError(f"{truth.attrs.get('source', self.name + ' ground truth')}: holds no {self.name} "

@@ -30,10 +30,11 @@ class DataRootError(MissingDataError):
     """No data root was given, or it is not a folder (a usage error, not missing data)."""
 
 
-class DataFileError(OSError):
+class DataFileError(OSError, ValueError):
     """A data file exists but cannot be read as the format it should have (truncated, another
     format, missing columns...). The message names the file, the format expected and what
-    failed; the command line reports it as a data error (exit status 1)."""
+    failed; the command line reports it as a data error (exit status 1). It is a
+    ``ValueError`` too, as the readers' own complaints about a file's contents were."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -52,6 +53,13 @@ def reading(path: str | os.PathLike, what: str) -> Iterator[None]:
     except (MissingDataError, DataFileError, ImportError):
         raise
     except Exception as exc:
+        from .registry import UnknownChoiceError
+
+        if isinstance(exc, UnknownChoiceError):  # a bad argument, not a bad file
+            raise
+        said = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if str(path) in said:  # the reader named the file already: keep its one line
+            raise DataFileError(" ".join(said.split())) from exc
         raise DataFileError(f"{path}: cannot be read as {what} ({_one_line(exc)})") from exc
 
 
