@@ -23,7 +23,7 @@ BASE = {"correlate": ["--first", "2"], "score": [NB201], "leaderboard": ["--samp
 UNKNOWN_NAMES = [
     ("--space", "nb999", "choose one of"), ("--space", "NB201", "choose one of"), ("--space", "", "choose one of"),
     ("--dataset", "mnist", "choose one of"), ("--dataset", "imagenet", "choose one of"),
-    ("--proxy", "xi_gnsr", "choose one of"), ("--proxy", "synflow", "choose one of"),
+    ("--proxy", "xi_gnsr", "choose one of"), ("--proxy", "synflo", "choose one of"),
     ("--strategy", "fast", "choose from"), ("--backend", "mpi", "choose from"),
     ("--device", "gpu9", "choose one of"), ("--device", "cuda", "choose one of"),
     ("--space", "nds_dart", "choose one of"), ("--dataset", "cifar-1000", "choose one of"),
