@@ -24,7 +24,8 @@ Usage::
     python evaluation/choose_ensemble.py --data-root ../shared/data --tune 1000 --evaluate 1000 --nb101 500
 
 Writes ``--out`` (default ``evaluation/ensemble``): ``choice.json``, ``report.md``,
-``ablation.csv``; scores go to ``--store`` (default ``<out>/scores.jsonl``), resumed.
+``ablation.csv``, ``tuning_indices.txt`` and ``evaluation_indices.txt`` (the two samples, for
+``xigsnr-naslib leaderboard --archs-file``); scores go to ``--store`` (default ``<out>/scores.jsonl``), resumed.
 """
 from __future__ import annotations
 
@@ -153,6 +154,8 @@ def main(argv=None) -> int:
                   execution=execution)
     truth = study.card.load_ground_truth("cifar10", args.data_root)
     tune_idx, eval_idx = split(truth.index, args.tune, args.evaluate, args.split_seed)
+    for name, indices in (("tuning", tune_idx), ("evaluation", eval_idx)):  # for the leaderboard's --archs-file
+        (out / f"{name}_indices.txt").write_text("\n".join(map(str, indices)) + "\n")
     log(f"tuning sample: {len(tune_idx)} NB201 architectures; evaluation sample: {len(eval_idx)} (split seed "
         f"{args.split_seed}); candidates: {', '.join(candidates)}")
     tuning = score(study, truth, tune_idx)
@@ -169,7 +172,9 @@ def main(argv=None) -> int:
 
     rows = []
     chosen = [m.proxy for m in members]
-    evaluation = score(Study("nb201", "cifar10", proxies=chosen, protocol=protocol, store=store,
+    # every candidate is scored on the evaluation sample (after the choice is frozen): the members
+    # for the ensemble and the ablation, the others as context (each alone)
+    evaluation = score(Study("nb201", "cifar10", proxies=keep, protocol=protocol, store=store,
                              data_root=args.data_root, execution=execution), truth, eval_idx)
     acc = evaluation["accuracy"].to_numpy()
     rows.append(metrics_row("tuning: ensemble", ensemble_values(tuning, members), tuning["accuracy"].to_numpy(),
@@ -184,8 +189,12 @@ def main(argv=None) -> int:
                                     args.n_boot, 0))
     rows.append(metrics_row("evaluation: log-rank sum (AZ-NAS rule), same members",
                             rank_combine(evaluation[chosen], "log_rank_sum").to_numpy(), acc, args.n_boot, 0))
+    for c in keep:
+        if c not in chosen:
+            rows.append(metrics_row(f"evaluation: {c} alone (not a member)", evaluation[c].to_numpy(), acc,
+                                    args.n_boot, 0))
     if args.nb101:
-        nb101 = Study("nb101", "cifar10", proxies=chosen, protocol=study.protocol, store=store,
+        nb101 = Study("nb101", "cifar10", proxies=keep, protocol=study.protocol, store=store,
                       data_root=args.data_root, execution=execution)
         truth101 = nb101.card.load_ground_truth("cifar10", args.data_root)
         cells = sorted(random.Random(args.split_seed).sample(sorted(int(i) for i in truth101.index),
@@ -193,9 +202,9 @@ def main(argv=None) -> int:
         table101 = score(nb101, truth101, cells)
         rows.append(metrics_row("NB101: ensemble", ensemble_values(table101, members),
                                 table101["accuracy"].to_numpy(), args.n_boot, 0))
-        for m in members:
-            rows.append(metrics_row(f"NB101: {m.proxy} alone", table101[m.proxy].to_numpy(),
-                                    table101["accuracy"].to_numpy(), args.n_boot, 0))
+        for c in keep:
+            rows.append(metrics_row(f"NB101: {c} alone" + ("" if c in chosen else " (not a member)"),
+                                    table101[c].to_numpy(), table101["accuracy"].to_numpy(), args.n_boot, 0))
     report = pd.DataFrame(rows)
     report.to_csv(out / "ablation.csv", index=False, float_format="%.4f")
     lines = [f"# Ensemble: {' + '.join(chosen)}", "",

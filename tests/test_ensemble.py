@@ -106,3 +106,26 @@ def test_a_member_that_is_not_computable_makes_the_ensemble_not_computable_and_s
     assert "member xi_gsnr is not computable" in records["test_ensemble"]["reason"]
     assert "zico is not computable" in records["test_ensemble"]["reason"]
     assert records["params"]["status"] == "ok"
+
+
+def test_an_ensemble_whose_members_are_stored_is_derived_without_running_anything(small_study, monkeypatch):
+    from xigsnr_naslib.study import ArchitectureScorer
+    ensemble, study = small_study
+    fresh = Study("nb201", proxies=[ensemble], protocol=study.protocol, store=None, data_root=study.data_root)
+    expected = fresh.score([(0, CONNECTED), (1, DISCONNECTED)])
+    members = Study("nb201", proxies=list(ensemble.members), protocol=study.protocol, store=study.store.path,
+                    data_root=study.data_root)
+    members.score([(0, CONNECTED), (1, DISCONNECTED)])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored member was computed again")
+
+    monkeypatch.setattr(ArchitectureScorer, "records", refuse)
+    derived = Study("nb201", proxies=[ensemble], protocol=study.protocol, store=study.store.path,
+                    data_root=study.data_root).score([(0, CONNECTED), (1, DISCONNECTED)])
+    # the same function of the same (JSON round-tripped, exact) values: the same float, the same status
+    assert [r["score"] for r in derived] == [r["score"] for r in expected]
+    assert [r["status"] for r in derived] == ["ok", "not computable"]
+    assert derived[1]["reason"] == expected[1]["reason"]
+    assert all(r["from_stored_members"] and r["seconds"] is None for r in derived)
+    assert len(study.store.records()) == 2 * 3 + 2

@@ -258,3 +258,57 @@ def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone()
     code = ("import xigsnr_naslib, xigsnr_naslib.leaderboard, xigsnr_naslib.cli as cli; "
             "cli.build_parser(); assert callable(xigsnr_naslib.correlate), type(xigsnr_naslib.correlate)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow  # ten architectures through the command, twice (about 10 s)
+def test_archs_file_and_a_proxy_the_space_does_not_suit(data_root, tmp_path, capsys, monkeypatch):
+    def only_large(results):  # not computable on most NB201 cells: the proxy leaves, the cells stay
+        from xigsnr_naslib.passes import NotComputable
+        n = sum(p.numel() for p in results.model.parameters())
+        if n < 1_000_000:
+            raise NotComputable(f"{n} parameters: too few")
+        return float(n)
+
+    monkeypatch.setitem(proxy_registry._PROXIES._items, "only_large",
+                        Proxy("only_large", only_large, needs_data=False))
+    wanted = [8, 25, 60, 65, 68, 73, 99, 120, 131, 2]
+    listing = tmp_path / "indices.txt"
+    listing.write_text("8, 25 60\n65 68 73 99\n120\n131\n2\n")
+    out = tmp_path / "board"
+    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--proxy", "only_large",
+                 "--table", "none", "--n-boot", "0", "--no-figures", "--out", str(out), "--data-root", str(data_root),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    scores = pd.read_csv(out / "scores.csv", index_col=0)
+    assert sorted(scores.index) == sorted(wanted) and "only_large" not in scores.columns
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["indices"] and run["settings"]["new_records"] == 2 * len(wanted)
+    assert run["settings"]["machine"].startswith(tuple("abcdefghijklmnopqrstuvwxyz_"))  # platform.machine()
+    markdown = (out / "leaderboard.md").read_text()
+    assert "the requested indices" in markdown and "Built on " in markdown
+    assert "only_large: no finite score for" in markdown and "too few" in markdown and "it leaves the leaderboard" in printed
+    # a bad file is one line naming it; an unknown index names the index and the valid range
+    listing.write_text("8, x\n")
+    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
+                 "--out", str(out), "--data-root", str(data_root)]) != 0
+    err = capsys.readouterr().err
+    assert "indices.txt" in err and "'x'" in err and len(err.strip().splitlines()) == 1
+    listing.write_text("8 99999\n")
+    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
+                 "--out", str(out), "--data-root", str(data_root)]) != 0
+    err = capsys.readouterr().err
+    assert "99999" in err and "0..15624" in err and len(err.strip().splitlines()) == 1
+
+
+def test_default_proxies_follow_the_card_and_leave_out_what_the_protocol_cannot_give():
+    from xigsnr_naslib.leaderboard import default_proxies, default_proxies_for
+    nb101 = get_card("nb101").dataset("cifar10")          # released protocol: one batch of 8
+    names, notes = default_proxies_for(nb101, nb101.protocol)
+    assert names[0] == "xi_gsnr_per_sample"                # the card's own proxy comes first
+    # one cumulative gradient sample has no variance; SWAP reads 16 images of a batch
+    left = {n.split()[0] for n in notes}
+    assert {"xi_gsnr", "xi_gsnr_paper", "zico", "swap"} <= left and not left & set(names)
+    assert set(names) | left == set(default_proxies()) | {"xi_gsnr_per_sample"}
+    nb201 = get_card("nb201").dataset("cifar10")
+    names, notes = default_proxies_for(nb201, nb201.protocol)
+    assert names == default_proxies() and notes == []

@@ -92,13 +92,17 @@ def test_kd_at_topk_is_scipy_tau_b_on_the_predicted_top():
     assert kd_at_topk(scores, acc, 30) == pytest.approx(stats.kendalltau(scores[top], acc[top]).statistic)
 
 
-def test_topk_metrics_drop_nan_pairs_and_break_ties_by_input_order():
+def test_topk_metrics_drop_nan_pairs_and_count_ties_by_expected_overlap():
     acc = [1.0, 2.0, 3.0, 4.0, float("nan")]
     scores = [1.0, 1.0, 1.0, 0.0, 100.0]     # the NaN-accuracy arch would otherwise be top-1
-    # ties among the first three: input order puts arch 0 first; true top-1 is arch 3
+    # ties among the first three (none is the true top-1, arch 3); the three are the whole top 3
     assert p_at_topk(scores, acc, 1) == 0.0
     assert p_at_topk(scores, acc, 3) == pytest.approx(2 / 3)   # {0,1,2} vs {3,2,1}
     assert p_at_topk([float("nan"), 2, 1], [1, 2, 3], 1) == 0.0
+    # a tie at the boundary: archs 0 and 1 share the top score, arch 0 is the true best; input
+    # order would give 1 and the reversed input 0: the expected overlap is 1/2 either way
+    assert p_at_topk([1.0, 1.0, 0.0], [3.0, 1.0, 2.0], 1) == 0.5
+    assert p_at_topk([0.0, 1.0, 1.0], [2.0, 1.0, 3.0], 1) == 0.5
 
 
 def _dcg(gains, k):

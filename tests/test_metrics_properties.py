@@ -103,7 +103,7 @@ def test_all_tied_is_nan_for_every_n():
 # agreement to 1e-12 is far inside rounding and far below any wrong tie rule (>= 1/(k*n!)).
 import itertools
 
-from xigsnr_naslib.metrics import precision_at_top
+from xigsnr_naslib.metrics import p_at_topk, precision_at_top
 
 
 def _brute_force_p_at_top(s, a, k):
@@ -127,6 +127,8 @@ def test_p_at_top_is_the_expected_overlap_over_tie_breaks(case):
     n = len(s)
     fraction = k / n  # round(fraction * n) == k
     assert precision_at_top(s, a, fraction) == pytest.approx(_brute_force_p_at_top(s, a, k), abs=1e-12)
+    # NASLib's p_at_top{k} (k architectures) follows the same tie rule
+    assert p_at_topk(s, a, k) == pytest.approx(_brute_force_p_at_top(s, a, k), abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

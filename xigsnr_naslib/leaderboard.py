@@ -34,6 +34,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -45,13 +48,15 @@ from .data_root import find_file, reading, resolve_data_root
 from .registry import choose
 from .metrics import Metric, metric_table, standard_metrics
 from .ensemble import POPULATION_AGGREGATES, rank_combine
-from .proxies import list_proxies
+from .card import DatasetCard
+from .protocol import Protocol
+from .proxies import check_computable, get_proxy, list_proxies
 from .zoo import BASELINES
 from .score_tables import TABLE_FORMATS, ProxyTable, read_zc_json
 from .correlation_job import Selection, scores_table
 from .study import Study
 
-__all__ = ["DEFAULT_PROXIES", "default_proxies", "Leaderboard", "build_leaderboard",
+__all__ = ["DEFAULT_PROXIES", "default_proxies", "default_proxies_for", "Leaderboard", "build_leaderboard",
            "load_tables"]
 
 #: the proxies this project computes by default, those of them that are registered: the
@@ -64,10 +69,43 @@ _VAL_DEFINITION = ("NASLib's validation accuracy (the target NAS-Bench-Suite-Zer
                    "from the {table} table")
 
 
+def machine_description(device: str = "cpu") -> str:
+    """``x86_64, 2 CPUs, torch 2.13.0+cpu, Python 3.12.3``, and the GPU's name on CUDA."""
+    import torch
+
+    gpu = ""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        gpu = f", {torch.cuda.get_device_name(torch.device(device))}"
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs{gpu}, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
+
+
 def default_proxies() -> list[str]:
     """:data:`DEFAULT_PROXIES` that the registry knows."""
     known = set(list_proxies())
     return [p for p in DEFAULT_PROXIES if p in known]
+
+
+def default_proxies_for(dataset: DatasetCard, protocol: Protocol) -> tuple[list[str], list[str]]:
+    """The default proxies of a leaderboard on ``dataset`` under ``protocol``, and notes.
+
+    :func:`default_proxies`, with the dataset card's own default proxy first where it is not
+    among them (``xi_gsnr_per_sample`` on NAS-Bench-101: the released code's protocol), less
+    the proxies whose passes ``protocol`` cannot give (e.g. ``xi_gsnr`` from one batch: one
+    cumulative gradient sample has no variance); each one left out gets a note saying why.
+    """
+    names = default_proxies()
+    if dataset.proxy not in names:
+        names.insert(0, dataset.proxy)
+    kept, notes = [], []
+    for name in names:
+        try:
+            check_computable([get_proxy(name)], protocol.n_batches, protocol.batch_size)
+        except ValueError as exc:
+            notes.append(f"{name} left out of the default proxies: {str(exc).split(': ', 1)[-1]}")
+            continue
+        kept.append(name)
+    return kept, notes
 
 
 def load_tables(study: Study, names: Sequence[str] | None = None, zc_json: Sequence[str | Path] = ()
@@ -202,7 +240,8 @@ def _cell(value: float, best: bool, low: float | None = None, high: float | None
 def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
     s = board.settings
     lines = [f"## {board.space} on {board.dataset}: {board.n_archs:,} architectures", ""]
-    chosen = ("all" if s.get("sample") is None else f"a seeded sample (seed {s.get('seed')}) of {s.get('n_selected'):,}")
+    chosen = ("the requested indices" if s.get("indices") else
+              "all" if s.get("sample") is None else f"a seeded sample (seed {s.get('seed')}) of {s.get('n_selected'):,}")
     lines.append(f"Every proxy is ranked on the same {board.n_archs:,} architectures: {chosen} of the "
                  f"{s.get('n_candidates', 0):,} that every source has with a finite value"
                  + (f", less {s['n_selected'] - board.n_archs} whose computed score failed" if
@@ -214,6 +253,9 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
                      f"init seed {proto.get('init_seed')}).")
     if s.get("tables"):
         lines.append(f"Precomputed tables: {', '.join(s['tables'])}.")
+    if s.get("machine"):
+        lines.append(f"Built on {s['machine']} in {s.get('wall_seconds', math.nan):,.0f} s, computing "
+                     f"{s.get('new_records', 0):,} new scores (the others came from the store).")
     if s.get("n_boot"):
         lines.append(f"Intervals: {s['level']:.0%} percentile bootstrap over architectures, {s['n_boot']} resamples "
                      f"(seed {s.get('seed')}), the same resamples for every proxy; all intervals are in "
@@ -246,8 +288,10 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
               "architectures at the interval's level).",
               "", "Metrics (higher is better; best of each column in bold): Kendall τ (tau-b), Spearman ρ and "
               "Pearson r over all architectures; P@TopK% the paper's Table 10 (share of the true top K% that the "
-              "proxy also puts in its top K%); p_at_topK and kd_at_topK NASLib's (K architectures: share of the "
-              "true top K in the predicted top K, and Kendall τ inside the predicted top K); nDCG@K with gain "
+              "proxy also puts in its top K%); p_at_topK and kd_at_topK NASLib's formulas (K architectures: share of the "
+              "true top K in the predicted top K, and Kendall τ inside the predicted top K), with two differences "
+              "outside the clean case: pairs with a missing value are dropped and tied scores are not left to "
+              "argsort order (the metrics module says how); NaN where K exceeds the architectures; nDCG@K with gain "
               "2^accuracy − 1 (accuracy in percent) and discount 1/log2(1 + position)."]
     if board.notes:
         lines += ["", "### Notes on the sources: what left the architecture set, and why", ""]
@@ -295,7 +339,7 @@ class Bootstrap:
 def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
                       exclude: Sequence[str] = (), sample: int | None = 500, seed: int = 0,
                       bootstrap: Bootstrap = Bootstrap(), metrics: Mapping[str, Metric] | None = None,
-                      log: Callable[[str], None] = print) -> Leaderboard:
+                      indices: Sequence[int] | None = None, log: Callable[[str], None] = print) -> Leaderboard:
     """Build the leaderboard of the study's space and dataset (see the module docstring).
 
     ``study``: the card, dataset, proxies to compute (``[]`` for none), protocol, execution
@@ -303,9 +347,13 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
     ``tables``: names the card lists (default: its default ones; ``[]`` for none);
     ``zc_json``: NASLib ``zc_<space>.json`` files; ``exclude``: proxy keys to leave out
     (``"naswot.naswot"``, ``"xi_gsnr"``); ``sample``: the sample size (None: every
-    candidate); ``seed``: seeds the sample and the bootstrap.
+    candidate); ``seed``: seeds the sample and the bootstrap; ``indices``: these benchmark
+    indices instead of a sample (those missing from a source leave with a note; an index the
+    ground truth lacks raises ``KeyError`` naming it).
     """
+    started = time.perf_counter()
     space, dataset, protocol = study.card.name, study.dataset, study.protocol
+    new_records = 0
     n_boot, level = bootstrap.n_boot, bootstrap.level
     notes: list[str] = []
 
@@ -376,7 +424,18 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
         raise ValueError("no architecture is in every source; drop a table (--table) or a proxy (--exclude)")
 
     # 4. the sample
-    if sample is None:
+    if indices is not None:
+        unknown = [i for i in indices if i not in frame.index]
+        if unknown:
+            raise KeyError(f"indices not in the {space} ground truth: {unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
+                           f" (valid: {frame.index.min()}..{frame.index.max()})")
+        wanted = list(dict.fromkeys(int(i) for i in indices))
+        in_set = set(candidates)
+        chosen = [i for i in wanted if i in in_set]
+        if len(chosen) < len(wanted):
+            note(f"{len(wanted) - len(chosen)} of the {len(wanted)} requested architectures lack a finite value in "
+                 "some source and leave the set")
+    elif sample is None:
         chosen = list(candidates)
     else:
         if sample > len(candidates):
@@ -384,7 +443,8 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
                              "(see the notes above); ask for fewer, or drop a table")
         chosen = Selection(sample=sample, sample_seed=seed).apply(candidates)
     log(f"selected: {len(chosen):,} architectures "
-        + ("(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
+        + ("(the requested indices)" if indices is not None else
+           "(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
     frame = frame.loc[chosen]
 
     # 5. the computed scores
@@ -393,26 +453,40 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
         if study.store is not None:
             log(f"computed scores: {study.store.path} (resumed where present)")
         study = dataclasses.replace(study, proxies=proxy_objs)
+        stored_before = len(study._done_records())
         records = study.score((int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen)
+        new_records = len(study._done_records()) - stored_before
         computed = scores_table(records).reindex(index=chosen, columns=[p.name for p in proxy_objs])
-        for proxy in proxy_objs:
+        for proxy in list(proxy_objs):
             failed = computed.index[~np.isfinite(computed[proxy.name].to_numpy(dtype=float))]
-            if len(failed):
-                status = {r["index"]: r.get("status") for r in records if r["proxy"] == proxy.name}
-                examples = ", ".join(f"{i} ({status.get(i, 'missing')})" for i in list(failed)[:5])
-                note(f"{proxy.name}: no finite score for {len(failed)} selected architecture(s), which leave the set "
-                     f"for every proxy: index {examples}{' ...' if len(failed) > 5 else ''}")
+            if not len(failed):
+                continue
+            mine = {r["index"]: r for r in records if r["proxy"] == proxy.name}
+            if 2 * len(failed) > len(chosen):
+                # a proxy the space does not suit (zen without global average pooling, say) leaves
+                # the board; it does not take the architectures with it
+                reasons = sorted({mine[i].get("reason") or mine[i].get("error") or mine[i].get("status", "missing")
+                                  for i in failed if i in mine} or {"missing"})
+                note(f"{proxy.name}: no finite score for {len(failed)} of the {len(chosen)} selected architectures "
+                     f"({'; '.join(map(str, reasons[:2]))}): it leaves the leaderboard, the architectures stay")
+                computed = computed.drop(columns=proxy.name)
+                proxy_objs.remove(proxy)
+                continue
+            examples = ", ".join(f"{i} ({mine.get(i, {}).get('status', 'missing')})" for i in list(failed)[:5])
+            note(f"{proxy.name}: no finite score for {len(failed)} selected architecture(s), which leave the set "
+                 f"for every proxy: index {examples}{' ...' if len(failed) > 5 else ''}")
         frame = frame.join(computed)
         proxy_info = {**{p.name: (p.name, "computed") for p in proxy_objs}, **proxy_info}
         keep = np.isfinite(frame[list(computed.columns)].to_numpy(dtype=float)).all(axis=1)
         frame = frame[keep]
+    if len(frame) < 2:
+        raise ValueError(f"only {len(frame)} architecture(s) left in every source: nothing to rank")
+    if proxy_objs:
         # population aggregates of computed proxies (AZ-NAS's log-rank sum): ranks within this set
         for name, (members, rule) in POPULATION_AGGREGATES.items():
             if name not in exclude and all(m in computed.columns for m in members):
                 frame[name] = rank_combine(frame[list(members)], rule)
                 proxy_info[name] = (name, "aggregate")
-    if len(frame) < 2:
-        raise ValueError(f"only {len(frame)} architecture(s) left in every source: nothing to rank")
     log(f"final set: {len(frame):,} architectures, ranked by {len(proxy_info)} proxies")
 
     # 6. metrics
@@ -429,9 +503,11 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
     for proxy in proxy_objs:
         values = [r.get("seconds") for r in records if r["proxy"] == proxy.name and r.get("seconds") is not None]
         seconds[proxy.name] = float(np.mean(values)) if values else math.nan
-    settings = {"sample": sample, "seed": seed, "n_candidates": int(len(candidates)), "n_selected": len(chosen),
+    settings = {"sample": sample, "indices": indices is not None, "seed": seed, "n_candidates": int(len(candidates)), "n_selected": len(chosen),
                 "n_boot": n_boot, "level": level, "protocol": protocol.settings(), "device": study.execution.device,
-                "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values()) if t != "computed"],
+                "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values()) if t not in ("computed", "aggregate")],
                 "computed": [p.name for p in proxy_objs], "seconds_per_arch": seconds,
-                "results": str(study.store.path) if study.store is not None else None}
+                "results": str(study.store.path) if study.store is not None else None,
+                "machine": machine_description(study.execution.device), "new_records": new_records,
+                "wall_seconds": round(time.perf_counter() - started, 1)}
     return Leaderboard(space, dataset, frame, proxy_info, targets, results_by_target, notes, settings)

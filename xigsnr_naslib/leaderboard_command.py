@@ -39,6 +39,9 @@ def add_parser(subparsers) -> None:
     which.add_argument("--sample", type=whole(1), default=500,
                        help="a seeded sample of N of the architectures every source has (default 500)")
     which.add_argument("--all", action="store_true", help="every architecture that every source has")
+    which.add_argument("--archs-file", default=None, metavar="PATH",
+                       help="these benchmark indices (a text file, whitespace- or comma-separated), e.g. the "
+                            "evaluation sample evaluation/choose_ensemble.py writes")
     p.add_argument("--sample-seed", type=whole(0), default=0, help="seeds the sample and the bootstrap (default 0)")
     p.add_argument("--out", default=None, help="output folder (default results/leaderboard/<space>_<dataset>)")
     p.add_argument("--table", action="append", default=None,
@@ -57,6 +60,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
+def read_indices(path: str) -> list[int]:
+    """Benchmark indices from a text file (whitespace- or comma-separated whole numbers)."""
+    from .data_root import reading
+
+    with reading(path, "index list"):
+        text = Path(path).read_text()
+        tokens = text.replace(",", " ").split()
+        bad = [t for t in tokens if not t.isdigit()]
+        if bad:
+            raise ValueError(f"not a benchmark index: {bad[0]!r} (expected whole numbers)")
+        if not tokens:
+            raise ValueError("no index in the file")
+    return [int(t) for t in tokens]
+
+
 def _names(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
@@ -66,7 +84,8 @@ def _names(values: list[str] | None) -> list[str] | None:
 def run(args) -> int:
     from .card import get_card
     from .cli import study_from_args
-    from .leaderboard import Bootstrap, build_leaderboard, default_proxies
+    from .cli import protocol_from_args
+    from .leaderboard import Bootstrap, build_leaderboard, default_proxies_for
     from .metrics import standard_metrics
 
     if not args.no_figures:
@@ -74,15 +93,22 @@ def run(args) -> int:
             import matplotlib  # noqa: F401  (fail now, not after an hour of scoring)
         except ImportError:
             raise ValueError("the figures need matplotlib: pip install 'xigsnr-naslib[plot]', or pass --no-figures")
-    dataset = get_card(args.space).dataset(args.dataset).name
+    dataset_card = get_card(args.space).dataset(args.dataset)
+    dataset = dataset_card.name
     out = Path(args.out or f"results/leaderboard/{args.space}_{dataset}")
     results = Path(args.results) if args.results else out / "scores.jsonl"
-    proxies = _names(args.proxy)
-    study = study_from_args(args, proxies=default_proxies() if proxies is None else proxies, results=results)
+    proxies, left_out = _names(args.proxy), []
+    if proxies is None:
+        proxies, left_out = default_proxies_for(dataset_card, protocol_from_args(args, dataset_card.protocol))
+        for text in left_out:
+            print(f"  - {text}")
+    study = study_from_args(args, proxies=proxies, results=results)
     board = build_leaderboard(
         study, tables=_names(args.table), zc_json=args.zc_json, exclude=args.exclude,
-        sample=None if args.all else args.sample, seed=args.sample_seed, bootstrap=Bootstrap(args.n_boot, args.level),
+        sample=None if (args.all or args.archs_file) else args.sample, seed=args.sample_seed,
+        indices=read_indices(args.archs_file) if args.archs_file else None, bootstrap=Bootstrap(args.n_boot, args.level),
         metrics=standard_metrics(naslib_ks=args.naslib_k, ndcg_ks=args.ndcg_k))
+    board.notes[:0] = left_out
     written = board.write(out, figures=not args.no_figures)
     print()
     print(board.to_markdown())

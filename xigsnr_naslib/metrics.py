@@ -25,8 +25,9 @@ included (property tests: ``tests/test_metrics_properties.py``).
   and accuracy over the k architectures with the highest scores only (how well the proxy
   orders its own favourites). Two deliberate differences from NASLib's code, both outside
   the clean case: pairs with a NaN are dropped first (NASLib's argsort would put NaN scores
-  at the top), and ties are broken by input order (NASLib leaves that to numpy's unstable
-  argsort, so its tied results can differ between machines). For k larger than the number
+  at the top), and ties are not left to numpy's argsort order (which NASLib's results then
+  depend on): ``p_at_topk`` counts them by their expected overlap, as :func:`precision_at_top`
+  does, and ``kd_at_topk`` takes tied scores at the boundary in input order. For k larger than the number
   of architectures both are NaN (NASLib would report n/k and the tau of everything).
 * :func:`ndcg_at_k`: normalised discounted cumulative gain of the proxy's top k, with the
   exponential gain ``2**accuracy - 1`` (accuracy in percentage points, so one point more
@@ -161,12 +162,6 @@ def precision_at_top(scores, accuracy, fraction: float) -> float:
     return float(np.sum(top_membership(s, k) * top_membership(a, k)) / k)
 
 
-def _top_overlap(s: np.ndarray, a: np.ndarray, k: int) -> float:
-    """Fraction of the k best by ``a`` that are also among the k best by ``s``."""
-    r, n = _ranks_best_first(s), _ranks_best_first(a)
-    return float(np.sum((r < k) & (n < k)) / k)
-
-
 def _check_k(k) -> int:
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f"k must be a positive whole number of architectures, got {k!r}")
@@ -179,7 +174,7 @@ def p_at_topk(scores, accuracy, k: int) -> float:
     s, a = finite_pairs(scores, accuracy)
     if k > len(s):
         return math.nan
-    return _top_overlap(s, a, k)
+    return float(np.sum(top_membership(s, k) * top_membership(a, k)) / k)
 
 
 def kd_at_topk(scores, accuracy, k: int) -> float:

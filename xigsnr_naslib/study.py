@@ -413,6 +413,14 @@ class Study:
             arch_keys = self.keys(index, arch)
             keys.append(arch_keys)
             todo = [p.name for p, key in zip(self.proxies, arch_keys) if key not in done]
+            for proxy, key in zip(self.proxies, arch_keys):
+                if proxy.name in todo and proxy.members:
+                    record = self._derive_from_store(scorer, done, index, arch, proxy)
+                    if record is not None:  # every member is stored: nothing to run
+                        if self.store is not None:
+                            self.store.append(record)
+                        done[key] = record
+                        todo.remove(proxy.name)
             if todo:
                 tasks.append((position, index, arch, list(dict.fromkeys(todo))))
         for record in self._run(scorer, tasks, len(archs)):
@@ -423,6 +431,22 @@ class Study:
                 self.store.append(record)
             done[key] = record
         return [done[key] for arch_keys in keys for key in arch_keys if key in done]
+
+    @staticmethod
+    def _derive_from_store(scorer: ArchitectureScorer, done: dict, index, arch: Hashable, proxy: Proxy):
+        """The record of derived ``proxy`` from its members' stored records, or None where a
+        member is not stored (the same function of the same values as a fresh computation)."""
+        code = scorer.space.encode(arch)
+        members = {}
+        for member in proxy.member_proxies():
+            stored = done.get(record_key(scorer.base_record(index, code, member)))
+            if stored is None:
+                return None
+            members[member.name] = stored
+        record = scorer._derived_record(index, code, proxy, members, 0.0)
+        record["seconds"] = None  # nothing ran: the members' records hold their cost
+        record["from_stored_members"] = True
+        return record
 
     def _run(self, scorer: ArchitectureScorer, tasks: list, n_archs: int):
         ex = self.execution
