@@ -155,27 +155,40 @@ class Activations(PassRequest):
 
     def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> list:
         x, _ = batches[self.batch]
-        captured: list = []
-        handles = []
-        for name, module in model.named_modules():
-            if any(c.__name__ in self.types for c in type(module).__mro__):
-                # copies: an in-place module (ReLU(inplace=True)) or a later in-place op would
-                # change a kept view; an input is taken before the module runs
-                if self.where == "output":
-                    def hook(mod, inputs, output, name=name):
-                        captured.append((name, output.detach().clone()))
-                    handles.append(module.register_forward_hook(hook))
-                else:
-                    def pre_hook(mod, inputs, name=name):
-                        captured.append((name, inputs[0].detach().clone()))
-                    handles.append(module.register_forward_pre_hook(pre_hook))
-        try:
-            with torch.no_grad(), batchnorm_running_stats_off(model):
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return captured
+        return forward_capturing(model, x, self.types, self.where)
+
+
+def forward_capturing(model: nn.Module, x: torch.Tensor, types: Sequence[str], where: str = "output",
+                      read=lambda value: value) -> list:
+    """One forward of ``x`` without gradients, BatchNorm running statistics left as found,
+    capturing ``(module name, copy of read(output))`` (or of the module's first input, for
+    ``where="input"``) of every module whose class or a base class is named in ``types``, in
+    call order; a ``read`` returning None leaves that call out. Copies: an in-place module
+    (``ReLU(inplace=True)``) or a later in-place operation must not change a kept tensor, and
+    an input is taken before the module runs."""
+    captured: list = []
+    handles = []
+    for name, module in model.named_modules():
+        if any(c.__name__ in types for c in type(module).__mro__):
+            if where == "output":
+                def hook(mod, inputs, output, name=name):
+                    tensor = read(output)
+                    if tensor is not None:
+                        captured.append((name, tensor.detach().clone()))
+                handles.append(module.register_forward_hook(hook))
+            else:
+                def pre_hook(mod, inputs, name=name):
+                    tensor = read(inputs[0])
+                    if tensor is not None:
+                        captured.append((name, tensor.detach().clone()))
+                handles.append(module.register_forward_pre_hook(pre_hook))
+    try:
+        with torch.no_grad(), batchnorm_running_stats_off(model):
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return captured
 
 
 @dataclass(frozen=True)
@@ -352,22 +365,8 @@ class ImageActivations(PassRequest):
 
     def run(self, model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, strategy: str = "loop") -> list:
         x = _pass_input(batches, self.batch, self.images, "images", 0)
-        captured: list = []
-        handles = []
-        for name, module in model.named_modules():
-            if any(c.__name__ in self.types for c in type(module).__mro__):
-                def hook(mod, inputs, output, name=name):
-                    tensor = _first_tensor(output)
-                    if tensor is not None:  # a copy: a later in-place operation must not change it
-                        captured.append((name, tensor.detach().clone()))
-                handles.append(module.register_forward_hook(hook))
-        try:
-            with torch.no_grad(), batchnorm_running_stats_off(model):
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return captured
+        # a module returning a tuple is read through its first tensor, one returning none is left out
+        return forward_capturing(model, x, self.types, "output", _first_tensor)
 
 
 def feature_stages(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
