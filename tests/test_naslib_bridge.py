@@ -261,3 +261,19 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
     assert report["xi_gsnr"]["calls"] == 2 and report["xi_gsnr"]["failed"] == 1
     assert report["xi_gsnr_v2"] == {"calls": 1, "failed": 1, "errors": [report["xi_gsnr_v2"]["errors"][0]]}
     assert report["xi_gsnr_v2"]["errors"][0].startswith("(2, 3, 0, 2, 4, 1): KeyError")
+
+
+def test_an_ensemble_is_a_naslib_measure_like_any_proxy(registry, one_batch, monkeypatch):
+    from xigsnr_naslib import proxies as proxy_registry
+    from xigsnr_naslib.ensemble import Member, ensemble_proxy
+    ensemble = ensemble_proxy("test_ensemble", [Member("xi_gsnr", "log", 10.0, 2.0), Member("params", "log", 11.0)])
+    monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
+    assert bridge.register_naslib_measures(["test_ensemble"], measures_module=registry, **SPLIT) == ["test_ensemble"]
+    x, y = one_batch
+    got = find_measures(registry, small_net(), x, y, "test_ensemble")
+    # the same network, split and passes: the estimator's float, and the rule applied to its members
+    assert got == ensemble(small_net(), split_batches(x, y))
+    members = {"xi_gsnr": get_proxy("xi_gsnr")(small_net(), split_batches(x, y)),
+               "params": get_proxy("params")(small_net(), split_batches(x, y))}
+    assert got == pytest.approx((math.log(members["xi_gsnr"]) - 10.0) / 2.0 + math.log(members["params"]) - 11.0,
+                                rel=1e-12)

@@ -306,3 +306,23 @@ def test_darts_sampling_scores_genotypes_built_by_the_nds_builder():
     best, score, records = sample_search(study, 3, seed=2)
     assert len(records) == 3 and score == max(r["score"] for r in records)
     assert score == count_nds_params(study.space.net(best), 10, "cifar")
+
+
+def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkeypatch):
+    from xigsnr_naslib import proxies as proxy_registry
+    from xigsnr_naslib.ensemble import Member, ensemble_proxy
+    # two members of known value: log(params) and log(flops), each standardised with scale 1
+    ensemble = ensemble_proxy("test_ensemble", [Member("params", "log", 13.0), Member("flops", "log", 18.0)])
+    monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
+    study = Study("nb201", None, ["test_ensemble"], execution=Execution(workers=0), store=tmp_path / "s.jsonl")
+    best, score, records = sample_search(study, 8, seed=4)
+    drawn = draw_architectures(study.space, 8, 4)
+    nets = [NB201Network(a) for a in drawn]
+    from xigsnr_naslib.complexity import count_flops
+    values = [np.log(count_params(n)) - 13.0 + np.log(count_flops(n, (3, 32, 32))) - 18.0 for n in nets]
+    assert best == drawn[int(np.argmax(values))] and score == pytest.approx(max(values), rel=1e-12)
+    check_supernet_proxy(ensemble)  # its members are defined on a supernet: so is it
+    table_only = Proxy("table_only", lambda r: 1.0, needs_data=False, on_supernet=False)
+    monkeypatch.setitem(proxy_registry._PROXIES._items, "table_only", table_only)
+    with pytest.raises(ValueError, match="not computable on a supernet"):
+        check_supernet_proxy(ensemble_proxy("mixed", [Member("params", "log", 13.0), Member("table_only", "identity")]))

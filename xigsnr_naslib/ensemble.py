@@ -112,7 +112,8 @@ def ensemble_proxy(name: str, members: Sequence[Member], description: str = "") 
         raise ValueError(f"members must be proxies of their own, not ensembles: {nested}")
     return Proxy(name, WeightedSum(members), settings={"members": [asdict(m) for m in members]},
                  description=description or f"ensemble of {', '.join(names)}",
-                 needs_data=any(p.needs_data for p in proxies), members=tuple(names))
+                 needs_data=any(p.needs_data for p in proxies), members=tuple(names),
+                 on_supernet=all(p.on_supernet for p in proxies))
 
 
 def fit_members(scores: pd.DataFrame, transforms: Mapping[str, str] | None = None,
