@@ -129,3 +129,23 @@ def test_an_ensemble_whose_members_are_stored_is_derived_without_running_anythin
     assert derived[1]["reason"] == expected[1]["reason"]
     assert all(r["from_stored_members"] and r["seconds"] is None for r in derived)
     assert len(study.store.records()) == 2 * 3 + 2
+
+
+def test_a_choice_file_is_read_or_named_in_one_line(tmp_path):
+    from xigsnr_naslib.data_root import DataFileError
+    from xigsnr_naslib.ensemble import load_choice
+    good = tmp_path / "choice.json"
+    good.write_text('{"name": "mine", "members": [{"proxy": "params", "transform": "log", "centre": 13.0, '
+                    '"scale": 2.0}], "tuning": {"n": 7, "space": "nb201", "dataset": "cifar10"}}')
+    proxy = load_choice(good)
+    assert proxy.name == "mine" and proxy.members == ("params",) and "7 nb201 cifar10" in proxy.description
+    assert proxy.compute({"params": math.exp(17.0)}) == pytest.approx(2.0)
+    for text in ("{", '{"name": "x"}', '[1, 2]', '{"name": "x", "members": [{"proxy": "params", "scale": 0}]}',
+                 '{"name": "x", "members": [{"proxy": "params", "colour": 1}]}'):
+        good.write_text(text)
+        with pytest.raises(DataFileError) as info:
+            load_choice(good)
+        assert str(good) in str(info.value) and "\\n" not in str(info.value)
+    good.write_text('{"name": "x", "members": [{"proxy": "no_such_proxy"}]}')
+    with pytest.raises(ValueError, match="unknown proxy .no_such_proxy.; choose one of: "):
+        load_choice(good)

@@ -19,7 +19,7 @@ from xigsnr_naslib.zoo import aznas, meco, swap, trainable_layers, vkdnw
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 RECENT = ("meco", "meco_opt", "swap", "aznas_expressivity", "aznas_progressivity", "aznas_trainability",
-          "aznas_complexity", "vkdnw", "vkdnw_fisher", "trainable_layers", "trainable_weight_layers")
+          "aznas_complexity", "vkdnw", "vkdnw_fisher", "vkdnw_single", "trainable_layers", "trainable_weight_layers")
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 
 
@@ -359,6 +359,47 @@ def test_trainable_layers_of_nb201_count_three_tensors_per_convolution_edge():
     two_convs = tiny_nb201("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|nor_conv_1x1~1|none~2|")
     # one cell per stage, 3 stages, 2 convolution edges each: 6 edges x (conv weight, BN weight, BN bias)
     assert trainable_layers.count_trainable_tensors(two_convs) == base + 18
+
+
+def test_vkdnw_single_orders_by_layer_count_then_vkdnw():
+    single = get_proxy("vkdnw_single")
+    assert single.members == ("trainable_layers", "vkdnw")
+    rule = single.compute
+    # within one count the entropy decides; across counts the count, whatever the entropies
+    # (0 <= vkdnw <= log 9: a flat spectrum scores log 9, the most an entropy of 9 terms can)
+    assert rule({"trainable_layers": 21, "vkdnw": 0.1}) < rule({"trainable_layers": 21, "vkdnw": 0.2})
+    assert rule({"trainable_layers": 21, "vkdnw": math.log(9)}) < rule({"trainable_layers": 22, "vkdnw": 0.0})
+    assert rule({"trainable_layers": 21, "vkdnw": math.log(9)}) == 21.5
+    # the lexicographic order of random pairs, checked against Python's tuple order
+    rng = random.Random(0)
+    pairs = [(rng.randrange(20, 25), rng.uniform(0, math.log(9))) for _ in range(200)]
+    by_rule = sorted(pairs, key=lambda p: rule({"trainable_layers": p[0], "vkdnw": p[1]}))
+    assert by_rule == sorted(pairs)
+    with pytest.raises(NotComputable, match="whole number"):
+        rule({"trainable_layers": 21.5, "vkdnw": 0.1})
+    with pytest.raises(NotComputable, match="in \\[0, 2.1972\\]"):
+        rule({"trainable_layers": 21, "vkdnw": 2.5})
+    # on a network: its members' values through the rule
+    batches = noise_batches(b=64)
+    model = tiny_nb201()
+    expected = (trainable_layers.count_trainable_tensors(model)
+                + get_proxy("vkdnw")(tiny_nb201(), batches) / (2 * math.log(9)))
+    assert single(tiny_nb201(), batches) == pytest.approx(expected, rel=1e-12)
+
+
+def test_vkdnw_agg_is_the_log_rank_sum_of_its_five_scores():
+    import pandas as pd
+    from xigsnr_naslib.ensemble import POPULATION_AGGREGATES, rank_combine
+    members, rule = POPULATION_AGGREGATES["vkdnw_agg"]
+    assert members == ("vkdnw_single", "aznas_expressivity", "aznas_trainability", "flops", "jacov")
+    assert rule == "log_rank_sum" and all(m in list_proxies() for m in members)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(30, 5)), columns=list(members))
+    frame.iloc[3, 4] = np.nan  # a missing Jacov ranks lowest, as the released code's minimum fill
+    from scipy import stats
+    filled = frame.fillna(-np.inf)
+    expected = sum(np.log(stats.rankdata(filled[m])) for m in members)
+    assert np.allclose(rank_combine(frame, rule).to_numpy(), expected, rtol=0, atol=1e-12)
 
 
 # --- all of them, determinism and the other spaces ------------------------------------------------

@@ -145,10 +145,14 @@ def fit_members(scores: pd.DataFrame, transforms: Mapping[str, str] | None = Non
 
 #: aggregates defined over a population by their authors, computed where a population is
 #: ranked (the leaderboard): name -> (member proxies, rank rule). AZ-NAS (Lee & Ham, CVPR
-#: 2024): the sum of the log-ranks of its four components.
+#: 2024): the sum of the log-ranks of its four components; VKDNW's aggregate likewise.
 POPULATION_AGGREGATES = {
     "aznas": (("aznas_expressivity", "aznas_progressivity", "aznas_trainability", "aznas_complexity"),
               "log_rank_sum"),
+    # VKDNW's aggregate (Tybl & Neumann, CVPR 2025, Table 1; ``NB201/tss_utils.py`` of the
+    # released code): the same rule over VKDNW_single, AZ-NAS's expressivity and trainability,
+    # FLOPs and Jacov
+    "vkdnw_agg": (("vkdnw_single", "aznas_expressivity", "aznas_trainability", "flops", "jacov"), "log_rank_sum"),
 }
 
 
@@ -169,13 +173,28 @@ CHOICE_FILE = Path(__file__).with_name("ensemble_choice.json")
 
 
 def load_choice(path: str | Path = CHOICE_FILE) -> Proxy:
-    """The ensemble proxy written by ``evaluation/choose_ensemble.py`` (``name``, ``members``)."""
-    data = json.loads(Path(path).read_text())
+    """The ensemble proxy of a choice file written by ``evaluation/choose_ensemble.py``:
+    JSON with ``name`` and ``members`` (a list of :class:`Member` fields), and ``tuning``
+    (how it was chosen). A file that cannot be read as one raises
+    :class:`~xigsnr_naslib.data_root.DataFileError` naming it; an unknown member proxy raises
+    the registry's ``UnknownChoiceError`` (a ``ValueError``) listing the registered ones."""
+    from .data_root import reading
+
+    with reading(path, "an ensemble choice (JSON with 'name' and 'members')"):
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data.get("members"):
+            raise ValueError("expected an object with a 'name' and a non-empty 'members' list")
+        members = [Member(**m) for m in data["members"]]
     tuning = data.get("tuning", {})
-    return ensemble_proxy(data["name"], [Member(**m) for m in data["members"]],
+    return ensemble_proxy(data["name"], members,
                           f"training-free ensemble chosen on {tuning.get('n', '?')} {tuning.get('space', '')} "
                           f"{tuning.get('dataset', '')} tuning architectures")
 
 
 if CHOICE_FILE.exists():
-    register_proxy(load_choice())
+    try:
+        register_proxy(load_choice())
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # the rest of the package stays usable
+        import warnings
+
+        warnings.warn(f"the ensemble is not registered: {exc}")

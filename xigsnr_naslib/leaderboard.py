@@ -281,8 +281,9 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
                 cells.append(_cell(value, is_best, *ci))
             lines.append("| " + " | ".join(cells) + " |")
     if any(source == "aggregate" for _, source in board.proxies.values()):
-        lines += ["", "Source `aggregate`: its authors' rule over a population (AZ-NAS: the sum of the log-ranks of "
-                  "its four computed components), ranked within these architectures."]
+        lines += ["", "Source `aggregate`: its authors' rule over a population, ranked within these architectures: "
+                  "the sum of the log-ranks of computed proxies (aznas: AZ-NAS's four components; vkdnw_agg: "
+                  "vkdnw_single, aznas_expressivity, aznas_trainability, flops and jacov, as VKDNW's code)."]
     lines += ["", "Ranks by Kendall τ: `=` a tie with the row above at the printed precision (the same rank); "
               "`≈` the row's τ interval overlaps the leader's (not distinguishable from the leader on these "
               "architectures at the interval's level).",

@@ -12,4 +12,4 @@ activations share one pass per architecture.
 #: NASLib's definitions where they differ) are registered under other names and not listed.
 BASELINES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "epe_nas", "zen", "l2_norm", "plain",
              "params", "flops", "zico", "meco", "swap", "aznas_expressivity", "aznas_progressivity",
-             "aznas_trainability", "aznas_complexity", "vkdnw", "trainable_layers")
+             "aznas_trainability", "aznas_complexity", "vkdnw", "vkdnw_single", "trainable_layers")

@@ -36,15 +36,30 @@ the singular values of the PSD F, the same numbers), ``d_1..d_9`` its deciles
 
 (at most log 9: a flat spectrum). The epsilons are absolute, as released: a spectrum whose deciles sum
 to much less than 1e-10 gives t near 0 and a score near 0 (seen on NDS DARTS networks, whose
-re-initialised Fisher spectrum lies near 1e-16). The ranking aggregate ``vkdnw_agg`` (ranks of VKDNW and of
-the number of trainable layers, over a population) is not a proxy here.
+re-initialised Fisher spectrum lies near 1e-16).
+
+What the paper's tables rank is not this entropy alone. Its ``VKDNW_single`` (Table 1: Kendall
+tau 0.618 on all of NB201 CIFAR-10) is the dense rank of the pair (number of trainable
+layers, VKDNW), i.e. architectures ordered by their parameter-tensor count ℵ and, within an
+equal count, by VKDNW (``NB201/tss_utils.py``, ``vkdnw_rank``, at commit 19cad2f of the
+released repository; ℵ is ``len(named_parameters())``, ``compute_vkdnw_score.py``). Here:
+
+* ``vkdnw_single`` = ``trainable_layers + vkdnw / (2 log 9)``: since ℵ is a whole number and
+  ``0 <= vkdnw <= log 9``, the second term lies in [0, 1/2] and only breaks ties of ℵ, so
+  the order is exactly the lexicographic one, on any space. A derived proxy (members
+  ``trainable_layers`` and ``vkdnw``, computed with the other proxies' passes); not
+  computable where ``vkdnw`` is not (the released code scores such a network's entropy 0).
+* ``VKDNW_agg`` (Table 1: tau 0.750) is AZ-NAS's rule, the sum of log-ranks, over five scores:
+  VKDNW_single, AZ-NAS's expressivity and trainability, FLOPs and Jacov
+  (``tss_utils.py``); a population rule, in
+  :data:`xigsnr_naslib.ensemble.POPULATION_AGGREGATES` as ``vkdnw_agg``.
 
 Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): every decile zero (``d_9 = 0``:
 about 90 % of the eigenvalues or more are zero, e.g. logits that do not depend on the selected
 weights), where the normalised deciles are 0 / 0 (the released code's epsilons would give 0).
 Non-finite Jacobians give NaN (recorded as such).
 
-Registered: ``vkdnw``, ``vkdnw_fisher``.
+Registered: ``vkdnw``, ``vkdnw_fisher``, ``vkdnw_single``.
 """
 from __future__ import annotations
 
@@ -56,7 +71,7 @@ from ..passes import JacobiansOfLogits, LogitJacobians, NotComputable
 from ..proxies import PassResults, Proxy, register_proxy
 
 __all__ = ["VKDNW_PASS", "ALPHA", "smoothed_probabilities", "multinomial_cholesky", "fisher_matrices",
-           "decile_entropy", "vkdnw_score"]
+           "decile_entropy", "vkdnw_score", "LexicographicSize"]
 
 #: the Jacobians both proxies read: batch 0's shape of Gaussian noise, Kaiming normal fan-in, seed 0
 VKDNW_PASS = LogitJacobians(batch=0, source="gaussian", init="kaiming_normal_fan_in", seed=0, max_tensors=128)
@@ -139,3 +154,30 @@ register_proxy(Proxy("vkdnw", _vkdnw, (VKDNW_PASS,), dict(_SETTINGS, matrix="mea
                      "VKDNW (Tybl & Neumann 2025): entropy of the deciles of the Fisher spectrum, as released"))
 register_proxy(Proxy("vkdnw_fisher", _vkdnw_fisher, (VKDNW_PASS,), dict(_SETTINGS, matrix="mean J^T Sigma J (Fisher)"),
                      "VKDNW on the Fisher information J^T Sigma J (the paper's definition)"))
+
+
+class LexicographicSize:
+    """``compute`` of ``vkdnw_single``: ``values[count] + values[score] / (2 * bound)`` for a
+    whole-number ``count`` and a ``score`` in ``[0, bound]``: orders by the count, then by
+    the score within an equal count."""
+
+    def __init__(self, count: str = "trainable_layers", score: str = "vkdnw", bound: float = math.log(9)):
+        self.count, self.score, self.bound = count, score, bound
+
+    def __call__(self, values) -> float:
+        count, score = float(values[self.count]), float(values[self.score])
+        if count != int(count) or not 0.0 <= score <= self.bound + 1e-12:
+            raise NotComputable(f"{self.count} = {count!r} must be a whole number and {self.score} = {score!r} "
+                                f"in [0, {self.bound:.4f}] for the lexicographic order")
+        return count + score / (2.0 * self.bound)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LexicographicSize) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((self.count, self.score, self.bound))
+
+
+register_proxy(Proxy("vkdnw_single", LexicographicSize(), (), {"order": "trainable_layers, then vkdnw"},
+                     "VKDNW_single (Tybl & Neumann 2025, Table 1): the number of trainable layers, ties broken "
+                     "by VKDNW", needs_data=True, members=("trainable_layers", "vkdnw")))
