@@ -24,7 +24,7 @@ Usage::
     python evaluation/choose_ensemble.py --data-root ../shared/data --tune 1000 --evaluate 1000 --nb101 500
 
 Writes ``--out`` (default ``evaluation/ensemble``): ``choice.json``, ``report.md``,
-``ablation.csv``, ``tuning_indices.txt`` and ``evaluation_indices.txt`` (the two samples, for
+``ablation.csv``, ``scores.csv`` (every score used), ``tuning_indices.txt`` and ``evaluation_indices.txt`` (the two samples, for
 ``xigsnr-naslib leaderboard --archs-file``); scores go to ``--store`` (default ``<out>/scores.jsonl``), resumed.
 """
 from __future__ import annotations
@@ -132,6 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="evaluation/ensemble")
     p.add_argument("--store", default=None)
     p.add_argument("--choice", default=None, help="where the frozen choice goes (default: the package's)")
+    p.add_argument("--context", action="store_true",
+                   help="also score the candidates that are not members on the evaluation sample and the NB101 "
+                        "cells (each alone, for context; costs little beside xi_gsnr)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,9 +175,10 @@ def main(argv=None) -> int:
 
     rows = []
     chosen = [m.proxy for m in members]
-    # every candidate is scored on the evaluation sample (after the choice is frozen): the members
-    # for the ensemble and the ablation, the others as context (each alone)
-    evaluation = score(Study("nb201", "cifar10", proxies=keep, protocol=protocol, store=store,
+    # after the choice is frozen: the members (ensemble and ablation) on the evaluation sample,
+    # with --context the other candidates too (each alone)
+    scored = keep if args.context else chosen
+    evaluation = score(Study("nb201", "cifar10", proxies=scored, protocol=protocol, store=store,
                              data_root=args.data_root, execution=execution), truth, eval_idx)
     acc = evaluation["accuracy"].to_numpy()
     rows.append(metrics_row("tuning: ensemble", ensemble_values(tuning, members), tuning["accuracy"].to_numpy(),
@@ -189,27 +193,40 @@ def main(argv=None) -> int:
                                     args.n_boot, 0))
     rows.append(metrics_row("evaluation: log-rank sum (AZ-NAS rule), same members",
                             rank_combine(evaluation[chosen], "log_rank_sum").to_numpy(), acc, args.n_boot, 0))
-    for c in keep:
+    for c in scored:
         if c not in chosen:
             rows.append(metrics_row(f"evaluation: {c} alone (not a member)", evaluation[c].to_numpy(), acc,
                                     args.n_boot, 0))
     if args.nb101:
-        nb101 = Study("nb101", "cifar10", proxies=keep, protocol=study.protocol, store=store,
+        nb101 = Study("nb101", "cifar10", proxies=scored, protocol=study.protocol, store=store,
                       data_root=args.data_root, execution=execution)
         truth101 = nb101.card.load_ground_truth("cifar10", args.data_root)
-        cells = sorted(random.Random(args.split_seed).sample(sorted(int(i) for i in truth101.index),
-                                                             min(args.nb101, len(truth101))))
+        # a seeded permutation, scored in its order: the first k cells are the same whatever
+        # --nb101 is, so a run cut short reports the first k with --nb101 k, all from the store
+        cells = sorted(int(i) for i in truth101.index)
+        random.Random(args.split_seed).shuffle(cells)
+        cells = cells[:args.nb101]
         table101 = score(nb101, truth101, cells)
         rows.append(metrics_row("NB101: ensemble", ensemble_values(table101, members),
                                 table101["accuracy"].to_numpy(), args.n_boot, 0))
-        for c in keep:
+        for c in scored:
             rows.append(metrics_row(f"NB101: {c} alone" + ("" if c in chosen else " (not a member)"),
                                     table101[c].to_numpy(), table101["accuracy"].to_numpy(), args.n_boot, 0))
     report = pd.DataFrame(rows)
     report.to_csv(out / "ablation.csv", index=False, float_format="%.4f")
+    # every score used above, one row per (sample, benchmark index): the report recomputes from it
+    tables = [("tuning", tuning), ("evaluation", evaluation)] + ([("nb101", table101)] if args.nb101 else [])
+    pd.concat([t.assign(sample=name) for name, t in tables]).rename_axis("index").reset_index().to_csv(
+        out / "scores.csv", index=False, float_format="%.10g")
     lines = [f"# Ensemble: {' + '.join(chosen)}", "",
              f"Chosen on {len(tune_idx)} tuning architectures (NB201 CIFAR-10, split seed {args.split_seed}); "
-             f"evaluated unchanged. {time.time() - started:.0f} s.", "",
+             f"evaluated unchanged on {len(eval_idx)} others"
+             + (f" and on {args.nb101} NB101 cells (same protocol, {protocol.n_batches} x {protocol.batch_size})"
+                if args.nb101 else "") + f". This run: {time.time() - started:.0f} s (scores in the store were reused).",
+             "", "Members (transform, centre, scale, weight): " + "; ".join(
+                 f"{m.proxy} ({m.transform}, {m.centre:.6g}, {m.scale:.6g}, {m.weight:g})" for m in members), "",
+             "Selection path on the tuning sample (members -> tau): " + "; ".join(
+                 f"{' + '.join(names)} -> {tau:.4f}" for names, tau in path), "",
              "| set | n | τ [95% CI] | ρ [95% CI] | P@Top5% |", "|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['set']} | {r['n']} | {r['tau']:.3f} [{r['tau_low']:.3f}, {r['tau_high']:.3f}] | "

@@ -248,7 +248,8 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
                     s.get("n_selected", board.n_archs) != board.n_archs else "") + ".")
     if s.get("computed"):
         proto = s.get("protocol", {})
-        lines.append(f"Computed proxies: {', '.join(s['computed'])}, with {proto.get('n_batches')} batches of "
+        lines.append(f"Computed proxies: {', '.join(s['computed'])}, with {proto.get('n_batches')} "
+                     f"batch{'' if proto.get('n_batches') == 1 else 'es'} of "
                      f"{proto.get('batch_size')} training images (data seed {proto.get('data_seed')}, "
                      f"init seed {proto.get('init_seed')}).")
     if s.get("tables"):
