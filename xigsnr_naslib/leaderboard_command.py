@@ -83,8 +83,7 @@ def _names(values: list[str] | None) -> list[str] | None:
 
 def run(args) -> int:
     from .card import get_card
-    from .cli import study_from_args
-    from .cli import protocol_from_args
+    from .cli import protocol_from_args, study_from_args
     from .leaderboard import Bootstrap, build_leaderboard, default_proxies_for
     from .metrics import standard_metrics
 
