@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", default="auto", help="worker processes: auto or a number (default auto)")
     p.add_argument("--n-boot", type=positive, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--proxy", action="append", choices=PROXIES, help="only these proxies (repeatable)")
+    p.add_argument("--name", default="nb201_cifar10_recent",
+                   help="file name of the table and numbers, <out>/<name>.md and .json (default nb201_cifar10_recent)")
     args = p.parse_args(argv)
     workers = args.workers if args.workers == "auto" else int(args.workers)
     proxies = tuple(args.proxy or PROXIES)
@@ -140,8 +142,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "nb201_cifar10_recent.md").write_text(text)
-    (out / "nb201_cifar10_recent.json").write_text(json.dumps(
+    (out / f"{args.name}.md").write_text(text)
+    (out / f"{args.name}.json").write_text(json.dumps(
         {"n": args.n, "seed": args.seed, "wall_seconds": wall, "new_records": new_records, "rows": rows, "not_computable": not_computable,
          "aggregates_on_this_sample": aggregates,
          "published_aggregates": PUBLISHED_AGGREGATES}, indent=2, allow_nan=True) + "\n")

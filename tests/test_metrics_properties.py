@@ -141,3 +141,63 @@ def test_p_at_top_does_not_depend_on_input_order(pairs, fraction, rng):
     s2, a2 = map(list, zip(*shuffled))
     # a permutation reorders the terms of one float sum of products of fractions: rounding only
     assert precision_at_top(s, a, fraction) == pytest.approx(precision_at_top(s2, a2, fraction), abs=1e-12)
+
+
+# --- expected_best_of_n against enumerating every subset --------------------------------------
+# The closed form weights each architecture by C(M - i, n - 1) / C(M, n) (log-gamma, exp):
+# each weight carries a relative error of a few ulps times log C(M, n) <= M ln 2, i.e. below
+# 1e-13 for M <= 9, and the mean is a convex combination of accuracies <= 100, so 1e-9
+# absolute leaves a wide margin; picking the wrong architecture in a subset (a tie or a NaN
+# handled differently) moves the mean by at least min |a_i - a_j| / C(9, 4) > 1e-4 here.
+
+@st.composite
+def pools(draw):
+    m = draw(st.integers(1, 9))
+    scores = draw(st.lists(st.one_of(st.integers(-2, 2).map(float), st.sampled_from([math.nan, -math.inf, math.inf])),
+                           min_size=m, max_size=m))
+    accuracy = draw(st.lists(st.integers(0, 100).map(float), min_size=m, max_size=m))
+    n = draw(st.integers(1, m))
+    return np.array(scores), np.array(accuracy), n
+
+
+@given(pools())
+@settings(max_examples=300, deadline=None)
+def test_expected_best_of_n_equals_enumeration(pool):
+    from itertools import combinations
+
+    from xigsnr_naslib.metrics import expected_best_of_n
+
+    scores, accuracy, n = pool
+    key = np.where(np.isnan(scores), -math.inf, scores)
+    picked = []
+    for subset in combinations(range(len(scores)), n):
+        best = max(subset, key=lambda i: (key[i], -i))  # ties: the earlier in the pool
+        picked.append(accuracy[best])
+    mean, std = expected_best_of_n(scores, accuracy, n)
+    assert mean == pytest.approx(np.mean(picked), abs=1e-9)
+    assert std == pytest.approx(np.std(picked), abs=1e-6)  # sqrt of a variance: 1e-12 / std <= 1e-6 for std >= 1e-6
+
+
+def test_expected_best_of_n_whole_pool_and_single_draw():
+    from xigsnr_naslib.metrics import expected_best_of_n
+
+    scores, accuracy = np.array([0.3, 2.0, np.nan, 1.0]), np.array([10.0, 20.0, 30.0, 40.0])
+    assert expected_best_of_n(scores, accuracy, 4) == (20.0, 0.0)  # the pool's best score, always drawn
+    assert expected_best_of_n(scores, accuracy, 1)[0] == pytest.approx(25.0)  # one uniform draw: the plain mean
+
+
+@pytest.mark.parametrize("n", [0, 5, 2.5, True])
+def test_expected_best_of_n_rejects_bad_n(n):
+    from xigsnr_naslib.metrics import expected_best_of_n
+
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4\]"):
+        expected_best_of_n([1, 2, 3, 4], [1, 2, 3, 4], n)
+
+
+def test_expected_best_of_n_rejects_nan_accuracy_and_length_mismatch():
+    from xigsnr_naslib.metrics import expected_best_of_n
+
+    with pytest.raises(ValueError, match="NaN"):
+        expected_best_of_n([1, 2], [1, np.nan], 1)
+    with pytest.raises(ValueError, match="differ in length"):
+        expected_best_of_n([1, 2], [1], 1)

@@ -10,6 +10,10 @@ then equal scipy's ``kendalltau``, ``spearmanr`` and ``pearsonr`` on the pairs k
 included (property tests: ``tests/test_metrics_properties.py``).
 
 * :func:`kendall_tau`: Kendall's tau-b (ties handled as scipy does).
+* :func:`expected_best_of_n`: what a best-of-N sampling search by the proxy finds on average
+  (and its spread): the accuracy of the highest-scoring of N architectures drawn uniformly
+  from the pool, averaged exactly over all N-subsets. Its own NaN policy: a NaN score stays
+  in the pool, below every finite one (the search draws it, never keeps it).
 * :func:`spearman_rho`, :func:`pearson_r`: the values scipy's ``spearmanr`` / ``pearsonr``
   give, computed directly (scipy's call overhead dominates a bootstrap otherwise).
 * :func:`precision_at_top`: the paper's P@TopK (Table 10, after Liu et al. 2020):
@@ -56,7 +60,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "top_membership", "finite_pairs", "correlation_report",
+__all__ = ["expected_best_of_n", "kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "top_membership", "finite_pairs", "correlation_report",
            "p_at_topk", "kd_at_topk", "ndcg_at_k", "bootstrap_ci", "bootstrap_indices", "standard_metrics",
            "metric_table"]
 
@@ -315,3 +319,55 @@ def correlation_report(scores, accuracy, top_fractions: Sequence[float] = (0.05,
     for fraction in top_fractions:
         report[f"p_at_top{fraction * 100:g}%"] = precision_at_top(scores, accuracy, fraction)
     return report
+
+
+def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
+    """Mean and standard deviation, over all ``n``-subsets of the pool drawn uniformly, of the
+    accuracy of the subset's highest-scoring architecture: the outcome of a best-of-``n``
+    sampling search (``xigsnr-naslib search --algorithm sample --samples n``) on this pool.
+
+    Parameters
+    ----------
+    scores, accuracy : sequences of float, length M
+        The proxy's score (higher is better; NaN or -inf for not computable, ranked below
+        every finite score, as the search never keeps such an architecture while a
+        computable one was drawn) and the ground truth of each architecture of the pool.
+    n : int
+        Architectures per draw, 1 <= n <= M.
+
+    Returns ``(mean, std)`` in the accuracy's units. Exact: sorted by score (descending,
+    stable), the i-th architecture (1-based) is the best of a uniform ``n``-subset with
+    probability C(M - i, n - 1) / C(M, n) (computed in logs). Tied finite scores go to the
+    pool's order (a continuous proxy has none). A uniform ``n``-subset of a uniform random
+    sample of a space is a uniform ``n``-subset of the space, so on a seeded uniform sample
+    the mean is an unbiased estimate of the search's expected outcome on the whole space;
+    on the whole space it is that outcome. With ``scores`` the validation accuracy it is
+    NAS-Bench-201's random-search baseline (best validation of ``n`` trained networks).
+
+    Errors: ``ValueError`` for ``n`` outside [1, M], unequal lengths, or a NaN accuracy.
+    Tests: ``tests/test_metrics_properties.py`` (against enumerating every subset).
+    """
+    from scipy.special import gammaln
+
+    s = np.asarray(scores, dtype=float).ravel()
+    a = np.asarray(accuracy, dtype=float).ravel()
+    if len(s) != len(a):
+        raise ValueError(f"scores and accuracy differ in length: {len(s)} vs {len(a)}")
+    if np.isnan(a).any():
+        raise ValueError("accuracy has NaN values; leave those architectures out of the pool")
+    m = len(s)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= m:
+        raise ValueError(f"n must be an integer in [1, {m}] (the pool's size), got {n!r}")
+    key = np.where(np.isnan(s), -np.inf, s)
+    order = np.argsort(-key, kind="stable")
+    rest = m - np.arange(1, m + 1)  # architectures ranked below the i-th
+    possible = rest >= n - 1
+
+    def log_comb(x, k):
+        return gammaln(x + 1) - gammaln(k + 1) - gammaln(x - k + 1)
+
+    p = np.zeros(m)
+    p[possible] = np.exp(log_comb(rest[possible], n - 1) - log_comb(m, n))
+    v = a[order]
+    mean = float(np.sum(p * v))
+    return mean, float(np.sqrt(max(float(np.sum(p * (v - mean) ** 2)), 0.0)))
