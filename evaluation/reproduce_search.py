@@ -135,7 +135,8 @@ def report(out: Path, data_root: str | None, pool: Path | None = None) -> list[d
         gt = [r["ground_truth"] for r in rs]
         budget = round(statistics.fmean(r["networks_scored"] for r in rs))
         row = {"variant": tag, "algorithm": _label(tag), "runs": len(rs), "seeds": " ".join(str(r["seed"]) for r in rs),
-               "settings": json.dumps(rs[0]["header"]["algorithm_settings"], sort_keys=True)}
+               "settings": json.dumps({k: v for k, v in rs[0]["header"]["algorithm_settings"].items()
+                                       if k not in ("seed", "repeat_init_seeds")}, sort_keys=True)}
         for key, values in (("cifar10_test", [g["cifar10"]["accuracy"] for g in gt]),
                             ("cifar10_valid", [g["cifar10"]["valid"]["accuracy"] for g in gt]),
                             ("cifar100_test", [g["cifar100"]["accuracy"] for g in gt]),

@@ -144,6 +144,30 @@ def test_non_finite_fitness_is_recorded_and_never_wins(space):
     assert all(space.decode(c.arch)[0] != "k7e6" for c in result.best(5))
 
 
+def test_a_busy_results_file_stops_the_search_instead_of_failing_the_child(space):
+    """A results file held by another run says nothing about the network: recording the child
+    as failed (as a broken network is) would make the outcome depend on another process's timing."""
+    import warnings
+
+    from xigsnr_naslib.results import StoreBusyError
+
+    calls = []
+
+    def fitness(arch):
+        calls.append(arch)
+        if len(calls) == 3:
+            raise StoreBusyError("results file s.jsonl is being written by another run")
+        return float(space.count_params(arch))
+
+    search = RegularizedEvolution(space, fitness, EvolutionSettings(population_size=4, steps=4, sample_size=2, seed=0),
+                                  progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a "fitness failed" warning would turn into an error here
+        with pytest.raises(StoreBusyError, match="another run"):
+            search.run()
+    assert len(calls) == 3  # stopped at once
+
+
 def test_best_are_distinct_encodings_that_rebuild_the_networks(space):
     result = RegularizedEvolution(space, _params_fitness(space), EvolutionSettings(population_size=4, steps=30,
                                                                                    sample_size=2, seed=0),

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Callable, Hashable
 
 
 from .complexity import count_flops as _hook_flops
+from .results import StoreBusyError
 from .spaces.base import SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -281,6 +282,8 @@ class RegularizedEvolution:
         if code not in cache:
             try:
                 value = float(self.fitness(arch))
+            except StoreBusyError:  # the run's results file, not the network: nothing to record, stop
+                raise
             except (RuntimeError, ValueError) as exc:  # a broken network must not end the search
                 warnings.warn(f"{self.space.name} {code}: fitness failed: {exc}")
                 value = math.nan
