@@ -68,7 +68,7 @@ def variant(algorithm: str, args) -> str:
 def _run_args(algorithm: str, seed: int, args, out: Path) -> list[str]:
     name = f"{variant(algorithm, args)}_seed{seed}"
     common = ["search", "--space", "nb201", "--algorithm", algorithm, "--proxy", args.proxy,
-              "--results", str(out / "scores.jsonl"), "--checkpoint", str(out / "checkpoints" / f"{name}.json"),
+              "--results", str(args.results or out / "scores.jsonl"), "--checkpoint", str(out / "checkpoints" / f"{name}.json"),
               "--output", str(out / "runs" / f"{name}.json"), "--workers", str(args.workers),
               "--no-progress"] + (["--threads", str(args.threads)] if args.threads else [])
     if args.data_root:
@@ -307,6 +307,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=80, help="evolution: children (default 80: 100 networks)")
     p.add_argument("--tournament", type=int, default=5, help="evolution: tournament size (default 5)")
     p.add_argument("--workers", default="auto")
+    p.add_argument("--results", default=None,
+                   help="results store (default <out>/scores.jsonl); one run writes a store at a time, so runs side "
+                        "by side each need their own")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads per worker (default: the CLI's)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", default="evaluation/search_nb201")
