@@ -12,8 +12,9 @@ included (property tests: ``tests/test_metrics_properties.py``).
 * :func:`kendall_tau`: Kendall's tau-b (ties handled as scipy does).
 * :func:`expected_best_of_n`: what a best-of-N sampling search by the proxy finds on average
   (and its spread): the accuracy of the highest-scoring of N architectures drawn uniformly
-  from the pool, averaged exactly over all N-subsets. Its own NaN policy: a NaN score stays
-  in the pool, below every finite one (the search draws it, never keeps it).
+  from the pool, averaged exactly over all N-subsets, ties broken uniformly at random. Its own
+  NaN policy: a NaN score stays in the pool, below every finite one (the search draws it,
+  never keeps it).
 * :func:`spearman_rho`, :func:`pearson_r`: the values scipy's ``spearmanr`` / ``pearsonr``
   give, computed directly (scipy's call overhead dominates a bootstrap otherwise).
 * :func:`precision_at_top`: the paper's P@TopK (Table 10, after Liu et al. 2020):
@@ -337,8 +338,10 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
 
     Returns ``(mean, std)`` in the accuracy's units. Exact: sorted by score (descending,
     stable), the i-th architecture (1-based) is the best of a uniform ``n``-subset with
-    probability C(M - i, n - 1) / C(M, n) (computed in logs). Tied finite scores go to the
-    pool's order (a continuous proxy has none). A uniform ``n``-subset of a uniform random
+    probability C(M - i, n - 1) / C(M, n) (computed in logs). Ties (equal scores, and all
+    not-computable ones) are broken uniformly at random, as by draw order: a tied architecture
+    counts with its tie group's mean accuracy, so the result never depends on the pool's
+    order. A uniform ``n``-subset of a uniform random
     sample of a space is a uniform ``n``-subset of the space, so on a seeded uniform sample
     the mean is an unbiased estimate of the search's expected outcome on the whole space;
     on the whole space it is that outcome. With ``scores`` the validation accuracy it is
@@ -368,6 +371,12 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
 
     p = np.zeros(m)
     p[possible] = np.exp(log_comb(rest[possible], n - 1) - log_comb(m, n))
-    v = a[order]
-    mean = float(np.sum(p * v))
-    return mean, float(np.sqrt(max(float(np.sum(p * (v - mean) ** 2)), 0.0)))
+    # tied scores: the search keeps any of the tied ones drawn, each as likely (by symmetry),
+    # so each tied architecture counts with its group's mean accuracy (and mean square)
+    k, v = key[order], a[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    size = np.diff(np.r_[starts, m])
+    v1 = np.repeat(np.add.reduceat(v, starts) / size, size)
+    v2 = np.repeat(np.add.reduceat(v * v, starts) / size, size)
+    mean = float(np.sum(p * v1))
+    return mean, float(np.sqrt(max(float(np.sum(p * v2)) - mean * mean, 0.0)))
