@@ -151,7 +151,7 @@ def report(out: Path, data_root: str | None, pool: Path | None = None) -> list[d
         row["cifar10_test_each"] = " ".join(f"{g['cifar10']['accuracy']:.2f}" for g in gt)
         rows.append(row)
     if not rows:
-        print("no runs yet", file=sys.stderr)
+        print(f"no runs yet under {out / 'runs'}", file=sys.stderr)
         return rows
     with open(out / "search_table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -318,8 +318,8 @@ def main(argv=None) -> int:
                    help="scored uniform NB201 sample for the expected best-of-N table ('' for none)")
     args = p.parse_args(argv)
     out = Path(args.out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     if not args.report_only:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
         from xigsnr_naslib.cli import main as cli
 
         seeds = range(args.first_seed, args.first_seed + args.seeds)

@@ -213,10 +213,17 @@ def test_expected_best_of_n_rejects_bad_n(n):
         expected_best_of_n([1, 2, 3, 4], [1, 2, 3, 4], n)
 
 
-def test_expected_best_of_n_rejects_nan_accuracy_and_length_mismatch():
+@pytest.mark.parametrize("scores,accuracy,message", [
+    ([1, 2], [1, np.nan], "NaN or infinite"),
+    ([1, 2], [1, np.inf], "NaN or infinite"),
+    ([1, 2], [1], "differ in length"),
+    ([], [], "the pool is empty"),
+    ("12", "34", "scores must be a 1-D sequence of numbers, got str"),
+    ([1, "a"], [1, 2], "scores must hold numbers"),
+    ([1, 2], [[1], [2]], "accuracy must be a 1-D sequence"),
+])
+def test_expected_best_of_n_rejects_bad_pools(scores, accuracy, message):
     from xigsnr_naslib.metrics import expected_best_of_n
 
-    with pytest.raises(ValueError, match="NaN"):
-        expected_best_of_n([1, 2], [1, np.nan], 1)
-    with pytest.raises(ValueError, match="differ in length"):
-        expected_best_of_n([1, 2], [1], 1)
+    with pytest.raises(ValueError, match=message):
+        expected_best_of_n(scores, accuracy, 1)

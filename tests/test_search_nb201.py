@@ -203,6 +203,8 @@ def test_prune_command_reports_ground_truth_and_resumes_without_scoring_again(tm
     before = _lines(tmp_path)
     assert main(args) == 0  # a rerun: everything from the store
     assert _lines(tmp_path) == before
+    assert json.loads((tmp_path / "run.json").read_text())["networks_scored_now"] == 0
+    assert "networks scored: 58 (0 in this invocation" in capsys.readouterr().out
     assert json.loads((tmp_path / "run.json").read_text())["arch"] == arch
 
 
@@ -217,7 +219,7 @@ def test_a_changed_header_is_refused_by_name(tmp_path, data_root, capsys, monkey
     assert "proxies" in capsys.readouterr().err
 
 
-def test_sampling_more_reuses_every_score_already_stored(tmp_path, data_root, monkeypatch):
+def test_sampling_more_reuses_every_score_already_stored(tmp_path, data_root, monkeypatch, capsys):
     monkeypatch.setenv("XIGSNR_DATA_ROOT", str(data_root))
     assert main(_search(tmp_path, "--algorithm", "sample", "--proxy", "params", "--samples", "6", name="a")) == 0
     assert len(_lines(tmp_path)) == 6 + 0  # the chosen cell is one of the six
@@ -225,6 +227,9 @@ def test_sampling_more_reuses_every_score_already_stored(tmp_path, data_root, mo
     # the same seed draws the same first six: only four more are scored
     lines = _lines(tmp_path)
     assert len(lines) == 10 and len({json.loads(l)["arch"] for l in lines}) == 10
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert (report["networks_scored"], report["networks_scored_now"]) == (10, 4)
+    assert "networks scored: 10 (4 in this invocation" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # scores NAS-Bench-201 networks with xi-GSNR on CIFAR-100 and ImageNet16-120 stand-ins

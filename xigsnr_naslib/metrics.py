@@ -347,17 +347,27 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
     on the whole space it is that outcome. With ``scores`` the validation accuracy it is
     NAS-Bench-201's random-search baseline (best validation of ``n`` trained networks).
 
-    Errors: ``ValueError`` for ``n`` outside [1, M], unequal lengths, or a NaN accuracy.
+    Errors: ``ValueError`` for ``n`` outside [1, M], an empty pool, unequal lengths,
+    anything but 1-D sequences of numbers, or a NaN or infinite accuracy.
     Tests: ``tests/test_metrics_properties.py`` (against enumerating every subset).
     """
     from scipy.special import gammaln
 
-    s = np.asarray(scores, dtype=float).ravel()
-    a = np.asarray(accuracy, dtype=float).ravel()
+    arrays = []
+    for name, values in (("scores", scores), ("accuracy", accuracy)):
+        if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+            raise ValueError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
+        try:
+            arrays.append(np.asarray(values, dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must hold numbers: {exc}") from None
+    s, a = arrays
     if len(s) != len(a):
         raise ValueError(f"scores and accuracy differ in length: {len(s)} vs {len(a)}")
-    if np.isnan(a).any():
-        raise ValueError("accuracy has NaN values; leave those architectures out of the pool")
+    if len(s) == 0:
+        raise ValueError("the pool is empty")
+    if not np.isfinite(a).all():
+        raise ValueError("accuracy has NaN or infinite values; leave those architectures out of the pool")
     m = len(s)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= m:
         raise ValueError(f"n must be an integer in [1, {m}] (the pool's size), got {n!r}")

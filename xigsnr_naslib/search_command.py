@@ -16,7 +16,7 @@ CIFAR-10 validation), its rank in the space, parameters, FLOPs, CPU seconds and 
 scored; ``--checkpoint`` holds the run's header (proxy, protocol, seeds, algorithm settings):
 rerunning resumes, a changed header is refused.
 
-The paper's ProxylessNAS search (the paper's ProxylessNAS search, on the user's ImageNet training folder)::
+The paper's ProxylessNAS search, on the user's ImageNet training folder::
 
     xigsnr-naslib search --space proxylessnas_xigsnr --max-flops 400M \\
         --population 128 --steps 2000 --images imagenet/train --data-root /data

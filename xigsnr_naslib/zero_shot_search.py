@@ -244,6 +244,28 @@ def _standing(table, code: str) -> dict:
 
 # --- the command ----------------------------------------------------------------------------------
 
+#: the flags each algorithm reads, with the parser's defaults: a flag of another algorithm set to
+#: anything else is refused (it would be ignored)
+ALGORITHM_FLAGS = {
+    "prune": {"repeats": 3, "supernet_option": []},
+    "sample": {"samples": 100, "search_seed": 0},
+    "evolution": {"population": 128, "steps": 2000, "sample_size": 32, "mutation_rate": None,
+                  "crossover_rate": 0.25, "search_seed": 0},
+}
+
+
+def check_algorithm_flags(args, algorithm: str) -> None:
+    """Refuse a flag that only another algorithm reads (e.g. ``--samples`` with ``prune``),
+    naming the algorithms that read it. Errors: ``ValueError``."""
+    own = ALGORITHM_FLAGS.get(algorithm, {})
+    for other, flags in ALGORITHM_FLAGS.items():
+        for name, default in flags.items():
+            if name in own or getattr(args, name, default) == default:
+                continue
+            readers = [a for a, f in ALGORITHM_FLAGS.items() if name in f]
+            raise ValueError(f"--{name.replace('_', '-')} is for --algorithm {' or '.join(readers)}, not {algorithm}")
+
+
 def run_zero_shot(args) -> int:
     """``xigsnr-naslib search`` on a space with a supernet (NAS-Bench-201, DARTS); see
     :mod:`xigsnr_naslib.search_command`."""
@@ -263,12 +285,11 @@ def run_zero_shot(args) -> int:
                          f"{', '.join(args.proxy)}")
     proxy = get_proxy(args.proxy[0] if args.proxy else dataset.proxy)
     supernet_options = dict(args.supernet_option)
+    check_algorithm_flags(args, algorithm)
     if algorithm == "prune":
         check_supernet_proxy(proxy)
         sn_card = supernet_card(card, dataset)
         sn_card.create_space(**supernet_options)  # an unknown or bad option is refused before any work
-    elif supernet_options:
-        raise ValueError(f"--supernet-option is for --algorithm prune, not {algorithm}")
     if args.paper_constraints:
         raise ValueError(f"the paper gives no constraints for space {card.name!r}")
     from .evolution import Constraints, parse_amount
@@ -315,6 +336,7 @@ def run_zero_shot(args) -> int:
     _print_header(header, study)
     run = open_run(checkpoint, header) if algorithm != "evolution" else {"header": header}
     began_cpu, began_wall = cpu_seconds(), time.perf_counter()
+    stored_before = _stored_keys(study)
     extra: dict[str, Any] = {}
     if algorithm == "prune":
         from .pruning import prune, study_scorer
@@ -350,6 +372,7 @@ def run_zero_shot(args) -> int:
     used = list({record_key(r): r for r in used}.values())  # a data-free proxy's repeats are one network
     report = {"header": header, "algorithm": algorithm, "space": card.name, "dataset": dataset.name,
               "proxy": proxy.name, "proxy_score": final.get("score"), "networks_scored": len(used),
+              "networks_scored_now": sum(1 for r in used if record_key(r) not in stored_before),
               "cpu_seconds": round(cpu_seconds() - began_cpu, 2), "wall_seconds": round(time.perf_counter() - began_wall, 2),
               "scoring_seconds": round(sum(r.get("seconds") or 0.0 for r in used), 2)}
     report.update(describe_architecture(card, dataset, study.space, arch, args.data_root))
@@ -364,6 +387,13 @@ def run_zero_shot(args) -> int:
     _print_report(report)
     print(f"report: {output}\ncheckpoint: {checkpoint}\nscores: {store}")
     return 0
+
+
+def _stored_keys(study) -> set:
+    """The keys of the records the study's store holds now (none without a store)."""
+    from .results import record_key
+
+    return {record_key(r) for r in study.store} if study.store is not None else set()
 
 
 def _records(study, archs: list) -> list[dict]:
@@ -395,5 +425,6 @@ def _print_report(report: dict) -> None:
             else:
                 print(f"{name} {split}: {v['accuracy']:.2f} (rank {v['rank']} of {v['of']}, top {v['top_percent']:.2f}%; "
                       f"best {v['space_best']:.2f})")
-    print(f"networks scored: {report['networks_scored']}; CPU seconds (this invocation): {report['cpu_seconds']}; "
+    print(f"networks scored: {report['networks_scored']} ({report['networks_scored_now']} in this invocation, the "
+          f"others read from the store); CPU seconds (this invocation): {report['cpu_seconds']}; "
           f"scoring seconds (every network used, this invocation or before): {report['scoring_seconds']}")
