@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import random
 import statistics
 import sys
 from pathlib import Path
@@ -197,6 +196,7 @@ def _pool_estimates(pool: Path, truth, valid, test, budgets=(100, 1000)) -> list
     acc = test["accuracy"]
     ensemble = get_proxy("ensemble")
     held_out = table[table["sample"] == "evaluation"]
+
     def combine(row):
         values = {m: row[m] for m in ensemble.members}
         return ensemble.compute(values) if all(np.isfinite(v) for v in values.values()) else np.nan  # not computable

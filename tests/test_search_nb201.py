@@ -331,3 +331,20 @@ def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkey
     monkeypatch.setitem(proxy_registry._PROXIES._items, "table_only", table_only)
     with pytest.raises(ValueError, match="not computable on a supernet"):
         check_supernet_proxy(ensemble_proxy("mixed", [Member("params", "log", 13.0), Member("table_only", "identity")]))
+
+
+def test_the_algorithm_flag_table_holds_the_parser_defaults():
+    """check_algorithm_flags refuses a flag set to anything but its default: the table's
+    defaults must be the parser's, or a flag left alone would be refused (or a set one missed)."""
+    import argparse
+
+    from xigsnr_naslib.search_command import add_search_parser
+    from xigsnr_naslib.zero_shot_search import ALGORITHM_FLAGS
+
+    parser = argparse.ArgumentParser()
+    add_search_parser(parser.add_subparsers())
+    defaults = vars(parser.parse_args(["search", "--space", "nb201"]))
+    for flags in ALGORITHM_FLAGS.values():
+        for name, default in flags.items():
+            assert defaults[name] == default, name
+

@@ -244,8 +244,8 @@ def _standing(table, code: str) -> dict:
 
 # --- the command ----------------------------------------------------------------------------------
 
-#: the flags each algorithm reads, with the parser's defaults: a flag of another algorithm set to
-#: anything else is refused (it would be ignored)
+#: the flags each algorithm reads, with the parser's defaults (``search_command``; a test checks
+#: they agree): a flag of another algorithm set to anything else is refused (it would be ignored)
 ALGORITHM_FLAGS = {
     "prune": {"repeats": 3, "supernet_option": []},
     "sample": {"samples": 100, "search_seed": 0},
@@ -258,7 +258,7 @@ def check_algorithm_flags(args, algorithm: str) -> None:
     """Refuse a flag that only another algorithm reads (e.g. ``--samples`` with ``prune``),
     naming the algorithms that read it. Errors: ``ValueError``."""
     own = ALGORITHM_FLAGS.get(algorithm, {})
-    for other, flags in ALGORITHM_FLAGS.items():
+    for flags in ALGORITHM_FLAGS.values():
         for name, default in flags.items():
             if name in own or getattr(args, name, default) == default:
                 continue
