@@ -15,10 +15,11 @@ images; single-batch proxies read batch 0) twice: with data and init seed ``a`` 
   computed under other random draws can be expected to reach);
 * ``tau(ours)``, ``tau(table)``: Kendall tau against the test accuracy (the project's
   ground truth), each with a 95% percentile bootstrap interval over the archs;
-* ``|rho - floor|`` and whether it is within 0.05.
+* ``|rho - floor|`` and whether it is within 0.05;
+* whether ``tau(ours)`` lies inside the bootstrap interval of ``tau(table)``.
 
 Also NASWOT's own run (``nb201/naswot_scores_all15625.csv``: the first version's Jacobian
-score) against ``jacov`` and ``nwot``. Scoring goes in chunks (seed a on every arch, then seed
+score) against ``jacov`` and ``nwot``, with the same columns. Scoring goes in chunks (seed a on every arch, then seed
 b) into a resumable store; ``--report-only`` builds the table from what the store holds (the
 floor over the archs both seeds have). The table (markdown) goes to ``--out``.
 """
@@ -106,6 +107,29 @@ def _interval(metric, s, a, n_boot: int) -> str:
     return f"[{low:.3f}, {high:.3f}]"
 
 
+def _comparison(ours_a: dict, ours_b: dict, theirs, archs: list[str], accuracy: dict[str, float],
+                n_boot: int) -> tuple[int, int, str]:
+    """(n, not computable, the row's cells from rho(ours, theirs) on) for one proxy: ``theirs``
+    maps arch -> the other source's score (a pandas Series)."""
+    scored = [x for x in archs if x in ours_a and x in theirs.index]
+    mine = np.array([ours_a[x] for x in scored], dtype=float)
+    other = np.array([theirs[x] for x in scored], dtype=float)
+    acc = np.array([accuracy[x] for x in scored], dtype=float)
+    common = [x for x in scored if x in ours_b]
+    pair = (np.array([ours_a[x] for x in common], dtype=float), np.array([ours_b[x] for x in common], dtype=float))
+    floor, rho = spearman_rho(*pair), spearman_rho(mine, other)
+    gap = abs(rho - floor)
+    tau_ours = kendall_tau(mine, acc)
+    low, high = bootstrap_ci(kendall_tau, other, acc, n_boot=n_boot, seed=0)
+    cells = (f"{rho:.3f} {_interval(spearman_rho, mine, other, n_boot)} | "
+             f"{floor:.3f} {_interval(spearman_rho, *pair, n_boot)} (n={len(common)}) | "
+             f"{gap:.3f} {'ok' if gap <= TOLERANCE else '**> 0.05**'} | "
+             f"{tau_ours:.3f} {_interval(kendall_tau, mine, acc, n_boot)} | "
+             f"{kendall_tau(other, acc):.3f} [{low:.3f}, {high:.3f}] | "
+             f"{'yes' if low <= tau_ours <= high else '**no**'} |")
+    return len(scored), int(np.isnan(mine).sum()), cells
+
+
 def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: dict[str, float]) -> str:
     stores = [Path(args.store), *map(Path, args.also_read)]
     a, b = (our_scores(stores, proxies, archs, s) for s in args.seeds)
@@ -114,42 +138,21 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
              "(data and init); accuracy: test (the project's ground truth); 95% bootstrap intervals "
              f"({args.n_boot} resamples).", "",
              "| proxy | n | not computable (a) | rho(ours, table) | floor rho(a, b) | abs(rho - floor) | "
-             "tau(ours, acc) | tau(table, acc) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "tau(ours, acc) | tau(table, acc) | tau(ours) in the table's interval |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in proxies:
-        scored = [x for x in archs if x in a[name]]
-        ours_a = np.array([a[name][x] for x in scored], dtype=float)
-        theirs = np.array([table.scores.at[x, TABLE_COLUMN[name]] for x in scored], dtype=float)
-        acc = np.array([accuracy[x] for x in scored], dtype=float)
-        common = [x for x in scored if x in b[name]]
-        pair = (np.array([a[name][x] for x in common], dtype=float), np.array([b[name][x] for x in common], dtype=float))
-        floor = spearman_rho(*pair)
-        rho_t = spearman_rho(ours_a, theirs)
-        gap = abs(rho_t - floor)
-        verdict = "ok" if gap <= TOLERANCE else "**> 0.05**"
-        lines.append(f"| {name} (vs {TABLE_COLUMN[name]}) | {len(scored)} | {int(np.isnan(ours_a).sum())} | "
-                     f"{rho_t:.3f} {_interval(spearman_rho, ours_a, theirs, args.n_boot)} | "
-                     f"{floor:.3f} {_interval(spearman_rho, *pair, args.n_boot)} (n={len(common)}) | "
-                     f"{gap:.3f} {verdict} | "
-                     f"{kendall_tau(ours_a, acc):.3f} {_interval(kendall_tau, ours_a, acc, args.n_boot)} | "
-                     f"{kendall_tau(theirs, acc):.3f} {_interval(kendall_tau, theirs, acc, args.n_boot)} |")
+        n, missing, cells = _comparison(a[name], b[name], table.scores[TABLE_COLUMN[name]], archs, accuracy,
+                                        args.n_boot)
+        lines.append(f"| {name} (vs {TABLE_COLUMN[name]}) | {n} | {missing} | {cells}")
     lines += ["", "NASWOT's own run (`naswot_scores_all15625.csv`, the first version's Jacobian score, "
               "batch 128) on the same archs:", "",
-              "| proxy | n | rho(ours, NASWOT run) | floor rho(a, b) | tau(ours, acc) | tau(NASWOT run, acc) |",
-              "|---|---|---|---|---|---|"]
+              "| proxy | n | rho(ours, NASWOT run) | floor rho(a, b) | abs(rho - floor) | tau(ours, acc) | "
+              "tau(NASWOT run, acc) | tau(ours) in the run's interval |",
+              "|---|---|---|---|---|---|---|---|"]
     for name in ("jacov", "nwot"):
-        if name not in proxies:
-            continue
-        scored = [x for x in archs if x in a[name] and x in naswot.scores.index]
-        ours_a = np.array([a[name][x] for x in scored], dtype=float)
-        theirs = np.array([naswot.scores.at[x, "naswot"] for x in scored], dtype=float)
-        acc = np.array([accuracy[x] for x in scored], dtype=float)
-        common = [x for x in scored if x in b[name]]
-        floor = spearman_rho([a[name][x] for x in common], [b[name][x] for x in common])
-        lines.append(f"| {name} | {len(scored)} | {spearman_rho(ours_a, theirs):.3f} | "
-                     f"{floor:.3f} (n={len(common)}) | "
-                     f"{kendall_tau(ours_a, acc):.3f} {_interval(kendall_tau, ours_a, acc, args.n_boot)} | "
-                     f"{kendall_tau(theirs, acc):.3f} {_interval(kendall_tau, theirs, acc, args.n_boot)} |")
+        if name in proxies:
+            n, _, cells = _comparison(a[name], b[name], naswot.scores["naswot"], archs, accuracy, args.n_boot)
+            lines.append(f"| {name} | {n} | {cells}")
     return "\n".join(lines) + "\n"
 
 

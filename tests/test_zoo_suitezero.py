@@ -271,3 +271,56 @@ def test_spearman_against_the_suitezero_table_on_a_seeded_sample(tmp_path, data_
         ours = {r["arch"]: (r["score"] if r["status"] == "ok" else np.nan) for r in records if r["proxy"] == name}
         rho = spearman_rho([ours[a] for a in archs], table.scores.loc[archs, "nwot" if "nwot" in name else name])
         assert rho > threshold, (name, rho)
+
+
+def _validate_zoo_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "evaluation" / "validate_zoo.py"
+    spec = importlib.util.spec_from_file_location("validate_zoo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_report_verdicts_on_a_store_of_known_scores(tmp_path, data_root):
+    """evaluation/validate_zoo.py's table on a store written here: seed a equal to the table
+    (rho 1, tau(ours) = tau(table): inside the interval, gap to a floor of 1 is 0, "ok");
+    seed b the table's negation (floor -1: gap 2, flagged); a second proxy whose scores under
+    both seeds are the table's negation (floor 1, rho -1: gap 2; tau(ours) = -tau(table),
+    outside an interval that excludes 0: flagged "no"). No scoring: the verdicts alone."""
+    import argparse
+    import json
+    import warnings
+
+    from xigsnr_naslib.ground_truth import nb201_ground_truth
+    from xigsnr_naslib.score_tables import read_naswot_csv, read_suitezero_csv
+
+    vz = _validate_zoo_script()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = read_suitezero_csv(data_root / "nb201" / "suitezero_cifar10_9445.csv")
+        naswot = read_naswot_csv(data_root / "nb201" / "naswot_scores_all15625.csv")
+    truth = nb201_ground_truth("cifar10", data_root)
+    accuracy = dict(zip(truth["arch"], truth["accuracy"]))
+    archs = vz.sample_archs(table, 40, 0)
+    store = tmp_path / "v.jsonl"
+    signs = {("synflow", 1): 1, ("synflow", 2): -1, ("params", 1): -1, ("params", 2): -1}
+    with store.open("w") as f:
+        for (name, seed), sign in signs.items():
+            for arch in archs:
+                f.write(json.dumps({"space": "nb201", "dataset": "cifar10", "arch": arch, "proxy": name,
+                                    "settings": get_proxy(name).settings, "status": "ok",
+                                    "protocol": {"init_seed": seed, "data_seed": seed, "n_batches": 8,
+                                                 "batch_size": 64},
+                                    "score": sign * float(table.scores.at[arch, name])}) + "\n")
+    args = argparse.Namespace(store=str(store), also_read=[], seeds=(1, 2), seed=0, n_boot=200)
+    rows = {line.split(" (vs")[0].strip("| "): [c.strip() for c in line.strip("|").split("|")]
+            for line in vz.report(args, ["synflow", "params"], archs, table, naswot, accuracy).splitlines()
+            if "(vs" in line}
+    synflow, params = rows["synflow"], rows["params"]
+    assert synflow[3].startswith("1.000") and synflow[4].startswith("-1.000") and synflow[5] == "2.000 **> 0.05**"
+    assert synflow[6].split()[0] == synflow[7].split()[0] and synflow[8] == "yes"
+    assert params[3].startswith("-1.000") and params[4].startswith("1.000") and params[5] == "2.000 **> 0.05**"
+    assert -float(params[6].split()[0]) == float(params[7].split()[0]) > 0.3 and params[8] == "**no**"
