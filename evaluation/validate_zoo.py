@@ -16,7 +16,9 @@ images; single-batch proxies read batch 0) twice: with data and init seed ``a`` 
 * ``tau(ours)``, ``tau(table)``: Kendall tau against the test accuracy (the project's
   ground truth), each with a 95% percentile bootstrap interval over the archs;
 * ``|rho - floor|`` and whether it is within 0.05;
-* whether ``tau(ours)`` lies inside the bootstrap interval of ``tau(table)``.
+* whether ``tau(ours)`` lies inside the bootstrap interval of ``tau(table)``;
+* ``tau(ours, seed b)``: the same tau from the seed-b scores (how far the draw alone moves it:
+  the bootstrap resamples architectures, not draws).
 
 Also NASWOT's own run (``nb201/naswot_scores_all15625.csv``: the first version's Jacobian
 score) against ``jacov`` and ``nwot``, with the same columns. Scoring goes in chunks (seed a on every arch, then seed
@@ -117,6 +119,7 @@ def _comparison(ours_a: dict, ours_b: dict, theirs, archs: list[str], accuracy: 
     acc = np.array([accuracy[x] for x in scored], dtype=float)
     common = [x for x in scored if x in ours_b]
     pair = (np.array([ours_a[x] for x in common], dtype=float), np.array([ours_b[x] for x in common], dtype=float))
+    acc_b = np.array([accuracy[x] for x in common], dtype=float)
     floor, rho = spearman_rho(*pair), spearman_rho(mine, other)
     gap = abs(rho - floor)
     tau_ours = kendall_tau(mine, acc)
@@ -126,7 +129,8 @@ def _comparison(ours_a: dict, ours_b: dict, theirs, archs: list[str], accuracy: 
              f"{gap:.3f} {'ok' if gap <= TOLERANCE else '**> 0.05**'} | "
              f"{tau_ours:.3f} {_interval(kendall_tau, mine, acc, n_boot)} | "
              f"{kendall_tau(other, acc):.3f} [{low:.3f}, {high:.3f}] | "
-             f"{'yes' if low <= tau_ours <= high else '**no**'} |")
+             f"{'yes' if low <= tau_ours <= high else '**no**'} | "
+             f"{kendall_tau(pair[1], acc_b):.3f} {_interval(kendall_tau, pair[1], acc_b, n_boot)} |")
     return len(scored), int(np.isnan(mine).sum()), cells
 
 
@@ -138,8 +142,8 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
              "(data and init); accuracy: test (the project's ground truth); 95% bootstrap intervals "
              f"({args.n_boot} resamples).", "",
              "| proxy | n | not computable (a) | rho(ours, table) | floor rho(a, b) | abs(rho - floor) | "
-             "tau(ours, acc) | tau(table, acc) | tau(ours) in the table's interval |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "tau(ours, acc) | tau(table, acc) | tau(ours) in the table's interval | tau(ours, seed b, acc) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in proxies:
         n, missing, cells = _comparison(a[name], b[name], table.scores[TABLE_COLUMN[name]], archs, accuracy,
                                         args.n_boot)
@@ -147,8 +151,8 @@ def report(args, proxies: list[str], archs: list[str], table, naswot, accuracy: 
     lines += ["", "NASWOT's own run (`naswot_scores_all15625.csv`, the first version's Jacobian score, "
               "batch 128) on the same archs:", "",
               "| proxy | n | rho(ours, NASWOT run) | floor rho(a, b) | abs(rho - floor) | tau(ours, acc) | "
-              "tau(NASWOT run, acc) | tau(ours) in the run's interval |",
-              "|---|---|---|---|---|---|---|---|"]
+              "tau(NASWOT run, acc) | tau(ours) in the run's interval | tau(ours, seed b, acc) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name in ("jacov", "nwot"):
         if name in proxies:
             n, _, cells = _comparison(a[name], b[name], naswot.scores["naswot"], archs, accuracy, args.n_boot)
