@@ -21,9 +21,10 @@ images; single-batch proxies read batch 0) twice: with data and init seed ``a`` 
   the bootstrap resamples architectures, not draws).
 
 Also NASWOT's own run (``nb201/naswot_scores_all15625.csv``: the first version's Jacobian
-score) against ``jacov`` and ``nwot``, with the same columns. Scoring goes in chunks (seed a on every arch, then seed
-b) into a resumable store; ``--report-only`` builds the table from what the store holds (the
-floor over the archs both seeds have). The table (markdown) goes to ``--out``.
+score) against ``jacov`` and ``nwot``, with the same columns. Scoring goes in chunks (seed a
+on every arch, then seed b) into a resumable store; ``--report-only`` builds the table from
+what the store holds (the floor over the archs both seeds have). The table (markdown) goes
+to ``--out``.
 """
 from __future__ import annotations
 

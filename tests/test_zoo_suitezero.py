@@ -286,8 +286,8 @@ def _validate_zoo_script():
 
 def test_validation_report_verdicts_on_a_store_of_known_scores(tmp_path, data_root):
     """evaluation/validate_zoo.py's table on a store written here: seed a equal to the table
-    (rho 1, tau(ours) = tau(table): inside the interval, gap to a floor of 1 is 0, "ok");
-    seed b the table's negation (floor -1: gap 2, flagged); a second proxy whose scores under
+    (rho 1, tau(ours) = tau(table): inside the interval, "yes"); seed b the table's negation
+    (floor -1: gap 2, flagged; seed-b tau = -tau(table)); a second proxy whose scores under
     both seeds are the table's negation (floor 1, rho -1: gap 2; tau(ours) = -tau(table),
     outside an interval that excludes 0: flagged "no"). No scoring: the verdicts alone."""
     import argparse
