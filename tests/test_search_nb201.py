@@ -347,4 +347,3 @@ def test_the_algorithm_flag_table_holds_the_parser_defaults():
     for flags in ALGORITHM_FLAGS.values():
         for name, default in flags.items():
             assert defaults[name] == default, name
-
