@@ -1,11 +1,15 @@
-"""Contract tests of the NASLib bridge, without NASLib.
+"""Contract tests of the NASLib bridge: in the real NASLib where it is importable, else a stand-in.
 
-The NASLib stand-in (``tests/naslib_standin.py``) reproduces NASLib's measures registry (the
-``measure`` decorator with ``bn``/``copy_net``, the copy that drops BatchNorm when
-``bn=False``, the error on a name registered twice, ``calc_measure``'s plain lookup) and
-``find_measures``' call sequence (one batch, ``calc_measure(name, net, device, inputs,
-targets, loss_fn=..., split_data=1)``, the returned list of tensors summed with ``torch.sum``
-and ``.item()``). The values are checked against the core estimators.
+Where NASLib imports (the NASLib environments of ``tests/test_in_real_naslib.py``, both
+branches), ``registry`` is NASLib's own measures registry (its ``_measure_impls`` and
+``available_measures`` swapped for copies during each test, so a test starts from NASLib's own
+measures alone) and ``find_measures`` is NASLib's ``predictive.find_measures`` over a one-batch
+loader. Elsewhere the stand-in (``tests/naslib_standin.py``) reproduces that registry (the
+``measure`` decorator with ``bn``/``copy_net``, the copy that drops BatchNorm when ``bn=False``,
+the error on a name registered twice, ``calc_measure``'s plain lookup) and ``find_measures``'
+call sequence (one batch, ``calc_measure(name, net, device, inputs, targets, loss_fn=...,
+split_data=1)``, the returned list of tensors summed with ``torch.sum`` and ``.item()``). Every
+test here thus runs against the real host too. The values are checked against the core estimators.
 """
 import importlib
 import math
@@ -22,15 +26,51 @@ from xigsnr_naslib import naslib_bridge as bridge
 from xigsnr_naslib.spaces.nb201 import NB201Network
 from xigsnr_naslib.zico import zico
 
-from naslib_standin import find_measures, install_fake_naslib, make_registry
+from naslib_standin import find_measures as standin_find_measures, install_fake_naslib, make_registry
+
+bridge.add_collections_aliases()
+try:
+    REAL, LAYOUT = bridge.find_measures_module()
+except bridge.NASLibNotFound:
+    REAL = LAYOUT = None
+
+
+def naslib_ready(net):
+    """In the real NASLib a measure copies the network with ``net.get_prunable_copy(bn=...)``, which
+    NASLib's ``find_measures_arrays`` attaches to a plain module (``predictive.copynet``): so do we."""
+    if REAL is not None:
+        from importlib import import_module
+
+        predictive = import_module(REAL.__name__.rsplit(".", 1)[0] + ".predictive")
+        net.get_prunable_copy = types.MethodType(predictive.copynet, net)
+    return net
+
+
+def find_measures(registry, net, inputs, targets, name, loss_fn=F.cross_entropy):
+    """NASLib's ``predictive.find_measures`` (real NASLib), or the stand-in's call sequence."""
+    if REAL is None:
+        return standin_find_measures(registry, net, inputs, targets, name, loss_fn)
+    from importlib import import_module
+
+    predictive = import_module(REAL.__name__.rsplit(".", 1)[0] + ".predictive")
+    return predictive.find_measures(net, bridge.FixedBatchLoader(inputs, targets), ("random", 1, 10),
+                                    torch.device("cpu"), loss_fn, measure_names=[name])
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 SPLIT = dict(n_batches=3, batch_size=4)
 
 
 @pytest.fixture
-def registry():
-    module = make_registry()
+def registry(monkeypatch):
+    if REAL is None:
+        module = make_registry()
+    else:  # NASLib's own registry, holding NASLib's own measures only, restored after the test
+        module = REAL
+        theirs = {k: v for k, v in module._measure_impls.items() if k not in getattr(module, "_xigsnr_registered", {})}
+        monkeypatch.setattr(module, "_measure_impls", theirs)
+        monkeypatch.setattr(module, "available_measures", [m for m in module.available_measures if m in theirs])
+        monkeypatch.setattr(module, "_xigsnr_registered", {}, raising=False)
+        monkeypatch.setattr(module, "calc_measure", module.calc_measure)  # guard_registry wraps it
     yield module
     bridge._BRIDGE.split = bridge.BatchSplit()  # leave the default split for other tests
 
@@ -44,7 +84,7 @@ def one_batch():
 
 def small_net(seed=0):
     torch.manual_seed(seed)
-    return NB201Network(ARCH, num_classes=10, channels=4, cells_per_stage=1).train()
+    return naslib_ready(NB201Network(ARCH, num_classes=10, channels=4, cells_per_stage=1).train())
 
 
 def split_batches(x, y, n_batches=SPLIT["n_batches"], batch_size=SPLIT["batch_size"]):
@@ -110,7 +150,7 @@ def test_a_batch_that_does_not_split_is_a_clear_error(registry):
 def test_registration_is_idempotent_and_follows_the_latest_split(registry, one_batch):
     bridge.register_naslib_measures(measures_module=registry)
     bridge.register_naslib_measures(measures_module=registry, **SPLIT)  # no KeyError from the registry
-    assert registry.available_measures == list(bridge.DEFAULT_MEASURES)
+    assert [m for m in registry.available_measures if m in bridge.DEFAULT_MEASURES] == list(bridge.DEFAULT_MEASURES)
     x, y = one_batch
     assert math.isfinite(find_measures(registry, small_net(), x, y, "xi_gsnr"))  # 3 x 4 now applies
     info = bridge.registered_measures()["zico"]
@@ -150,7 +190,8 @@ def test_copy_net_false_scores_in_place_and_restores_mode(registry, one_batch):
     bridge.register_naslib_measures(["xi_gsnr_paper"], measures_module=registry, copy_net=False, **SPLIT)
     net = small_net().eval()
     x, y = one_batch
-    got = find_measures(registry, net, x, y, "xi_gsnr_paper")
+    # the measure itself (NASLib's find_measures puts every network in train mode when it is done)
+    got = registry.calc_measure("xi_gsnr_paper", net, "cpu", x, y, loss_fn=F.cross_entropy, split_data=1)[0].item()
     assert got == pytest.approx(XiGSNR(mode="paper").score(small_net(), split_batches(x, y)), rel=1e-12)
     assert not net.training and all(p.grad is None for p in net.parameters())
 
@@ -246,20 +287,21 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
     bridge.guard_registry(registry)  # idempotent: one wrapper
     bridge.reset_measure_report()
     torch.manual_seed(0)
-    net = HashedNet(ARCH, num_classes=10, channels=4, cells_per_stage=1)
+    net = naslib_ready(HashedNet(ARCH, num_classes=10, channels=4, cells_per_stage=1))
     x, y = one_batch
     with caplog.at_level("ERROR", logger="xigsnr_naslib.naslib_bridge"):
         assert math.isfinite(find_measures(registry, net, x, y, "xi_gsnr"))
         with pytest.raises(ValueError, match="batch_size: 12"):
             find_measures(registry, net, x[:10], y[:10], "xi_gsnr")
-        with pytest.raises(KeyError, match="'xi_gsnr_v2' is not registered .*registered: xi_gsnr"):
+        with pytest.raises(KeyError, match="'xi_gsnr_v2' is not registered .*registered: .*xi_gsnr"):
             find_measures(registry, net, x, y, "xi_gsnr_v2")
     messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(messages) == 2 and all("(2, 3, 0, 2, 4, 1)" in m for m in messages)
     assert "'xi_gsnr' failed" in messages[0] and "batch_size: 12" in messages[0]
     report = bridge.measure_report()
     assert report["xi_gsnr"]["calls"] == 2 and report["xi_gsnr"]["failed"] == 1
-    assert report["xi_gsnr_v2"] == {"calls": 1, "failed": 1, "errors": [report["xi_gsnr_v2"]["errors"][0]]}
+    assert report["xi_gsnr_v2"] == {"calls": 1, "failed": 1, "errors": [report["xi_gsnr_v2"]["errors"][0]],
+                                    "not_computable": {}}
     assert report["xi_gsnr_v2"]["errors"][0].startswith("(2, 3, 0, 2, 4, 1): KeyError")
 
 
@@ -277,3 +319,35 @@ def test_an_ensemble_is_a_naslib_measure_like_any_proxy(registry, one_batch, mon
                "params": get_proxy("params")(small_net(), split_batches(x, y))}
     assert got == pytest.approx((math.log(members["xi_gsnr"]) - 10.0) / 2.0 + math.log(members["params"]) - 11.0,
                                 rel=1e-12)
+
+
+DISCONNECTED = "|none~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|"
+
+
+@pytest.mark.parametrize("name", ["xi_gsnr", "zico"])
+def test_a_cell_without_a_path_from_input_to_output_is_nan_not_an_exception(registry, one_batch, name, caplog):
+    """The host's contract: a float. NASLib's evaluator calls query() without catching, so an exception
+    here would end the experiment: undefined is NaN (NASLib's ZeroCost makes it -1e8), reported once
+    per measure and architecture at warning level with its reason, counted apart from failures."""
+    bridge.register_naslib_measures([name], measures_module=registry, **SPLIT)
+    bridge.reset_measure_report()
+
+    class Cell(NB201Network):
+        def get_hash(self):
+            return (1, 1, 1, 1, 0, 1)
+
+    x, y = one_batch
+    with caplog.at_level("WARNING", logger="xigsnr_naslib.naslib_bridge"):
+        for _ in range(2):
+            torch.manual_seed(0)
+            net = naslib_ready(Cell(DISCONNECTED, num_classes=10, channels=4, cells_per_stage=1))
+            value = find_measures(registry, net, x, y, name)
+            assert math.isnan(value) and math.isnan(bridge.last_raw_score(name))
+            assert bridge.naslib_score(value) == -1e8
+            assert "gradient" in bridge.last_not_computable(name)
+        assert math.isfinite(find_measures(registry, small_net(), x, y, name))
+        assert bridge.last_not_computable(name) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "(1, 1, 1, 1, 0, 1)" in warnings[0] and repr(name) in warnings[0]
+    report = bridge.measure_report()[name]
+    assert report["calls"] == 3 and report["failed"] == 0 and list(report["not_computable"]) == ["(1, 1, 1, 1, 0, 1)"]

@@ -151,6 +151,9 @@ def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
         elif report["failed"]:
             print(f"{PROG}: warning: measure {name!r} failed on {report['failed']} of {report['calls']} "
                   f"architectures (logged above)", file=sys.stderr)
+        if report["not_computable"]:
+            print(f"{PROG}: note: measure {name!r} is not computable on {len(report['not_computable'])} "
+                  f"architecture(s) (NaN, recorded by NASLib as -1e8; reasons logged above)", file=sys.stderr)
     if failed_everywhere:
         print(f"{PROG}: error: {'; '.join(failed_everywhere)}", file=sys.stderr)
         return 1

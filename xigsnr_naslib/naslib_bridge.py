@@ -29,17 +29,25 @@ How NASLib calls a measure, and what the bridge does about it:
 * ``bn``/``copy_net`` are NASLib's decorator flags: with ``copy_net=True`` (default) NASLib
   deep-copies the network (dropping BatchNorm when ``bn=False``) and moves the copy to the
   device; with ``copy_net=False`` the measure gets NASLib's own network (on the CPU, where
-  ``find_measures`` put it), scores it in place and leaves its gradients cleared and its
-  train/eval mode as found. ``bn=False`` needs ``copy_net=True`` (NASLib only drops
+  ``find_measures`` put it), scores it in place and leaves it as found (modes, parameters,
+  buffers, ``requires_grad``, ``.grad``). ``bn=False`` needs ``copy_net=True`` (NASLib only drops
   BatchNorm in its copy) and is refused otherwise.
 * Every measure outside NASLib's short hard-coded list must return a list of tensors, which
   ``find_measures`` sums: the bridge returns ``[tensor(score, float64)]``. ``ZeroCost``
   turns a NaN or infinite score into -1e8 without a word; the raw value of the last call of
   each measure is kept (:func:`last_raw_score`) so that a runner can record it as such.
-* NASLib's runners catch a measure's exception and go on (the benchmark runner logs
-  "Failed to compute score" at info level; a NaN becomes -1e8): every failure of a bridge
-  measure is logged at error level with the measure, the architecture and the error, and
-  counted (:func:`measure_report`). :func:`guard_registry` does the same for a name that is
+* A measure returns a float, whatever the architecture: that is the host's contract
+  (NASLib's own measures return ``0.0`` on a cell whose output does not depend on its input,
+  and NASLib's ``ZeroCostPredictorEvaluator`` calls ``query`` without catching, so one
+  exception ends the whole experiment). Where the score is undefined
+  (:class:`~xigsnr_naslib.passes.NotComputable`: e.g. the 341 NB201 cells with no path from
+  input to output) the measure returns NaN, which ``ZeroCost`` records as -1e8; the reason is
+  logged once per measure and architecture at warning level, kept for the last call
+  (:func:`last_not_computable`) and counted (:func:`measure_report`, ``not_computable``).
+* Any other exception is a failure of the run or a bad setting (a batch that does not split,
+  out of memory): it is logged at error level with the measure, the architecture and the
+  error, counted (:func:`measure_report`) and raised. NASLib's runners that catch a measure's
+  exception go on (the benchmark runner logs "Failed to compute score" at info level). :func:`guard_registry` does the same for a name that is
   not registered (NASLib's bare ``KeyError``), so a launcher can fail a run in which every
   architecture failed (``python -m xigsnr_naslib.naslib run``).
 """
@@ -57,6 +65,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .passes import NotComputable
+
 __all__ = [
     "MEASURE_MODULES",
     "DEFAULT_MEASURES",
@@ -67,6 +77,7 @@ __all__ = [
     "register_naslib_measures",
     "registered_measures",
     "last_raw_score",
+    "last_not_computable",
     "naslib_score",
     "measure_report",
     "reset_measure_report",
@@ -137,6 +148,8 @@ class _Bridge:
         self.modules: list[ModuleType] = []
         self.calls: dict[str, int] = {}
         self.failures: dict[str, list[str]] = {}
+        self.not_computable: dict[str, str] = {}  # measure -> reason of its last call, when undefined
+        self.undefined: dict[str, dict[str, str]] = {}  # measure -> {architecture: reason}, reported once each
 
     def count(self, name: str, failure: str | None = None) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -204,18 +217,38 @@ def _failed(name: str, net, exc: BaseException) -> None:
     _BRIDGE.count(name, f"{arch}: {type(exc).__name__}: {exc}")
 
 
+def _not_computable(name: str, net, exc: BaseException) -> None:
+    """Record that ``name`` is undefined on ``net``'s architecture; warn once per (measure, architecture)."""
+    arch = architecture_name(net)
+    reason = str(exc) or type(exc).__name__
+    _BRIDGE.not_computable[name] = reason
+    _BRIDGE.undefined.setdefault(name, {})
+    if arch not in _BRIDGE.undefined[name]:
+        logger.warning("NASLib measure %r is not computable on architecture %s: %s; it returns NaN (NASLib's "
+                       "ZeroCost records -1e8)", name, arch, reason)
+    _BRIDGE.undefined[name][arch] = reason
+
+
+def last_not_computable(name: str) -> str | None:
+    """Why the last call of bridge measure ``name`` was not computable (None when it was)."""
+    return _BRIDGE.not_computable.get(name)
+
+
 def measure_report() -> dict[str, dict]:
     """Per measure name, since the last :func:`reset_measure_report`: ``calls``, ``failed``
     and the ``errors`` (``"ARCH: Type: message"``, in order) of the bridge's measures and of
     the names :func:`guard_registry` saw."""
     return {name: {"calls": calls, "failed": len(_BRIDGE.failures.get(name, [])),
-                   "errors": list(_BRIDGE.failures.get(name, []))} for name, calls in _BRIDGE.calls.items()}
+                   "errors": list(_BRIDGE.failures.get(name, [])),
+                   "not_computable": dict(_BRIDGE.undefined.get(name, {}))}
+            for name, calls in _BRIDGE.calls.items()}
 
 
 def reset_measure_report() -> None:
     """Forget the counts of :func:`measure_report`."""
     _BRIDGE.calls.clear()
     _BRIDGE.failures.clear()
+    _BRIDGE.undefined.clear()
 
 
 def guard_registry(measures_module: ModuleType | None = None) -> None:
@@ -267,17 +300,18 @@ def naslib_measure(name: str) -> Callable:
         raise ValueError(f"proxy {name!r} does not look at data; NASLib has its own {name!r} measure")
 
     def measure(net, inputs, targets, loss_fn=None, split_data=1, **_decorator_args):
-        was_training = net.training
+        _BRIDGE.not_computable.pop(name, None)
         try:
             batches = _BRIDGE.split.split(inputs, targets, name)
-            net.to(inputs.device).train()
-            score = proxy(net, batches, loss_fn if loss_fn is not None else F.cross_entropy)
-        except Exception as exc:  # NASLib's runners swallow it: log and count it first
+            # the proxy scores in the mode its protocol prescribes and hands the network back as found
+            # (modes, parameters, buffers, requires_grad, .grad): NASLib's own graph with copy_net=False
+            score = proxy(net.to(inputs.device), batches, loss_fn if loss_fn is not None else F.cross_entropy)
+        except NotComputable as exc:  # a property of the architecture: the host's contract is a float
+            score = math.nan
+            _not_computable(name, net, exc)
+        except Exception as exc:  # a failure of the run or a bad setting: logged and counted, then raised
             _failed(name, net, exc)
             raise
-        finally:
-            net.zero_grad(set_to_none=True)
-            net.train(was_training)
         _BRIDGE.count(name)
         _BRIDGE.last_raw[name] = score
         return [torch.tensor(score, dtype=torch.float64)]
@@ -523,6 +557,9 @@ def run_naslib_zero_cost(config: dict, *, save: str, archs: Sequence[str], n_bat
             try:
                 score = super().query(graph, dataloader=dataloader, info=info)
                 raw = _BRIDGE.last_raw.pop(self.method_type, score)
+                why = _BRIDGE.not_computable.pop(self.method_type, None)
+                if why is not None:
+                    record["not_computable"] = why
             except Exception as exc:  # the run goes on, as NASLib's runners do, but not silently
                 if self.method_type not in ours:  # the bridge's measures have logged it already
                     logger.error("NASLib measure %r failed on architecture %s: %s: %s", self.method_type,
