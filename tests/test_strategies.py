@@ -192,15 +192,15 @@ def test_score_jointly_mixes_modes_settings_and_selections(batches):
         assert value == e.score(make_model(ARCHS[0]), batches[:2])
 
 
-def test_joint_moments_leave_batchnorm_statistics_when_asked(batches):
+def test_joint_moments_leave_batchnorm_statistics_unless_asked(batches):
     model = make_model(ARCHS[0])
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    moments = joint_gradient_moments(model, batches, update_batchnorm_stats=False)
+    moments = joint_gradient_moments(model, batches)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert score_moments(moments["official"]) == xi_gsnr(make_model(ARCHS[0]), batches)
-    # the default keeps the estimator's old behaviour: running statistics move
-    joint_gradient_moments(model, batches)
+    # asked for: running statistics move with every batch, as in a training step
+    joint_gradient_moments(model, batches, update_batchnorm_stats=True)
     assert not torch.equal(before["stem.1.running_mean"], model.state_dict()["stem.1.running_mean"])
 
 

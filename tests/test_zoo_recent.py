@@ -351,7 +351,11 @@ def test_trainable_layer_counts_of_a_hand_built_network():
     assert trainable_layers.count_trainable_tensors(model) == 7
     # modules: conv, BN, shared conv (once), Linear, frozen Linear (its bias) = 5
     assert trainable_layers.count_trainable_modules(model) == 5
-    assert get_proxy("trainable_layers")(model, []) == 7.0
+    # the proxy scores the network, not the caller's training set-up: a frozen tensor counts too,
+    # as in VKDNW's len(named_parameters()) (8 tensors; the modules stay 5), and stays frozen
+    assert get_proxy("trainable_layers")(model, []) == 8.0
+    assert get_proxy("trainable_weight_layers")(model, []) == 5.0
+    assert not frozen.weight.requires_grad
 
 
 def test_trainable_layers_of_nb201_count_three_tensors_per_convolution_edge():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .gradients import scoring_state
+
 __all__ = ["count_params", "count_flops"]
 
 
@@ -44,14 +46,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) ->
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with scoring_state(model, "eval"), torch.no_grad():  # every module's mode given back as found
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
             model(torch.zeros((1, *input_shape), device=device))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return int(total)

@@ -28,14 +28,21 @@ Two execution strategies serve several modes, or the GPU, from the same passes:
     running-statistic updates are switched off while it runs (vmap cannot write a shared
     buffer from every group, and train-mode outputs do not read them).
 
-The model is used as given (train mode, as in the released code). A model whose forward
-returns a tuple or list is read through its first element, the logits.
+The samplers use the model as given (train mode, as in the released code). A model whose
+forward returns a tuple or list is read through its first element, the logits.
+
+The scoring doors (:meth:`xigsnr_naslib.gsnr.XiGSNR.score`, ``get_proxy(name)(model, batches)``
+and the other public functions that score a caller's network) run inside
+:func:`scoring_state`: the network is scored in the state its protocol prescribes (train
+mode, every parameter differentiable, no ``.grad``), whatever state the caller left it in,
+and is given back exactly as it was found.
 """
 from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Sequence
 
 import contextlib
+import threading
 
 import torch
 import torch.nn as nn
@@ -49,6 +56,8 @@ __all__ = [
     "paired_batch_gradients",
     "stacked_batch_gradients",
     "batchnorm_running_stats_off",
+    "scoring_state",
+    "SCORING_MODES",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -202,3 +211,98 @@ def stacked_batch_gradients(
     with torch.no_grad(), batchnorm_running_stats_off(model):
         grads = vmap(grad(group_loss), in_dims=(None, 0, 0), randomness="different")(selected, xs, ys)
     return [grads[n] for n in names]
+
+
+#: the module modes a scoring door can put a network in: ``train`` (every proxy's protocol,
+#: :data:`xigsnr_naslib.protocol.BN_MODES`: BatchNorm normalises with the batch's statistics)
+#: and ``eval`` (counting FLOPs, where no statistic is read)
+SCORING_MODES = ("train", "eval")
+_GUARDED = threading.local()
+
+
+@contextlib.contextmanager
+def scoring_state(model: nn.Module, mode: str = "train", restore_buffers: bool = True) -> Iterator[nn.Module]:
+    """Score ``model`` in the state a protocol prescribes, and give it back exactly as found.
+
+    Inside: every module in ``mode`` (``model.train()`` or ``model.eval()``, submodules left in
+    another mode included), every floating-point parameter requiring gradients, every ``.grad``
+    None, gradients enabled. So a score does not depend on the mode the caller left the network
+    in, nor on which parameters the caller froze: a frozen parameter (``requires_grad=False``)
+    is scored like any other, as in the protocol's freshly built network (to score part of a
+    network, score that part).
+
+    On exit, also after an exception: the mode of every module, each parameter's
+    ``requires_grad`` and ``.grad`` (the same tensor object with its values; None stays None),
+    the parameter and buffer objects, and every buffer's values bit for bit (BatchNorm running
+    statistics, ``num_batches_tracked``; copies are kept while inside, so memory grows by the
+    buffers' size) as found. ``restore_buffers=False`` keeps what the scoring wrote into the
+    buffers (the one change a caller may ask for). Parameters are not copied: one changed in
+    place inside (a proxy that changes its network must declare ``fresh_model``) raises
+    ``RuntimeError`` naming it.
+
+    Reentrant: inside a ``scoring_state`` of the same network (same thread), it only sets the
+    modules' ``mode`` and restores it (the outer one restores the rest).
+    """
+    if mode not in SCORING_MODES:
+        raise ValueError(f"unknown scoring mode {mode!r}; choose one of: {', '.join(SCORING_MODES)}")
+    guarded = _GUARDED.__dict__.setdefault("ids", set())
+    modules = list(model.modules())
+    modes = [m.training for m in modules]
+    state = None if id(model) in guarded else _State(modules)  # an inner one sets and restores the modes only
+    guarded.add(id(model))
+    try:
+        if state is not None:
+            state.clear()
+        for m in modules:  # the attribute, as restored: a train() override must not keep a module out
+            m.training = mode == "train"
+        with torch.enable_grad():
+            yield model
+    finally:
+        for m, training in zip(modules, modes):
+            m.training = training
+        if state is not None:
+            guarded.discard(id(model))
+            state.restore(restore_buffers)
+    if state is not None:
+        state.check_parameters(model)
+
+
+class _State:
+    """What :func:`scoring_state` gives back: parameter and buffer objects, ``requires_grad``,
+    ``.grad``, buffer values (copies) and parameter versions (to detect an in-place change)."""
+
+    def __init__(self, modules: Sequence[nn.Module]):
+        self.owned = [(store, name, t) for m in modules for store in (m._parameters, m._buffers)
+                      for name, t in store.items() if t is not None]
+        self.params = list({id(p): p for m in modules for p in m._parameters.values() if p is not None}.values())
+        self.flags = [p.requires_grad for p in self.params]
+        self.grads = [p.grad for p in self.params]
+        self.versions = [p._version for p in self.params]
+        self.buffers = [(b, b.detach().clone())
+                        for b in {id(b): b for m in modules for b in m._buffers.values() if b is not None}.values()]
+
+    def clear(self) -> None:
+        """No ``.grad``; every floating-point parameter requires gradients."""
+        for p in self.params:
+            p.grad = None
+            if p.is_floating_point() or p.is_complex():
+                p.requires_grad_(True)
+
+    def restore(self, buffers: bool = True) -> None:
+        for store, name, t in self.owned:
+            if store.get(name) is not t:
+                store[name] = t
+        for p, flag, grad in zip(self.params, self.flags, self.grads):
+            p.requires_grad_(flag)
+            p.grad = grad
+        if buffers:
+            with torch.no_grad():
+                for b, saved in self.buffers:
+                    b.copy_(saved)
+
+    def check_parameters(self, model: nn.Module) -> None:
+        changed = [p for p, v in zip(self.params, self.versions) if p._version != v]
+        if changed:
+            names = {id(p): n for n, p in model.named_parameters()}
+            raise RuntimeError(f"scoring changed parameter {names.get(id(changed[0]), '?')!r} of the network in "
+                               "place; a proxy that changes its network must declare fresh_model=True")

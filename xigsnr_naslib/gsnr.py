@@ -51,6 +51,13 @@ Execution strategies (``strategy``):
     of one shape; a parameter the loss does not reach counts as zero gradients instead of
     being left out (this changes only sums over such parameters that keep zero-variance
     entries: ``inv_var_xi`` without the layer skip).
+
+The network's state (:func:`~xigsnr_naslib.gradients.scoring_state`): every function here that
+receives a network scores it in train mode (BatchNorm normalises with each batch's statistics,
+the protocol's and the released code's ``net.train()``), whatever mode the caller left it or its
+submodules in, with every parameter counted as trainable (``requires_grad=False`` set by the
+caller does not enter the score), and gives it back exactly as found: module modes,
+parameters, buffers (BatchNorm running statistics), ``requires_grad`` flags and ``.grad``.
 """
 from __future__ import annotations
 
@@ -73,6 +80,7 @@ from .gradients import (
     independent_batch_gradients,
     paired_batch_gradients,
     per_sample_gradients,
+    scoring_state,
     stacked_batch_gradients,
 )
 from .passes import NotComputable
@@ -119,7 +127,9 @@ def select_parameters(model: nn.Module, params: str = "conv_linear") -> list[tup
     """The (name, parameter) pairs the score sums over.
 
     ``"conv_linear"``: the ``weight`` of every ``nn.Conv2d`` and ``nn.Linear`` (the released
-    code's choice); ``"all"``: every parameter with ``requires_grad``.
+    code's choice); ``"all"``: every parameter; both leave out parameters with
+    ``requires_grad=False`` (inside a scoring function every parameter requires gradients:
+    what a caller froze is scored like the rest).
     """
     _check_choice(params, PARAMETER_SELECTIONS, "parameter selection")
     if params == "all":
@@ -167,15 +177,16 @@ def joint_gradient_moments(
     modes: Sequence[str] = JOINT_MODES,
     params: str = "conv_linear",
     strategy: str = "loop",
-    update_batchnorm_stats: bool = True,
+    update_batchnorm_stats: bool = False,
     abs_mean_modes: Sequence[str] = (),
 ) -> dict[str, RunningMoments | StackedMoments]:
     """The moments of several modes, ``official`` and ``paper`` from ONE set of passes.
 
-    Returns ``{mode: moments}``. ``per_sample`` runs passes of its own. With
-    ``update_batchnorm_stats=False`` train-mode BatchNorm layers skip their running-stat
-    updates (the scores are the same; the model's running statistics are left as found).
-    The moments of ``abs_mean_modes`` also track the mean of ``|g|`` (ZiCo reads it); they
+    Returns ``{mode: moments}``. ``per_sample`` runs passes of its own. The network is used
+    in train mode and left as found (module documentation). ``update_batchnorm_stats=True``
+    lets the BatchNorm layers' running statistics move with every batch, as a training step
+    would, and keeps them so (the only change to the network a caller can ask for; the
+    moments are the same either way). The moments of ``abs_mean_modes`` also track the mean of ``|g|`` (ZiCo reads it); they
     are streamed (``loop``) whatever ``strategy`` says, since stacked moments have no |g|.
     """
     modes = list(dict.fromkeys(modes))
@@ -184,22 +195,20 @@ def joint_gradient_moments(
     _check_choice(strategy, STRATEGIES, "strategy")
     batches = list(batches)
     check_batches(batches)
-    selected = select_parameters(model, params)
-    names = [n for n, _ in selected]
-    tensors = [p for _, p in selected]
-    bn = contextlib.nullcontext() if update_batchnorm_stats else batchnorm_running_stats_off(model)
-    abs_modes = [m for m in modes if m in abs_mean_modes]
-    with _only_these_require_grad(model, tensors), bn:
-        if strategy == "vmap":
-            batches = list(batches)
-            stacked = [m for m in modes if m not in abs_modes]
-            moments = _stacked_moments(model, batches, loss_fn, stacked, names, tensors) if stacked else {}
-            if abs_modes:
-                moments.update(_streamed_moments(model, batches, loss_fn, abs_modes, names, tensors, abs_modes))
-        else:
-            moments = _streamed_moments(model, batches, loss_fn, modes, names, tensors, abs_modes)
-    for p in tensors:
-        p.grad = None
+    with scoring_state(model, "train", restore_buffers=not update_batchnorm_stats):
+        selected = select_parameters(model, params)
+        names = [n for n, _ in selected]
+        tensors = [p for _, p in selected]
+        bn = contextlib.nullcontext() if update_batchnorm_stats else batchnorm_running_stats_off(model)
+        abs_modes = [m for m in modes if m in abs_mean_modes]
+        with _only_these_require_grad(model, tensors), bn:
+            if strategy == "vmap":
+                stacked = [m for m in modes if m not in abs_modes]
+                moments = _stacked_moments(model, batches, loss_fn, stacked, names, tensors) if stacked else {}
+                if abs_modes:
+                    moments.update(_streamed_moments(model, batches, loss_fn, abs_modes, names, tensors, abs_modes))
+            else:
+                moments = _streamed_moments(model, batches, loss_fn, modes, names, tensors, abs_modes)
     return {mode: moments[mode] for mode in modes}
 
 
@@ -338,13 +347,15 @@ def score_jointly(
     batches: Iterable[Batch],
     loss_fn: LossFn = F.cross_entropy,
     strategy: str | None = None,
-    update_batchnorm_stats: bool = True,
+    update_batchnorm_stats: bool = False,
 ) -> list[float]:
     """The scores of several estimators from as few passes as possible, in their order.
 
     Estimators with the same ``params`` share their passes: ``official`` and ``paper`` one
     set, ``per_sample`` another. ``strategy`` (default: the first estimator's) picks the
     execution strategy; with ``"loop"`` each score equals ``estimator.score(...)`` bit for bit.
+    The network is scored in train mode and left as found (``update_batchnorm_stats``: as
+    :func:`joint_gradient_moments`).
     """
     estimators = list(estimators)
     if not estimators:
@@ -353,17 +364,18 @@ def score_jointly(
     _check_choice(strategy, STRATEGIES, "strategy")
     batches = list(batches)
     scores: list = [None] * len(estimators)
-    for params in dict.fromkeys(e.params for e in estimators):
-        members = [i for i, e in enumerate(estimators) if e.params == params]
-        modes = [estimators[i].mode for i in members]
-        moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy, update_batchnorm_stats)
-        for i in members:
-            e = estimators[i]
-            if strategy == "loop":
-                scores[i] = score_moments(moments[e.mode], e.variant, e.xi, e.layer_skip)
-            else:
-                check_variation(moments[e.mode])
-                scores[i] = score_tensor(moments[e.mode], e.variant, e.xi, e.layer_skip)
+    with scoring_state(model, "train", restore_buffers=not update_batchnorm_stats):  # one snapshot for all
+        for params in dict.fromkeys(e.params for e in estimators):
+            members = [i for i, e in enumerate(estimators) if e.params == params]
+            modes = [estimators[i].mode for i in members]
+            moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy, update_batchnorm_stats)
+            for i in members:
+                e = estimators[i]
+                if strategy == "loop":
+                    scores[i] = score_moments(moments[e.mode], e.variant, e.xi, e.layer_skip)
+                else:
+                    check_variation(moments[e.mode])
+                    scores[i] = score_tensor(moments[e.mode], e.variant, e.xi, e.layer_skip)
     if strategy != "loop":  # one host sync for all of them
         device_scores = [i for i, s in enumerate(scores) if isinstance(s, torch.Tensor)]
         values = torch.stack([scores[i] for i in device_scores]).tolist()
@@ -410,8 +422,8 @@ def xi_gsnr(
     """xi-GSNR of ``model`` on ``batches`` (an iterable of ``(inputs, targets)``).
 
     See the module documentation for ``mode``, ``variant``, ``params``, the layer-skip
-    rule (``None`` picks the mode's default) and ``strategy``. The model is used as given:
-    put it on its device and in train mode (as the released code does) before calling.
+    rule (``None`` picks the mode's default) and ``strategy``. Put the model on its device;
+    it is scored in train mode whatever mode it is in, and left as found.
     """
     return XiGSNR(mode=mode, xi=xi, variant=variant, params=params,
                   layer_skip=layer_skip, strategy=strategy).score(model, batches, loss_fn)
@@ -458,12 +470,17 @@ class XiGSNR:
             raise ValueError(f"xi must be >= 0, got {self.xi}")
 
     def moments(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy) -> RunningMoments:
+        """The moments of ``model``'s gradient samples (scored in train mode, left as found)."""
         return gradient_moments(model, batches, loss_fn, self.mode, self.params, self.strategy)
 
     def score_from_moments(self, moments: RunningMoments, variant: str | None = None) -> float:
         return score_moments(moments, variant or self.variant, self.xi, self.layer_skip)
 
     def score(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy) -> float:
+        """The score of ``model`` on ``batches``: in train mode (BatchNorm normalises with each
+        batch's statistics) whatever mode ``model`` is in, every parameter counted as trainable;
+        ``model`` is left exactly as found (module modes, parameters, buffers, ``requires_grad``,
+        ``.grad``)."""
         return self.score_from_moments(self.moments(model, batches, loss_fn))
 
     def settings(self) -> dict:

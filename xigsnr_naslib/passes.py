@@ -27,8 +27,12 @@ Kinds:
   the first parameter tensors (VKDNW's Fisher information).
 
 Every pass leaves the network as it found it: weights, ``.grad`` and BatchNorm running
-statistics. A proxy whose computation changes the network (SynFlow's ``|w|``) declares
-``fresh_model=True`` instead and gets a network of its own.
+statistics. :func:`~xigsnr_naslib.proxies.run_passes` runs them on the network in train mode
+(the protocol's state, whatever mode a caller left it in) and gives back every module's mode,
+``requires_grad``, ``.grad`` and buffer as found (:func:`~xigsnr_naslib.gradients.scoring_state`).
+A proxy whose computation changes the network declares ``fresh_model=True`` and gets a network
+of its own; the built-in ones that change one (SynFlow's ``|w|``, GraSP's pooling, Zen's and
+AZ-NAS's re-initialisation, VKDNW's eval mode) change a copy.
 
 Define a new kind by subclassing :class:`PassRequest` as a frozen dataclass with
 :meth:`~PassRequest.run` (and :meth:`~PassRequest.problem` when some protocols cannot give it).

@@ -8,6 +8,18 @@ every proxy that asked: xi-GSNR's ``official`` and ``paper`` modes, every Table 
 ZiCo share one set of N backward passes; ``params`` and ``flops`` need no pass at all.
 ``proxy(model, batches)`` runs one proxy alone.
 
+The network's state. Every proxy's protocol scores a network in train mode (BatchNorm
+normalises with each batch's statistics: :data:`xigsnr_naslib.protocol.BN_MODES`); a pass
+whose definition needs another state sets it on a copy of its own (VKDNW's eval-mode network
+with fresh running statistics, AZ-NAS's and Zen's re-initialised copies). ``proxy(model,
+batches)`` and :func:`run_passes` put a caller's network in that state, whatever mode the
+caller left it or any submodule in, and give it back exactly as found: the mode of every
+module, parameters, buffers (BatchNorm running statistics, ``num_batches_tracked``),
+``requires_grad`` flags and ``.grad`` (:func:`~xigsnr_naslib.gradients.scoring_state`). A
+parameter the caller froze (``requires_grad=False``) is scored like any other, as in the
+freshly built network a study scores (gradients reach it; ``trainable_layers`` counts it): a
+score depends on the network, not on how the caller set it up for training.
+
 ``get_proxy("xi_gsnr")`` returns a registered proxy; ``list_proxies()`` names them all;
 ``register_proxy(proxy)`` adds one, and ``@register_function(name)`` adds a function
 ``(model, batches, loss_fn) -> float`` that runs passes of its own (it gets a freshly built
@@ -47,7 +59,7 @@ import torch.nn.functional as F
 from .passes import Activations, BatchGradients, NotComputable, PassRequest
 from .registry import Registry, UnknownChoiceError, choose
 from .complexity import count_flops, count_params
-from .gradients import Batch, LossFn, check_batches
+from .gradients import Batch, LossFn, check_batches, scoring_state
 from .gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, check_variation, joint_gradient_moments, \
     score_moments, \
     score_tensor
@@ -145,24 +157,25 @@ def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, need
     """Run every pass ``needs`` asks for, each once: ``{request: result}``.
 
     Requests with the same ``params`` share their passes (``independent`` and
-    ``cumulative`` one set of N backward passes, ``per_sample`` another); BatchNorm running
-    statistics are left as found. With ``strategy="loop"`` every moment is bit for bit what
-    the request alone would give.
+    ``cumulative`` one set of N backward passes, ``per_sample`` another). The network runs
+    in train mode and is left exactly as found (module documentation). With
+    ``strategy="loop"`` every moment is bit for bit what the request alone would give.
     """
     needs = list(dict.fromkeys(needs))
     out: dict[PassRequest, Any] = {}
-    for need in needs:
-        if not isinstance(need, Moments):
-            out[need] = need.run(model, batches, loss_fn, strategy)
-    moments_needs = [n for n in needs if isinstance(n, Moments)]
-    for params in dict.fromkeys(n.params for n in moments_needs):
-        group = [n for n in moments_needs if n.params == params]
-        modes = list(dict.fromkeys(SAMPLES[n.samples] for n in group))
-        abs_modes = [SAMPLES[n.samples] for n in group if n.abs_mean]
-        moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy,
-                                         update_batchnorm_stats=False, abs_mean_modes=abs_modes)
-        for n in group:
-            out[n] = moments[SAMPLES[n.samples]]
+    with scoring_state(model, "train"):
+        for need in needs:
+            if not isinstance(need, Moments):
+                out[need] = need.run(model, batches, loss_fn, strategy)
+        moments_needs = [n for n in needs if isinstance(n, Moments)]
+        for params in dict.fromkeys(n.params for n in moments_needs):
+            group = [n for n in moments_needs if n.params == params]
+            modes = list(dict.fromkeys(SAMPLES[n.samples] for n in group))
+            abs_modes = [SAMPLES[n.samples] for n in group if n.abs_mean]
+            moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy,
+                                             update_batchnorm_stats=False, abs_mean_modes=abs_modes)
+            for n in group:
+                out[n] = moments[SAMPLES[n.samples]]
     return out
 
 
@@ -193,7 +206,8 @@ class Proxy:
         False for proxies that never look at the images (``params``, ``flops``).
     fresh_model : bool
         True for proxies that run passes of their own or may change the network: they get
-        a network of their own, built with the same initialisation seed.
+        a network of their own, built with the same initialisation seed (called as
+        ``proxy(model, batches)``: a deep copy of ``model``, in train mode).
     members : tuple of str
         For a proxy derived from others (an ensemble): the registered proxies whose values
         it combines. The scoring path computes the members (sharing their passes) and calls
@@ -222,32 +236,43 @@ class Proxy:
 
     def __call__(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  strategy: str = "loop") -> float:
-        """The score of ``model`` (in train mode, on its device) on ``batches``, alone.
+        """The score of ``model`` (on its device) on ``batches``, alone.
+
+        ``model`` is scored in train mode whatever mode it or its submodules are in, every
+        parameter counted as trainable, and is left exactly as found (module documentation);
+        a ``fresh_model`` proxy scores a deep copy of it.
 
         Raises ``ValueError`` when the batches give too few gradient samples (:func:`check_computable`).
         """
         batches = list(batches)
-        if self.members:
-            import copy
-
-            members = self.member_proxies()
-            fresh = {p.name: copy.deepcopy(model) for p in members if p.fresh_model}  # before any pass
-            values = {p.name: (p(fresh[p.name], batches, loss_fn, strategy) if p.name in fresh else None)
-                      for p in members}
-            shared = [p for p in members if p.name not in fresh]
-            if shared:
-                if batches and any(p.needs for p in shared):
-                    check_batches(batches)
-                    check_computable(shared, len(batches), min(len(y) for _, y in batches))
-                moments = run_passes(model, batches, loss_fn, [n for p in shared for n in p.needs], strategy)
-                results = PassResults(model, batches, loss_fn, _input_shape(batches), moments)
-                values.update({p.name: float(p.compute(results)) for p in shared})
-            return float(self.compute(values))
         if batches and self.needs:
             check_batches(batches)
             check_computable([self], len(batches), min(len(y) for _, y in batches))
-        moments = run_passes(model, batches, loss_fn, self.needs, strategy)
-        return float(self.compute(PassResults(model, batches, loss_fn, _input_shape(batches), moments)))
+        with scoring_state(model, "train"):
+            if self.members:
+                return float(self.compute(_member_values(self.member_proxies(), model, batches, loss_fn, strategy)))
+            if self.fresh_model:
+                import copy
+
+                model = copy.deepcopy(model)  # in the scoring state: train mode, no .grad
+            moments = run_passes(model, batches, loss_fn, self.needs, strategy)
+            return float(self.compute(PassResults(model, batches, loss_fn, _input_shape(batches), moments)))
+
+
+def _member_values(members: Sequence[Proxy], model: nn.Module, batches: list, loss_fn: LossFn,
+                   strategy: str) -> dict[str, float]:
+    """The values of a derived proxy's members on ``model`` (in its scoring state): those with a
+    network of their own first (each scores a copy), then the others sharing their passes."""
+    values = {p.name: p(model, batches, loss_fn, strategy) for p in members if p.fresh_model}
+    shared = [p for p in members if not p.fresh_model]
+    if shared:
+        if batches and any(p.needs for p in shared):
+            check_batches(batches)
+            check_computable(shared, len(batches), min(len(y) for _, y in batches))
+        moments = run_passes(model, batches, loss_fn, [n for p in shared for n in p.needs], strategy)
+        results = PassResults(model, batches, loss_fn, _input_shape(batches), moments)
+        values.update({p.name: float(p.compute(results)) for p in shared})
+    return {p.name: values[p.name] for p in members}
 
 
 #: the project's modules that register more proxies when imported (kept lazy: the core stays light)
@@ -285,7 +310,9 @@ def register_function(name: str, *, settings: dict | None = None, description: s
     """Decorator: register ``fn(model, batches, loss_fn) -> float`` as proxy ``name``.
 
     The function runs passes of its own on a network built for it alone (it shares no pass
-    with other proxies; declare :class:`Moments` with :class:`Proxy` to share them).
+    with other proxies; declare :class:`Moments` with :class:`Proxy` to share them): called
+    as ``proxy(model, batches)``, on a deep copy of ``model`` in train mode, every parameter
+    requiring gradients and no ``.grad``; it may change that copy.
     """
 
     def decorator(fn: Callable[[nn.Module, list, LossFn], float]) -> Callable:

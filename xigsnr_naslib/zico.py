@@ -12,7 +12,10 @@ the authors' released code:
 * a layer whose sum is zero (every entry left out, or every mean |g| zero) contributes
   nothing (the logarithm of zero is never taken); when no layer contributes the score is
   undefined (:class:`~xigsnr_naslib.passes.NotComputable`; the released code returns 0);
-* the gradients are those of the mean loss of each batch, the network in train mode.
+* the gradients are those of the mean loss of each batch, the network in train mode
+  (BatchNorm normalises with each batch's statistics): :func:`zico` and :func:`zico_moments`
+  score a network in train mode whatever mode it is in, every parameter counted as trainable,
+  and leave it exactly as found (:func:`~xigsnr_naslib.gradients.scoring_state`).
 
 The released code draws 2 batches (its ``--maxbatch`` default); any N >= 2 works here.
 Moments are streamed in float64 (:class:`~xigsnr_naslib.statistics.RunningMoments` with
@@ -30,7 +33,8 @@ from typing import Iterable
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .gradients import Batch, LossFn, check_batches, independent_batch_gradients
+from .gradients import Batch, LossFn, batchnorm_running_stats_off, check_batches, independent_batch_gradients, \
+    scoring_state
 from .gsnr import _only_these_require_grad, select_parameters
 from .passes import NotComputable
 from .proxies import Moments, PassResults, Proxy, register_proxy
@@ -41,17 +45,17 @@ __all__ = ["zico_moments", "score_zico", "zico", "ZICO_PASS"]
 
 def zico_moments(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy,
                  params: str = "conv_linear") -> RunningMoments:
-    """Stream independent per-batch gradients into moments with the mean of |g| (float64)."""
+    """Stream independent per-batch gradients into moments with the mean of |g| (float64);
+    ``model`` in train mode, left as found."""
     batches = list(batches)
     check_batches(batches)
-    selected = select_parameters(model, params)
-    moments = RunningMoments([n for n, _ in selected], track_abs_mean=True)
-    tensors = [p for _, p in selected]
-    with _only_these_require_grad(model, tensors):
-        for grads in independent_batch_gradients(model, batches, loss_fn, tensors):
-            moments.update(grads)
-    for p in tensors:
-        p.grad = None
+    with scoring_state(model, "train"):
+        selected = select_parameters(model, params)
+        moments = RunningMoments([n for n, _ in selected], track_abs_mean=True)
+        tensors = [p for _, p in selected]
+        with _only_these_require_grad(model, tensors), batchnorm_running_stats_off(model):
+            for grads in independent_batch_gradients(model, batches, loss_fn, tensors):
+                moments.update(grads)
     return moments
 
 
@@ -81,7 +85,8 @@ def zico(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_e
          params: str = "conv_linear") -> float:
     """ZiCo of ``model`` on ``batches`` (an iterable of ``(inputs, targets)``, N >= 2).
 
-    The model is used as given: put it on its device and in train mode first.
+    Put the model on its device; it is scored in train mode whatever mode it is in, and left
+    exactly as found.
     """
     return score_zico(zico_moments(model, batches, loss_fn, params))
 

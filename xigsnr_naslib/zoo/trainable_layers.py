@@ -21,7 +21,11 @@ count is also the size term of their ranking aggregate ``vkdnw_agg``.
   differently.
 
 No data and no pass: both read the network only. A network without trainable parameters
-scores 0 (a count, defined).
+scores 0 (a count, defined). As proxies (``get_proxy(name)(model, batches)``, a study) they
+count the network's tensors as the protocol builds it, every parameter trainable: a parameter a
+caller froze (``requires_grad=False``) counts too, as in the released
+``len(named_parameters())`` (:func:`~xigsnr_naslib.gradients.scoring_state`); the functions
+:func:`count_trainable_tensors` and :func:`count_trainable_modules` read the flags as given.
 
 Registered: ``trainable_layers``, ``trainable_weight_layers``.
 """

@@ -1,9 +1,11 @@
 """Zen-score (Lin et al., *Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition*,
 ICCV 2021), data-free.
 
-On a copy of the network (the network itself is untouched), in train mode and without
-gradients: every Conv2d and Linear weight drawn from N(0, 1), biases 0, every BatchNorm2d /
-GroupNorm weight 1 and bias 0; two Gaussian inputs ``x, e ~ N(0, 1)`` of ``batch_size``
+On a copy of the network (the network itself is left exactly as found, whatever mode it is in),
+in train mode and without gradients: every Conv2d and Linear weight drawn from N(0, 1), biases
+0, every BatchNorm2d / GroupNorm weight 1 and bias 0, every BatchNorm's running statistics
+those of a freshly built network (mean 0, variance 1, no batch tracked: the statistics a
+caller's network has gathered do not enter the score); two Gaussian inputs ``x, e ~ N(0, 1)`` of ``batch_size``
 images of ``input_shape``; ``f`` the feature map that enters the global average pooling
 (the input of the network's first ``nn.AdaptiveAvgPool2d``, as NASLib's
 ``forward_before_global_avg_pool`` finds it)::
@@ -33,6 +35,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ..gradients import scoring_state
 from ..passes import NotComputable
 from ..proxies import PassResults, Proxy, register_proxy
 
@@ -51,6 +54,8 @@ def _gaussian_init(model: nn.Module, generator: torch.Generator) -> None:
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
                 m.weight.fill_(1.0)
                 m.bias.zero_()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                m.reset_running_stats()
 
 
 def _features(model: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -65,8 +70,15 @@ def _features(model: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch.Tenso
 
 def zen_score(model: nn.Module, input_shape: tuple[int, ...], *, batch_size: int = 64, repeat: int = 1,
               mixup_gamma: float = MIXUP_GAMMA, seed: int | None = None) -> float:
-    """The Zen-score of ``model`` (left untouched) for inputs of ``input_shape`` (C x H x W);
-    the mean over ``repeat`` draws. ``seed``: default ``torch.initial_seed()``."""
+    """The Zen-score of ``model`` (scored on copies in train mode; left exactly as found) for
+    inputs of ``input_shape`` (C x H x W); the mean over ``repeat`` draws. ``seed``: default
+    ``torch.initial_seed()``."""
+    with scoring_state(model, "train"):
+        return _zen_score(model, input_shape, batch_size, repeat, mixup_gamma, seed)
+
+
+def _zen_score(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, repeat: int,
+               mixup_gamma: float, seed: int | None) -> float:
     pool = next((m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
     if pool is None:
         raise NotComputable("no nn.AdaptiveAvgPool2d: the feature map before global pooling is undefined")
