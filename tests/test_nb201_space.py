@@ -84,6 +84,9 @@ def test_registry_and_search_operations():
     c = space.crossover(a, b, rng)
     assert all(ci in (ai, bi) for ai, bi, ci in zip(a, b, c))
     assert space.decode(space.encode(a)) == a
+    # the benchmark's string is canonical: every accepted spelling of a cell encodes to it
+    code = space.encode(a)
+    assert space.encode(code) == space.encode(list(a)) == space.encode(f" {code.replace('+', ' + ')} ") == code
     assert len(space.all_archs()) == 15625
     with pytest.raises(ValueError, match="unknown search space 'nb999'; choose one of: .*nb201"):
         create_space("nb999")

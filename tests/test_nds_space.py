@@ -6,7 +6,14 @@ import torch
 
 from xigsnr_naslib.complexity import count_flops
 from xigsnr_naslib.spaces import create_space, list_spaces
-from xigsnr_naslib.spaces.nds import NDS_SPACES, InvalidGenotypeError, NDSNetwork, count_nds_params, parse_net
+from xigsnr_naslib.spaces.nds import (
+    NDS_SPACES,
+    InvalidGenotypeError,
+    NDSNetwork,
+    canonical_net,
+    count_nds_params,
+    parse_net,
+)
 
 FILES = ["Amoeba", "DARTS", "ENAS", "NASNet", "PNAS"]
 DARTS_V2 = {"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1],
@@ -98,4 +105,8 @@ def test_bad_genotypes_name_the_record(mutate, message):
 def test_encoding_round_trip():
     space = create_space("nds_enas")
     net = space.decode({"genotype": DARTS_V2, "width": 16, "depth": 8})
-    assert space.decode(space.encode(net)) == net
+    code = space.encode(net)
+    # the string is the canonical genotype's (DARTS-V2 lists node 4's inputs as 1, 0), a fixed point
+    assert space.decode(code) == canonical_net(net) != net and space.encode(space.decode(code)) == code
+    # the canonical genotype builds a network of the record's size: the same parameters, reordered
+    assert count_nds_params(canonical_net(net)) == count_nds_params(net)

@@ -12,7 +12,15 @@ Constraints are checked before anything is scored, with the space's closed-form
 search never spends a forward pass on a network it would discard. The fitness is a
 :class:`~xigsnr_naslib.study.Study` (its first proxy, through the one scoring path, so a
 resumed search never scores an architecture twice) or any callable ``arch -> float``. A non-finite fitness is recorded and never
-wins a tournament. Identical architectures are scored once.
+wins a tournament.
+
+Architectures are identified by the space's canonical string (``space.encode``: one per
+benchmark architecture, so isomorphic NAS-Bench-101 cells are one): each is scored once, on
+its canonical form (``space.decode(code)``, so the fitness is a function of the
+architecture), and listed once by :meth:`EvolutionResult.best`. A child equal to an earlier
+architecture reuses its fitness and still takes its place in the population, as aging
+evolution does; ``to_dict`` reports both the children made (``evaluated``) and the distinct
+architectures scored (``distinct``).
 
 A seeded run is reproducible: the evolution draws from its own ``random.Random(seed)`` and
 proxies seed every network's initialisation. With ``checkpoint=path`` the state (population,
@@ -144,9 +152,13 @@ class EvolutionResult:
                 unique.append(c)
         return unique[:k]
 
+    def distinct(self) -> int:
+        """How many distinct architectures (canonical strings) were scored."""
+        return len({c.arch for c in self.history})
+
     def to_dict(self, k: int = 10) -> dict:
         return {"space": self.space, "settings": self.settings, "best": [asdict(c) for c in self.best(k)],
-                "evaluated": len(self.history)}
+                "evaluated": len(self.history), "distinct": self.distinct()}
 
 
 @dataclass(frozen=True)
@@ -171,7 +183,10 @@ class EvolutionSettings:
     max_tries : int
         Draws allowed to find one architecture within the constraints.
 
-    Errors: ``ValueError`` naming the bad value.
+    Raises
+    ------
+    ValueError
+        Naming the bad value.
     """
 
     population_size: int = 128
@@ -218,6 +233,7 @@ class RegularizedEvolution:
                  evolution: EvolutionSettings = EvolutionSettings(), *, constraints: Constraints | None = None,
                  checkpoint: str | os.PathLike | None = None, progress: bool = True):
         self.space = space
+        self._study = fitness if hasattr(fitness, "fitness") else None
         self._fitness_settings = fitness.settings() if hasattr(fitness, "fitness") else {}
         self.fitness = fitness.fitness if hasattr(fitness, "fitness") else fitness
         self.evolution = evolution
@@ -280,8 +296,8 @@ class RegularizedEvolution:
     def _score(self, arch: Hashable, flops: int, params: int, step: int, cache: dict) -> Candidate:
         code = self.space.encode(arch)
         if code not in cache:
-            try:
-                value = float(self.fitness(arch))
+            try:  # the canonical form: every spelling of the architecture gets the same score
+                value = float(self.fitness(self.space.decode(code)))
             except StoreBusyError:  # the run's results file, not the network: nothing to record, stop
                 raise
             except (RuntimeError, ValueError) as exc:  # a broken network must not end the search
@@ -297,7 +313,11 @@ class RegularizedEvolution:
         history: list[Candidate] = []
         if self.checkpoint is not None and self.checkpoint.exists():
             history, population = self._load(rng)
-        cache = {c.arch: c.fitness for c in history}
+            if self._study is not None and self._retry_failed(history):
+                self._save(rng, history, population)
+        cache: dict[str, float | None] = {}
+        for c in history:  # one score per architecture: the first (checkpoints of earlier encodings
+            c.fitness = cache.setdefault(c.arch, c.fitness)  # may hold two spellings of one)
         total = self.population_size + self.steps
         bar = None
         if self.progress:
@@ -349,7 +369,7 @@ class RegularizedEvolution:
             if data.get("version") != CHECKPOINT_VERSION:
                 raise ValueError(f"version {data.get('version')!r}, expected {CHECKPOINT_VERSION}")
             saved = data["settings"]
-            history = [Candidate(**c) for c in data["history"]]
+            history = [_candidate(c, i) for i, c in enumerate(data["history"])]
             by_step = {c.step: c for c in history}
             population = deque(by_step[s] for s in data["population"])
             version, state, gauss = data["rng"]
@@ -361,10 +381,42 @@ class RegularizedEvolution:
             raise ValueError(f"checkpoint {self.checkpoint} was written with other {', '.join(fields)} "
                              f"({'; '.join(f'{f}: {_at(saved, f)!r} then, {_at(current, f)!r} now' for f in fields)}); "
                              "use another checkpoint file or the same settings")
-        for c in history:  # the encodings must still be architectures of this space
-            self.space.decode(c.arch)
-        rng.setstate((version, tuple(state), gauss))
+        for c in history:  # the encodings must still be architectures of this space; earlier
+            c.arch = self.space.encode(self.space.decode(c.arch))  # encodings read as canonical
+        try:
+            rng.setstate((version, tuple(state), gauss))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {self.checkpoint} is not readable: its random state: {exc}") from None
         return history, population
+
+    def _retry_failed(self, history: list[Candidate]) -> bool:
+        """Ask the study again for the candidates of a resumed checkpoint that have no fitness:
+        its store serves the architectures' facts (not computable, not finite) and scores again
+        the failures of the run that was interrupted (an error record is never served).
+        Returns whether a candidate got a fitness."""
+        changed = False
+        for c in history:
+            if c.fitness is None:
+                value = float(self.fitness(self.space.decode(c.arch)))
+                c.fitness = value if math.isfinite(value) else None
+                changed = changed or c.fitness is not None
+        return changed
+
+
+def _candidate(entry, position: int) -> Candidate:
+    """A checkpoint's history entry as a :class:`Candidate`; ``ValueError`` naming the entry
+    and what is wrong with it otherwise."""
+    types = {"arch": (str,), "fitness": (int, float, type(None)), "flops": (int, float), "params": (int, float),
+             "step": (int,)}
+    if not isinstance(entry, dict):
+        raise ValueError(f"history entry {position} is {json.dumps(entry)[:60]}, not a candidate object")
+    missing = [k for k in types if k not in entry]
+    if missing:
+        raise ValueError(f"history entry {position} lacks {', '.join(missing)}")
+    for key, allowed in types.items():
+        if isinstance(entry[key], bool) or not isinstance(entry[key], allowed):
+            raise ValueError(f"history entry {position}: {key} is {json.dumps(entry[key])[:60]}")
+    return Candidate(**{k: entry[k] for k in types})
 
 
 def _differences(a, b, prefix: str = "") -> list[str]:

@@ -15,6 +15,10 @@
   resumes where it stopped. A proxy computed here and also found in a table appears twice,
   labelled by source (``snip (computed)``, ``snip (suitezero)``).
 
+Architectures are matched across sources by the space's canonical string (one per
+benchmark architecture: ``space.encode``), so each counts once; a ground truth that lists one
+architecture twice (two spellings of it) is refused with the indices of both.
+
 The architecture set: an architecture is a candidate when every source has it with a finite
 value (every target and every precomputed score); the candidates' number, and what each
 source removed and why, are printed. A seeded sample of the candidates (``sample``
@@ -369,9 +373,12 @@ def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_j
     with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
         archs = [search_space.encode(search_space.decode(a)) for a in truth["arch"]]
     frame = pd.DataFrame({"arch": archs, TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
-    if frame["arch"].duplicated().any():
-        raise ValueError(f"the {space} ground truth lists an architecture twice: "
-                         f"{frame['arch'][frame['arch'].duplicated()].iloc[0]!r}")
+    repeated = frame["arch"][frame["arch"].duplicated(keep=False)]
+    if len(repeated):  # each architecture counts once: two spellings of one are one architecture
+        first = repeated.iloc[0]
+        same = [int(i) for i in repeated.index[repeated == first]]
+        raise ValueError(f"the {space} ground truth lists one architecture at indices {same} "
+                         f"(canonical string {first!r}): {len(repeated)} rows hold repeated architectures")
     targets = {TEST_TARGET: truth.attrs.get("definition", "test accuracy")}
     log(f"ground truth: {len(frame):,} {space} architectures on {dataset} ({targets[TEST_TARGET]})")
 

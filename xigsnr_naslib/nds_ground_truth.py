@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data_root import MissingDataError, find_file, resolve_data_root, reads_data_file
-from .spaces.nds import NDS_SPACES, InvalidGenotypeError, parse_net
+from .spaces.nds import NDS_SPACES, InvalidGenotypeError, canonical_net, parse_net
 
 __all__ = ["NDS_DEFINITION", "read_nds_records", "read_nds_file", "nds_ground_truth", "nds_dataset"]
 
@@ -66,7 +66,7 @@ def read_nds_file(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:
                     or not math.isfinite(errors[-1]):
                 raise ValueError(f"{what}: 'test_ep_top1' must be a non-empty list of numbers")
             net = parse_net(rec["net"], what)
-            rows.append({"index": i, "arch": net.to_string(), "accuracy": 100.0 - float(errors[-1]),
+            rows.append({"index": i, "arch": canonical_net(net).to_string(), "accuracy": 100.0 - float(errors[-1]),
                          "params": rec.get("params"), "flops": rec.get("flops")})
         except (ValueError, InvalidGenotypeError) as exc:
             skipped.append((what, str(exc)))

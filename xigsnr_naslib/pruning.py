@@ -25,7 +25,10 @@ by the space's operation order (edges: the earlier one is kept).
 
 Every state is scored by ``score(states) -> list of float`` functions, one per repeat
 (:func:`study_scorer`: the one scoring path, so a resumed search never scores a state
-twice). Repeat ``r`` initialises every network with ``init_seed + r * REPEAT_SEED_STRIDE``.
+twice). States are identified by the supernet's canonical string (``supernet.encode``): a
+state met again (the state after a round that removed one operation was a candidate of that
+round) is not scored again by :func:`prune`, whatever the scorer.
+Repeat ``r`` initialises every network with ``init_seed + r * REPEAT_SEED_STRIDE``.
 A score that is not a finite number (an error, ``not computable``, NaN) stops the search
 with a ``ValueError`` naming the state and the reason: a pruning decision is never taken on
 a missing value.
@@ -107,6 +110,7 @@ def prune(supernet: SupernetSpace, scorers: Sequence[Scorer], progress: Callable
     """
     if not scorers:
         raise ValueError("pruning needs at least one scorer (repeat)")
+    scorers = [_Memo(supernet, scorer) for scorer in scorers]
     state = supernet.full()
     steps: list[PruneStep] = []
     seen: set = set()
@@ -149,6 +153,24 @@ def prune(supernet: SupernetSpace, scorers: Sequence[Scorer], progress: Callable
         if progress is not None:
             progress("removed edges " + ", ".join(supernet.edge_names[e] for e in drop))
     return PruneResult(state, supernet.final(state), steps, len(seen) * len(scorers))
+
+
+class _Memo:
+    """``scorer`` calling its wrapped scorer only for states (by canonical string) it has not
+    scored yet."""
+
+    def __init__(self, supernet: SupernetSpace, scorer: Scorer):
+        self.supernet, self.scorer, self.values = supernet, scorer, {}
+
+    def __call__(self, states: Sequence[State]) -> list:
+        codes = [self.supernet.encode(s) for s in states]
+        new = {}
+        for code, state in zip(codes, states):
+            if code not in self.values:
+                new.setdefault(code, state)
+        if new:
+            self.values.update(zip(new, self.scorer(list(new.values()))))
+        return [self.values[code] for code in codes]
 
 
 class StudyScorer:

@@ -14,9 +14,14 @@ change). In the original space a layer whose shortcut exists may also be ``zero`
 block is skipped and only the shortcut remains. BatchNorm uses eps 1e-3, as the released
 networks do.
 
-An architecture is a tuple of layer choices, one per searchable layer; its canonical string
-joins the layers of a stage with ``-`` and the stages with ``|``, e.g. the released
-ProxylessNAS-Mobile is ``k5e3-k3e3-zero-zero|k7e3-k3e3-k5e3-k5e3|...``.
+An architecture is a tuple of layer choices, one per searchable layer; its string joins the
+layers of a stage with ``-`` and the stages with ``|``, e.g. the released ProxylessNAS-Mobile
+is ``k5e3-k3e3-zero-zero|k7e3-k3e3-k5e3-k5e3|...``. A ``zero`` layer is an identity between
+layers of the same width and stride 1, so where it sits among such layers does not change
+the network: ``k7e3-zero-zero-k3e3`` and ``k7e3-k3e3-zero-zero`` are one architecture (the
+same modules, created in the same order). The canonical string (:meth:`ProxylessNASSpace.encode`)
+moves every ``zero`` to the end of its run of such layers (:meth:`ProxylessNASSpace.canonical_arch`);
+the released ProxylessNAS-GPU string is not canonical in this sense.
 
 Spaces registered here:
 
@@ -260,8 +265,24 @@ class ProxylessNASSpace(SearchSpace):
                 raise ValueError(f"{self.name}: layer {i} cannot be {choice!r}; allowed: {', '.join(self._options[i])}")
         return arch
 
+    def canonical_arch(self, arch: Sequence[str]) -> Arch:
+        """``arch`` with every ``zero`` moved to the end of its run of consecutive layers of
+        one width and stride 1 (the layers a ``zero`` may replace): the same network."""
+        arch = list(self.validate(arch))
+        start = 0
+        while start < len(arch):
+            end = start + 1
+            if ZERO in self._options[start]:
+                while end < len(arch) and ZERO in self._options[end] and self._layers[end] == self._layers[start]:
+                    end += 1
+                run = arch[start:end]
+                arch[start:end] = [c for c in run if c != ZERO] + [c for c in run if c == ZERO]
+            start = end
+        return tuple(arch)
+
     def encode(self, arch: Sequence[str]) -> str:
-        arch = self.validate(arch)
+        """The canonical string (``zero`` layers last in their runs: :meth:`canonical_arch`)."""
+        arch = self.canonical_arch(arch)
         parts, start = [], 0
         for depth in self.skeleton.depths:
             parts.append("-".join(arch[start:start + depth]))
@@ -284,7 +305,7 @@ class ProxylessNASSpace(SearchSpace):
 
     # -- networks and their size ----------------------------------------------------------
     def build(self, arch: Sequence[str] | str, num_classes: int = 1000, **kwargs) -> ProxylessNASNetwork:
-        arch = self.decode(arch) if isinstance(arch, str) else self.validate(arch)
+        arch = self.canonical_arch(self.decode(arch) if isinstance(arch, str) else arch)
         return ProxylessNASNetwork(arch, self.skeleton, num_classes)
 
     def _size(self, arch: Sequence[str], resolution: int, num_classes: int) -> tuple[int, int]:
@@ -326,18 +347,22 @@ class ProxylessNASSpace(SearchSpace):
         return tuple(rng.choice(opts) for opts in self._options)
 
     def mutate(self, arch: Sequence[str], rng: random.Random, rate: float | None = None) -> Arch:
-        """Redraw each layer with probability ``rate`` (default 1/layers); at least one changes."""
-        arch = list(self.validate(arch))
+        """Redraw each layer with probability ``rate`` (default 1/layers); at least one changes,
+        and the child is another architecture (another canonical string)."""
+        parent = self.validate(arch)
+        code = self.encode(parent)
         rate = 1.0 / self.num_layers if rate is None else rate
-        changed = False
-        for i in range(self.num_layers):
-            if rng.random() < rate:
+        while True:
+            arch, changed = list(parent), False
+            for i in range(self.num_layers):
+                if rng.random() < rate:
+                    arch[i] = rng.choice([o for o in self._options[i] if o != arch[i]])
+                    changed = True
+            if not changed:
+                i = rng.randrange(self.num_layers)
                 arch[i] = rng.choice([o for o in self._options[i] if o != arch[i]])
-                changed = True
-        if not changed:
-            i = rng.randrange(self.num_layers)
-            arch[i] = rng.choice([o for o in self._options[i] if o != arch[i]])
-        return tuple(arch)
+            if self.encode(arch) != code:
+                return tuple(arch)
 
     def crossover(self, a: Sequence[str], b: Sequence[str], rng: random.Random) -> Arch:
         """Each layer from either parent with probability 1/2."""

@@ -12,6 +12,13 @@ and depth. Scoring uses a small network of this family (``width``, ``depth``; de
 channels, 8 cells); :func:`evaluation_net` is the network the DARTS paper trains on CIFAR-10
 (36 channels, 20 cells, about 3.3 M parameters without the auxiliary head), whose size a
 search reports.
+
+A genotype's identity is the NDS one (:mod:`~xigsnr_naslib.spaces.nds`, *Identity*): the
+two inputs of a node in either order, and any renumbering of the four nodes that keeps each
+after its inputs, are one architecture. :meth:`DartsSpace.encode` gives the canonical
+genotype's JSON and the space builds that genotype's network. DARTS's own genotypes list a
+node's inputs by the strength of their edges (DARTS-V2's node 4 reads ``[sep_conv_3x3, 1],
+[skip_connect, 0]``): their canonical strings list them by input.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import random
 from typing import Any
 
 from .base import SearchSpace
-from .nds import Genotype, NDSNet, NDSNetwork, count_nds_params, parse_net
+from .nds import Genotype, NDSNet, NDSNetwork, canonical_genotype, count_nds_params, parse_net
 
 __all__ = ["DARTS_PRIMITIVES", "DARTS_OPERATIONS", "DARTS_STEPS", "DartsSpace", "evaluation_net", "genotype_to_dict"]
 
@@ -78,8 +85,9 @@ class DartsSpace(SearchSpace):
         return genotype
 
     def encode(self, arch: Any) -> str:
-        return json.dumps(genotype_to_dict(self.decode(arch) if not isinstance(arch, Genotype) else self._check(arch)),
-                          separators=(",", ":"))
+        """The JSON of the :func:`~xigsnr_naslib.spaces.nds.canonical_genotype` (one per architecture)."""
+        genotype = self.decode(arch) if not isinstance(arch, Genotype) else self._check(arch)
+        return json.dumps(genotype_to_dict(canonical_genotype(genotype)), separators=(",", ":"))
 
     def decode(self, code: Any) -> Genotype:
         if isinstance(code, Genotype):
@@ -93,15 +101,15 @@ class DartsSpace(SearchSpace):
         return self._check(net.genotype)
 
     def net(self, arch: Any) -> NDSNet:
-        """The NDS ``net`` that :meth:`build` builds."""
-        return NDSNet(self.decode(arch), self.width, self.depth)
+        """The NDS ``net`` that :meth:`build` builds (of the canonical genotype)."""
+        return NDSNet(canonical_genotype(self.decode(arch)), self.width, self.depth)
 
     def build(self, arch: Any, num_classes: int = 10, **kwargs: Any) -> NDSNetwork:
         return NDSNetwork(self.net(arch), num_classes, "cifar")
 
     def evaluation_net(self, arch: Any) -> NDSNet:
-        """The DARTS paper's CIFAR-10 network of ``arch`` (:func:`evaluation_net`)."""
-        return evaluation_net(self.decode(arch))
+        """The DARTS paper's CIFAR-10 network of ``arch`` (:func:`evaluation_net`, canonical genotype)."""
+        return evaluation_net(canonical_genotype(self.decode(arch)))
 
     def count_params(self, arch: Any, num_classes: int = 10) -> int:
         return count_nds_params(self.net(arch), num_classes, "cifar")

@@ -217,8 +217,12 @@ class NB201Space(SearchSpace):
         self.channels = channels
         self.cells_per_stage = cells_per_stage
 
-    def encode(self, arch: Arch) -> str:
-        return arch_to_str(arch)
+    def encode(self, arch: Arch | str) -> str:
+        """The benchmark's own string. NAS-Bench-201 counts each of its 15,625 cells as one
+        architecture (cells that compute the same function, e.g. through ``none`` edges,
+        are distinct records), so the string is canonical as it stands; any accepted spelling
+        (the tuple, a list, the string with spaces around it or its nodes) gives it."""
+        return arch_to_str(parse_arch(arch) if isinstance(arch, str) else tuple(arch))
 
     def decode(self, code: str) -> Arch:
         return parse_arch(code)

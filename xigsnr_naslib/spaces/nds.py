@@ -29,6 +29,20 @@ DARTS paper:
 Every convolution has no bias; every BatchNorm is affine. With these rules the parameter
 count of each network equals the record's ``params`` (tested on every ImageNet record
 available). Drop-path is a training regulariser and is not applied.
+
+**Identity.** NDS has no hash of its own: a record is a sampled ``net``. Two genotypes are
+taken as one architecture when they build the same network up to the order of its
+parameters: a node is the *sum* of its two operations, so the order of its two
+``(operation, input)`` pairs does not matter; the intermediate nodes may be renumbered in any
+order that keeps every node after its inputs (the two cell inputs, 0 and 1, are not
+interchangeable: they are different cells' outputs); the concatenated nodes are a set, whose
+order only permutes the channels that the next 1x1 convolution (or the classifier) reads.
+:func:`canonical_genotype` picks one representative of each class (nodes in the topological
+order whose sequence of sorted ``(input, operation)`` pairs is least, each node's pairs
+sorted, the concatenation sorted); :class:`NDSSpace` and the DARTS space encode and build
+that representative, so a score is a function of the architecture. Width, depth and the
+auxiliary head are part of the architecture; ``drop_prob`` (training only) is not. Among the
+records of the five ImageNet files no two share a canonical ``net``.
 """
 from __future__ import annotations
 
@@ -40,7 +54,7 @@ import torch
 import torch.nn as nn
 
 from ..pooling import ExactAvgPool2d
-from .base import SearchSpace
+from .base import SearchSpace, canonical_order
 
 __all__ = [
     "NDS_OPERATIONS",
@@ -49,6 +63,8 @@ __all__ = [
     "Genotype",
     "NDSNet",
     "parse_net",
+    "canonical_genotype",
+    "canonical_net",
     "NDSNetwork",
     "NDSSpace",
     "count_nds_params",
@@ -153,6 +169,40 @@ def _cell(pairs: Any, concat: Any, kind: str, what: str) -> tuple[tuple[tuple[st
     if bad:
         raise InvalidGenotypeError(f"{what}: '{kind}_concat' has node(s) {bad} outside 0..{1 + n_nodes}")
     return tuple(out), tuple(int(c) for c in concat)
+
+
+def _canonical_cell(pairs: Sequence[tuple[str, int]], concat: Sequence[int]
+                    ) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
+    """One cell's canonical pairs and concatenation (module documentation, *Identity*)."""
+    nodes = list(range(2, 2 + len(pairs) // 2))
+    inputs = {v: pairs[2 * (v - 2):2 * (v - 1)] for v in nodes}
+    predecessors = {v: [source for _, source in inputs[v] if source >= 2] for v in nodes}
+
+    def describe(v: int, numbers) -> tuple:
+        return tuple(sorted((numbers[source], op) for op, source in inputs[v]))
+
+    def final(numbers) -> tuple:
+        return tuple(sorted(numbers[c] for c in concat))
+
+    numbers = canonical_order(2, nodes, predecessors, describe, final)
+    out: list[tuple[str, int]] = []
+    for v in sorted(nodes, key=numbers.__getitem__):
+        out.extend((op, source) for source, op in describe(v, numbers))
+    return tuple(out), final(numbers)
+
+
+def canonical_genotype(genotype: Genotype) -> Genotype:
+    """The canonical representative of ``genotype``'s architecture (module documentation,
+    *Identity*): equal for genotypes that differ only in the order of a node's two inputs,
+    in the numbering of the intermediate nodes or in the order of the concatenation."""
+    normal, normal_concat = _canonical_cell(genotype.normal, genotype.normal_concat)
+    reduce, reduce_concat = _canonical_cell(genotype.reduce, genotype.reduce_concat)
+    return Genotype(normal, normal_concat, reduce, reduce_concat)
+
+
+def canonical_net(net: NDSNet) -> NDSNet:
+    """``net`` with its :func:`canonical_genotype`."""
+    return NDSNet(canonical_genotype(net.genotype), net.width, net.depth, net.aux)
 
 
 def parse_net(net: Any, name: str | None = None) -> NDSNet:
@@ -434,13 +484,16 @@ class NDSSpace(SearchSpace):
         self.default_resolution = 224 if stem == "imagenet" else 32
 
     def encode(self, arch: Any) -> str:
-        return parse_net(arch).to_string()
+        """The :func:`canonical_net`'s string: one per architecture (module documentation)."""
+        return canonical_net(parse_net(arch)).to_string()
 
     def decode(self, code: Any) -> NDSNet:
         return parse_net(code)
 
     def build(self, arch: Any, num_classes: int = 10, **kwargs: Any) -> NDSNetwork:
-        return NDSNetwork(parse_net(arch), num_classes, self.stem, kwargs.get("auxiliary", self.auxiliary))
+        """The network of the :func:`canonical_net` (the same for every spelling of it)."""
+        return NDSNetwork(canonical_net(parse_net(arch)), num_classes, self.stem,
+                          kwargs.get("auxiliary", self.auxiliary))
 
     def count_params(self, arch: Any, num_classes: int = 10) -> int:
         return count_nds_params(parse_net(arch), num_classes, self.stem, self.auxiliary)
