@@ -59,3 +59,65 @@ def test_listings(capsys):
         assert name in listed
     assert main(["spaces"]) == 0
     assert "nb201" in capsys.readouterr().out
+
+
+# --- a read-only results file: reading is enough when nothing is left to append --------------------
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(path)`` makes a file read-only (mode 0444). Root may write any file, so where
+    the tests run as root the refusals the OS gives everyone else are made by hand: opening
+    the file for writing raises ``PermissionError`` and ``os.access`` says it is not writable."""
+    import builtins
+    import os
+
+    guarded: set[str] = set()
+    real_open, real_access = builtins.open, os.access
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        if str(file) in guarded and any(c in mode for c in "wax+"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def guarded_access(path, mode, *args, **kwargs):
+        return False if str(path) in guarded and mode & os.W_OK else real_access(path, mode, *args, **kwargs)
+
+    def make(path):
+        path.chmod(0o444)
+        if os.geteuid() == 0:
+            guarded.add(str(path))
+            monkeypatch.setattr(builtins, "open", guarded_open)
+            monkeypatch.setattr(os, "access", guarded_access)
+
+    yield make
+
+
+def test_a_read_only_store_holding_every_record_is_enough(data_root, tmp_path, capsys, read_only):
+    results = tmp_path / "r.jsonl"
+    args = ["score", ARCH, "--proxy", "params", "--proxy", "flops", "--results", str(results), "--workers", "0",
+            "--data-root", str(data_root), "--no-progress"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    (tmp_path / "r.jsonl.lock").unlink()
+    before = results.read_text()
+    read_only(results)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert results.read_text() == before and not (tmp_path / "r.jsonl.lock").exists()  # no lock taken
+
+
+def test_a_read_only_store_with_records_to_append_is_refused_before_scoring(data_root, tmp_path, capsys, monkeypatch,
+                                                                           read_only):
+    results = tmp_path / "r.jsonl"
+    base = ["score", ARCH, "--results", str(results), "--workers", "0", "--data-root", str(data_root), "--no-progress"]
+    assert main([*base, "--proxy", "params"]) == 0
+    capsys.readouterr()
+    before = results.read_text()
+    read_only(results)
+    monkeypatch.setattr("xigsnr_naslib.study.build_model", lambda *a, **k: pytest.fail("scored before refusing"))
+    assert main([*base, "--proxy", "params", "--proxy", "flops"]) == 1  # a file problem: exit status 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(results) in err and "read-only" in err and "1 record(s) to append" in err
+    assert results.read_text() == before

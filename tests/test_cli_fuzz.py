@@ -304,3 +304,219 @@ def test_bad_launcher_invocations(argv, value, expect, capsys):
     except SystemExit as exit_:
         code = exit_.code
     _check(code, capsys.readouterr().err, value, expect)
+
+
+# --- every device string torch reads, and malformed ones, in every command taking --device ---------
+def _torch_device_types() -> list[str]:
+    """The device types this torch reads (its own error message lists them)."""
+    import re
+
+    import torch
+
+    try:
+        torch.device("no_such_device_type")
+    except RuntimeError as exc:
+        found = re.search(r"Expected one of (.*?) device type", str(exc))
+    assert found, "torch no longer lists its device types in this message: update the harness"
+    return [t.strip() for t in found.group(1).split(",")]
+
+
+MALFORMED_DEVICES = ["cuda:x", "gpu", "GPU", "CPU", "", " cpu", "cuda:-1", "cuda:0:1", "cuda:01", "cpu:", "0", "cuda 0"]
+DEVICES = [d for t in _torch_device_types() for d in (t, f"{t}:0", f"{t}:1")] + MALFORMED_DEVICES
+DEVICE_COMMANDS = {**{c: BASE[c] for c in SCORING}, "naslib-run": ["--engine", "standalone"]}
+
+
+def _usable(device: str) -> bool:
+    from xigsnr_naslib.study import check_device
+
+    try:
+        check_device(device)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("command,device",
+                         [pytest.param(c, d, marks=() if i % 4 == 0 else pytest.mark.slow)
+                          for i, (c, d) in enumerate(itertools.product(DEVICE_COMMANDS, DEVICES))])
+def test_every_device_string_runs_or_is_refused_in_one_line(command, device, data_root, tmp_path, capsys, monkeypatch):
+    """A device is usable here (cpu, cpu:N and what this machine has: the ``score`` command then
+    runs) or refused with exit status 2 and one line naming it and the devices available."""
+    from xigsnr_naslib.study import available_devices
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XIGSNR_DATA_ROOT", str(data_root))
+    if _usable(device):
+        if command != "score":
+            pytest.skip("a usable device: the score command runs it")
+        code, err = _run(["score", NB201, "--proxy", "params", "--device", device, "--workers", "0"], capsys)
+        assert code == 0, err
+        return
+    args = [command, *DEVICE_COMMANDS[command], "--device", device]
+    if command == "naslib-run":
+        config = tmp_path / "c.yaml"
+        config.write_text(NASLIB_CONFIG.format(out=tmp_path / "run"))
+        args[1:1] = ["--config", str(config)]
+    else:
+        args += ["--results", str(tmp_path / "r.jsonl")]
+    code, err = _run(args, capsys)
+    _check(code, err, repr(device), "")
+    assert code == 2
+    assert "choose one of:" in err and all(d in err for d in available_devices())
+    assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "run").exists()  # refused before any work
+
+
+# --- malformed lines in every reader of stores: each JSON type, first, middle and last ------------
+NOT_RECORDS = {  # a line that is JSON but not a record
+    "number": 3, "string": "text", "list": [1, 2], "null": None, "true": True, "empty object": {},
+    "object missing keys": {"space": "nb201", "arch": NB201},
+    "arch a number": {"space": "nb201", "arch": 7, "proxy": "params", "status": "ok", "score": 1.0},
+    "score a string": {"space": "nb201", "arch": NB201, "proxy": "params", "status": "ok", "score": "high"},
+    "unknown status": {"space": "nb201", "arch": NB201, "proxy": "params", "status": "fine", "score": 1.0},
+    "settings a list": {"space": "nb201", "arch": NB201, "proxy": "params", "status": "ok", "score": 1.0,
+                        "settings": [1]},
+    "index a string": {"space": "nb201", "arch": NB201, "proxy": "params", "status": "ok", "score": 1.0,
+                       "index": "one"},
+    "protocol unreadable": {"space": "nb201", "arch": NB201, "proxy": "xi_gsnr", "status": "ok", "score": 1.0,
+                            "protocol": {"n_batches": "eight"}},
+}
+POSITIONS = ("first", "middle", "last")
+
+
+def _store_with(bad, position: str, good: list[dict]) -> tuple[str, int]:
+    """The text of a store holding ``good`` records and the line ``bad`` at ``position``, and
+    that line's number."""
+    lines = [json.dumps(r) for r in good]
+    where = {"first": 0, "middle": len(lines) // 2, "last": len(lines)}[position]
+    lines.insert(where, json.dumps(bad))
+    return "".join(line + "\n" for line in lines), where + 1
+
+
+@pytest.fixture(scope="module")
+def stored_records(data_root, tmp_path_factory):
+    """Two good records of NB201 (params, flops): a real store to damage."""
+    path = tmp_path_factory.mktemp("store") / "r.jsonl"
+    assert main(["score", NB201, "--proxy", "params", "--proxy", "flops", "--results", str(path), "--workers", "0",
+                 "--data-root", str(data_root), "--no-progress"]) == 0
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("kind", list(NOT_RECORDS))
+def test_a_line_that_is_not_a_record_is_skipped_with_its_file_and_line(kind, position, stored_records, data_root,
+                                                                        tmp_path, capsys):
+    """The store's policy for damaged lines (as for lines cut short): skipped with a warning
+    naming file, line and what is wrong; the run goes on and the good records are served."""
+    path = tmp_path / "r.jsonl"
+    text, line = _store_with(NOT_RECORDS[kind], position, stored_records)
+    path.write_text(text)
+    with pytest.warns(UserWarning) as caught:
+        code, err = _run(["score", NB201, "--proxy", "params", "--proxy", "flops", "--results", str(path),
+                          "--workers", "0", "--data-root", str(data_root), "--no-progress"], capsys)
+    assert code == 0, err
+    said = [str(w.message) for w in caught if f"{path}:{line}:" in str(w.message)]
+    assert len(said) == 1 and "not a results record" in said[0] and len(said[0].split("skipped: ")[1]) > 8, said
+    assert path.read_text() == text  # both good records served: nothing scored, nothing appended
+
+
+@pytest.mark.slow  # the leaderboard command on two architectures
+@pytest.mark.parametrize("position", POSITIONS)
+def test_the_leaderboard_cache_skips_a_line_that_is_not_a_record(position, stored_records, data_root, tmp_path,
+                                                                 capsys):
+    path = tmp_path / "scores.jsonl"
+    text, line = _store_with([1, 2], position, stored_records)
+    path.write_text(text)
+    with pytest.warns(UserWarning, match=f"{path}:{line}: not a results record"):
+        code, err = _run(["leaderboard", "--sample", "2", "--no-figures", "--proxy", "params", "--table", "none",
+                          "--n-boot", "10", "--results", str(path), "--out", str(tmp_path / "lb"), "--workers", "0",
+                          "--data-root", str(data_root), "--no-progress"], capsys)
+    assert code == 0, err
+
+
+@pytest.fixture(scope="module")
+def evolution_checkpoint(tmp_path_factory):
+    """A real checkpoint of a tiny search (params fitness, no images) to damage."""
+    folder = tmp_path_factory.mktemp("search")
+    args = ["search", "--space", "burgerformer", "--proxy", "params", "--population", "2", "--steps", "1",
+            "--checkpoint", str(folder / "ckpt.json"), "--output", str(folder / "best.json"),
+            "--results", str(folder / "scores.jsonl"), "--no-progress", "--workers", "0"]
+    assert main(args) == 0
+    return args, json.loads((folder / "ckpt.json").read_text())
+
+
+BAD_CANDIDATES = {**{k: v for k, v in NOT_RECORDS.items() if not isinstance(v, dict)}, "empty object": {},
+                  "fitness a string": "fitness", "step a list": "step"}
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("kind", list(BAD_CANDIDATES))
+def test_a_damaged_search_checkpoint_is_named_in_one_line(kind, position, evolution_checkpoint, tmp_path, capsys):
+    """A checkpoint is one JSON document, rewritten whole: a damaged history entry refuses the
+    resume (exit status 2) with the file, the entry and what is wrong, and changes nothing."""
+    args, data = evolution_checkpoint
+    history = [dict(c) for c in data["history"]]
+    where = {"first": 0, "middle": len(history) // 2, "last": len(history) - 1}[position]
+    bad = BAD_CANDIDATES[kind]
+    if bad in ("fitness", "step"):
+        history[where][bad] = "high" if bad == "fitness" else [1]
+    else:
+        history[where] = bad
+    path = tmp_path / "ckpt.json"
+    text = json.dumps({**data, "history": history})
+    path.write_text(text)
+    run = [tmp_path / "scores.jsonl" if a.endswith("scores.jsonl") else a for a in args]
+    run = [str(path) if str(a).endswith("ckpt.json") else str(a) for a in run]
+    code, err = _run(run, capsys)
+    _check(code, err, str(path), f"history entry {where}")
+    assert code == 2 and path.read_text() == text
+
+
+ZC_ENTRY_KINDS = {k: v for k, v in NOT_RECORDS.items() if not isinstance(v, dict)}
+ZC_SCORE_KINDS = {"score a string": {"score": "high"}, "no score": {"time": 1.0}, "a number": 3.0, "null": None}
+
+
+def _zc_file(tmp_path, bad_entry=None, bad_score=None, position="middle"):
+    keys = [f"({i}, 0, 0, 0, 0, 0)" for i in range(3)]
+    entries = {k: {"xi_gsnr": {"score": 1.0, "time": 0.0}} for k in keys}
+    key = keys[{"first": 0, "middle": 1, "last": 2}[position]]
+    entries[key] = bad_entry if bad_score is None else {"xi_gsnr": bad_score}
+    path = tmp_path / "zc_nasbench201.json"
+    path.write_text(json.dumps({"cifar10": entries}))
+    return path, key
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("kind", list(ZC_ENTRY_KINDS) + list(ZC_SCORE_KINDS))
+def test_a_damaged_zc_entry_for_zc_fill_is_named_before_scoring(kind, position, tmp_path, data_root, capsys):
+    """``naslib-run --zc-fill`` rewrites the zc file: a damaged entry refuses the run (exit
+    status 2) with the file, the architecture and what is wrong, and the file is unchanged."""
+    config = tmp_path / "c.yaml"
+    config.write_text(NASLIB_CONFIG.format(out=tmp_path / "run"))
+    if kind in ZC_ENTRY_KINDS:
+        path, key = _zc_file(tmp_path, bad_entry=ZC_ENTRY_KINDS[kind], position=position)
+    else:
+        path, key = _zc_file(tmp_path, bad_score=ZC_SCORE_KINDS[kind], position=position)
+    text = path.read_text()
+    code, err = _run(["naslib-run", "--config", str(config), "--engine", "standalone", "--data-root", str(data_root),
+                      "--zc-json", str(path), "--zc-fill"], capsys)
+    _check(code, err, str(path), key)
+    assert code == 2 and path.read_text() == text and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("kind", list(ZC_ENTRY_KINDS) + list(ZC_SCORE_KINDS))
+def test_the_leaderboard_zc_reader_drops_a_damaged_entry_and_says_which(kind, position, tmp_path):
+    """The leaderboard reads a zc file without writing it (the policy of its table readers): an
+    entry that is not a dict of scores is dropped with a note naming it; a score that is not a
+    number reads as NaN, and the note says the architecture leaves the ranked set. The others
+    are read."""
+    from xigsnr_naslib.score_tables import read_zc_json
+
+    if kind in ZC_ENTRY_KINDS:
+        path, key = _zc_file(tmp_path, bad_entry=ZC_ENTRY_KINDS[kind], position=position)
+    else:
+        path, key = _zc_file(tmp_path, bad_score=ZC_SCORE_KINDS[kind], position=position)
+    table = read_zc_json(path)
+    said = key if kind in ZC_ENTRY_KINDS else "1 NaN or infinite score(s)"
+    assert any(said in note for note in table.notes), table.notes
+    assert int((table.scores["xi_gsnr"] == 1.0).sum()) == 2

@@ -87,13 +87,14 @@ def test_an_ensemble_is_its_rule_applied_to_its_members_records(small_study):
     assert len(study.store.records()) == 4
 
 
-def test_an_ensemble_alone_on_a_network_equals_the_study(small_study):
+def test_an_ensemble_alone_on_a_network_equals_the_study(small_study, one_torch_thread):
     from xigsnr_naslib.study import build_model
     ensemble, study = small_study
     record = study.score([(0, CONNECTED)])[0]
     model = build_model(study.space, study.space.decode(CONNECTED), 10, study.protocol.init_seed)
     batches = study._prepare().batches
-    # same network, same batches, same passes in the same order: the same float
+    # same network, same batches, same passes in the same order, one thread as the study's
+    # default (DEFAULT_THREADS): the same float
     assert ensemble(model, batches) == record["score"]
 
 

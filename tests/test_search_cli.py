@@ -140,3 +140,67 @@ def test_missing_images_fail_clearly(tmp_path, capsys):
     assert "unknown search space 'nope'; choose one of:" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the single --seed is gone: --data-seed, --init-seed, --search-seed
         main(_args(tmp_path, "--space", "proxylessnas", "--seed", "1"))
+
+
+# --- each space searches on the images its card names ------------------------------------------------
+def _files(tmp_path):
+    return ["search", "--checkpoint", str(tmp_path / "ckpt.json"), "--output", str(tmp_path / "best.json"),
+            "--results", str(tmp_path / "scores.jsonl"), "--no-progress", "--workers", "0", "--n-batches", "2",
+            "--batch-size", "2"]
+
+
+@pytest.mark.parametrize("space,algorithm", [("nb101", "evolution"), ("nb201", "sample"), ("darts", "sample")])
+def test_a_cifar_space_without_cifar_images_names_the_files_and_the_choices(space, algorithm, tmp_path, capsys):
+    """The CIFAR-10 spaces read CIFAR-10 (never ImageNet): with none under the data root, one
+    line names the CIFAR-10 files looked for and the choices, before any scoring."""
+    sizes = ["--samples", "2"] if algorithm == "sample" else ["--population", "2", "--steps", "1"]
+    code = main([*_files(tmp_path), "--space", space, "--algorithm", algorithm, "--data-root", str(tmp_path), *sizes])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "imagenet" not in err.lower()
+    assert str(tmp_path / "cifar-10-batches-py") in err and "--images PATH" in err and "--synthetic-images" in err
+    assert not (tmp_path / "scores.jsonl").exists()
+
+
+@pytest.mark.slow  # a search of three NAS-Bench-101 cells on real CIFAR-10 images (seconds)
+def test_nb101_searches_on_the_cifar10_images_of_its_card(data_root, tmp_path, capsys):
+    from xigsnr_naslib.datasets import load_images
+
+    assert main([*_files(tmp_path), "--space", "nb101", "--data-root", str(data_root), "--population", "2",
+                 "--steps", "1", "--sample-size", "1"]) == 0
+    assert "images: " + str(data_root / "images" / "cifar10_jpeg_train5000_test10000.npz") in capsys.readouterr().out
+    fingerprint = load_images("cifar10", data_root).fingerprint()
+    assert {r["images"] for r in _stored(tmp_path)} == {fingerprint}
+
+
+def test_a_failed_candidate_of_a_resumed_search_is_scored_again(tmp_path):
+    """An error record (out of memory, a worker that died) is the run's failure: resuming the
+    search asks the store again, which scores that architecture anew; the checkpoint's
+    candidate gets its fitness back. Not-computable candidates would be served from the store."""
+    args = ["search", "--space", "burgerformer", "--proxy", "params", "--population", "2", "--steps", "1",
+            "--checkpoint", str(tmp_path / "ckpt.json"), "--output", str(tmp_path / "best.json"),
+            "--results", str(tmp_path / "scores.jsonl"), "--no-progress", "--workers", "0"]
+    assert main(args) == 0
+    records = _stored(tmp_path)
+    checkpoint = json.loads((tmp_path / "ckpt.json").read_text())
+    victim = checkpoint["history"][0]
+    # as if the first candidate had run out of memory: an error record, no fitness
+    failed = [dict(r, score=None, status="error", error="RuntimeError: out of memory") if r["arch"] == victim["arch"]
+              else r for r in records]
+    (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in failed))
+    checkpoint["history"][0] = dict(victim, fitness=None)
+    (tmp_path / "ckpt.json").write_text(json.dumps(checkpoint))
+    assert main(args) == 0
+    resumed = json.loads((tmp_path / "ckpt.json").read_text())["history"][0]
+    assert resumed["fitness"] == victim["fitness"] > 0
+    assert [r["status"] for r in _stored(tmp_path) if r["arch"] == victim["arch"]] == ["error", "ok"]
+
+
+@pytest.mark.parametrize("space", ["nds_darts", "nds_darts_in", "nds_amoeba"])
+def test_a_space_that_cannot_sample_is_refused_by_name_before_any_work(space, tmp_path, capsys):
+    """The NDS spaces are the benchmark's records: they neither sample nor mutate, so an
+    evolution there is refused in one line (exit status 2), not ended by a traceback."""
+    code = main([*_files(tmp_path), "--space", space, "--data-root", str(tmp_path), "--population", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"space {space!r} cannot run --algorithm evolution: it has no sample, mutate, crossover operation" in err
+    assert not (tmp_path / "scores.jsonl").exists()

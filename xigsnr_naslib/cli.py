@@ -29,6 +29,7 @@ _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("xigsnr_naslib.leaderboard_command", "add_parser"),
     "naslib-run": ("xigsnr_naslib.naslib_runner", "add_parser"),
     "cifar10-layout": ("xigsnr_naslib.naslib_data", "add_parser"),
+    "predictor-eval": ("xigsnr_naslib.predictor_command", "add_parser"),
 }
 
 
@@ -116,12 +117,14 @@ def add_study_args(p: argparse.ArgumentParser, *, space_default: str | None = "n
     g.add_argument("--data-seed", type=whole(0), default=None, help="seeds the batch draw (default: the card's, 1)")
     g.add_argument("--init-seed", type=whole(0), default=None, help="seeds each network's initialisation "
                    "(default: the card's, 1)")
-    g = p.add_argument_group("execution (the scores do not depend on it)")
-    g.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    g = p.add_argument_group("execution (the scores depend on it by float32 rounding at most)")
+    g.add_argument("--device", default="cpu", help="torch device (default cpu): cpu, cuda, cuda:N, mps, xpu where "
+                   "this torch and machine have it; any other is refused before any work, naming those available")
     g.add_argument("--workers", type=_workers, default="auto", help="architectures scored at a time, each in its "
                    "own process (default auto: one per CPU core on cpu; 0 = in this process)")
     g.add_argument("--threads", type=whole(1), default=None,
-                   help="intra-op threads per worker (default: cores / workers)")
+                   help="intra-op threads of each scoring process (default 1 for every command and worker "
+                   "count, so that they store the same values; records name theirs)")
     g.add_argument("--strategy", default="loop", choices=["loop", "vmap"],
                    help="loop (default) or vmap (all N batch gradients at once; for GPUs)")
     g.add_argument("--backend", default="processes", choices=["processes", "ray"],

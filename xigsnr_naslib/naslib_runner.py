@@ -1,7 +1,7 @@
 """``xigsnr-naslib naslib-run --config CONFIG.yaml``: a NASLib zero-cost config, run live.
 
 The config is NASLib's own zero-cost YAML (``search_space, dataset, predictor, seed,
-test_size, batch_size, out_dir, config_type, ...``; see ``evaluation/configs/``), plus an
+test_size, batch_size, out_dir, config_type, ...``; see ``xigsnr_naslib/naslib_configs/``), plus an
 optional ``xigsnr:`` block for this package:
 
 ================  =======  ===============================================================
@@ -198,6 +198,11 @@ def read_zc_json(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not a zc_<space>.json file (not JSON: {exc})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path}: not a zc_<space>.json file (top level is not a dataset mapping)")
+    for dataset, entries in data.items():  # this file is merged into and written back: refuse, never drop
+        bad = next((k for k, v in entries.items() if not isinstance(v, dict)), None)
+        if bad is not None:
+            raise ValueError(f"{path}: {dataset} architecture {bad} is {json.dumps(entries[bad])[:60]}, not an "
+                             "object of scores ({'<proxy>': {'score': ...}, 'val_accuracy': ...}); repair or remove it")
     return data
 
 
@@ -210,6 +215,17 @@ class Plan:
     to_score: list[str] | None
     reused: dict[str, float]
     pool: str
+
+
+def _stored_score(path, dataset: str, key: str, entry, predictor: str) -> float:
+    """``entry[predictor]["score"]`` of a zc file; ``ValueError`` naming the file, the
+    architecture and what is wrong when the entry is not NASLib's ``{"score": number, ...}``."""
+    value = entry[predictor]
+    score = value.get("score") if isinstance(value, dict) else None
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise ValueError(f"{path}: {dataset} architecture {key}: {predictor!r} is {json.dumps(value)[:80]}, not "
+                         "{'score': <number>, 'time': <seconds>}; repair or remove that entry")
+    return float(score)
 
 
 def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
@@ -228,7 +244,8 @@ def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
         if not entries:
             raise ValueError(f"--zc-fill: {zc_json} has no architectures of {dataset!r} to score")
         keys = list(entries)
-        reused = {k: float(entries[k][predictor]["score"]) for k in keys if predictor in entries[k]}
+        reused = {k: _stored_score(zc_json, dataset, k, entries[k], predictor) for k in keys
+                  if isinstance(entries[k], dict) and predictor in entries[k]}
         return Plan(keys, [k for k in keys if k not in reused], reused, f"every architecture of {zc_json}")
     pool = pool_for(str(config["search_space"]), list(entries) if entries else None)
     if pool is None:
@@ -421,6 +438,9 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
         config = load_config(config)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    from .study import check_device
+
+    check_device(device)  # a device this torch cannot score on is refused before anything is read
     config = dict(config)
     if out_dir is not None:
         config["out_dir"] = str(out_dir)
@@ -483,7 +503,7 @@ def add_parser(subparsers) -> None:
     """Add ``naslib-run`` to the ``xigsnr-naslib`` command line."""
     p = subparsers.add_parser("naslib-run", help="run a NASLib zero-cost config live (NASLib or standalone)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="NASLib zero-cost YAML (see evaluation/configs/)")
+    p.add_argument("--config", required=True, help="NASLib zero-cost YAML (see xigsnr_naslib/naslib_configs/)")
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="naslib: NASLib's evaluator; standalone: this package's pipeline; auto (default): "
                         "naslib when NASLib is importable")

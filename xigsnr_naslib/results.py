@@ -6,9 +6,22 @@ settings and the protocol, the score, seconds, and a ``status``:
 * ``"ok"``: ``score`` is a finite number;
 * ``"nonfinite"``: the score was NaN or infinite; ``score`` is null and ``value`` holds
   ``"nan"``, ``"inf"`` or ``"-inf"``;
-* ``"error"``: scoring raised; ``error`` holds the message (the run went on).
+* ``"error"``: scoring raised; ``error`` holds the message (the run went on). An error is
+  a failure of the run that wrote it (out of memory, a worker that died, a device that
+  failed), never a fact about the architecture: the next run on the same store scores it
+  again (:func:`reusable`) and appends the new record.
 * ``"not computable"``: the proxy is undefined for this architecture (e.g. NASWOT on a
-  network without ReLU); ``score`` is null and ``reason`` says why.
+  network without ReLU); ``score`` is null and ``reason`` says why. Like ``"ok"`` and
+  ``"nonfinite"``, a property of architecture and protocol: reused, never recomputed.
+
+Each record also names the torch ``device`` it was computed on (provenance; records of
+earlier releases, which lack it, were computed on a device that holds values). The device
+is not part of the key: the scores do not depend on it beyond rounding. A record computed
+on a device whose tensors hold no values (``meta``) is never reused. Likewise each record
+computed since this field exists carries its ``environment`` (torch version, intra-op
+``threads``, ATen's ``cpu_capability`` and any CPU kernel limit set:
+:func:`xigsnr_naslib.study.scoring_environment`): provenance, not key. Within one environment
+a score is reproduced bit for bit; across environments it moves by float32 rounding only.
 
 Records are keyed by everything that changes their value (:func:`record_key`): space and
 its options, dataset, the fingerprint of the images used (``images``), arch, proxy and its
@@ -19,8 +32,16 @@ recomputing. Records written before some of these fields existed are read by
 initialisation, so it reads as ``data_seed = init_seed = seed``; missing space options read
 as the space's defaults (the only options that release used); a missing image fingerprint
 reads as the images of the run that resumes (that release always read the dataset's images
-from the data root: resume such a file only with the same data root). A line cut
-short by an interruption is dropped (with a warning) when the file is next opened.
+from the data root: resume such a file only with the same data root).
+
+Damaged lines are skipped with a warning naming the file, the line number and what is
+wrong, and the run goes on (the scores they held are recomputed): a line that is not JSON,
+and a line that is JSON but not a record (a number, a string, a list, null, an object that
+lacks a record's fields or has fields of the wrong type; :func:`record_problem`). A last
+line cut short by an interruption is dropped from the file when it is next opened for
+writing. Reading needs no write access: a run whose every record is stored succeeds on a
+read-only file; a run with records to append is refused at once, before any scoring, with
+:class:`StoreNotWritableError` naming the file.
 """
 from __future__ import annotations
 
@@ -32,11 +53,24 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["ResultsStore", "StoreBusyError", "record_key", "score_fields", "record_score", "upgrade_record"]
+__all__ = ["ResultsStore", "StoreBusyError", "StoreNotWritableError", "STATUSES", "RETRIED_STATUSES",
+           "NO_VALUE_DEVICES", "record_key", "record_problem", "reusable", "score_fields", "record_score",
+           "upgrade_record"]
+
+#: every status a record can have (module documentation)
+STATUSES = ("ok", "nonfinite", "error", "not computable")
+#: statuses that are failures of the run that wrote them: scored again by the next run
+RETRIED_STATUSES = frozenset({"error"})
+#: torch device types whose tensors hold no values: nothing computed there is reused
+NO_VALUE_DEVICES = frozenset({"meta"})
 
 
 class StoreBusyError(ValueError):
     """Another run is writing the results file."""
+
+
+class StoreNotWritableError(PermissionError):
+    """The run has records to append and the results file (or its folder) is not writable."""
 
 
 def _canonical(value) -> str:
@@ -70,6 +104,65 @@ def upgrade_record(record: dict, defaults: dict) -> dict:
     return out
 
 
+def reusable(record: dict) -> bool:
+    """Whether a stored record may be served instead of scoring again: not a failure of the run
+    that wrote it (:data:`RETRIED_STATUSES`) and not computed on a device without values
+    (:data:`NO_VALUE_DEVICES`; records without ``device`` predate it and were not)."""
+    device = str(record.get("device") or "cpu").split(":", 1)[0]
+    return record.get("status") not in RETRIED_STATUSES and device not in NO_VALUE_DEVICES
+
+
+_NULL = type(None)
+#: optional fields of a record and the JSON types they may hold
+_FIELD_TYPES = {"dataset": (str, _NULL), "images": (str, _NULL), "index": (int, _NULL), "settings": (dict,),
+                "protocol": (dict,), "space_options": (dict,), "seconds": (int, float, _NULL), "error": (str,),
+                "reason": (str, _NULL), "device": (str,), "value": (str, _NULL)}
+
+
+def _type_name(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def record_problem(record) -> str | None:
+    """What makes ``record`` (one parsed line of a results file) not a record, or None.
+
+    A record is an object with the strings ``space``, ``arch`` and ``proxy``, a ``status`` of
+    :data:`STATUSES`, a finite number ``score`` when the status is ``"ok"``, and optional
+    fields of their types (``settings``, ``protocol`` and ``space_options`` objects; ``index``
+    a whole number or null; ...); its protocol must be one :class:`~xigsnr_naslib.protocol.Protocol`
+    reads.
+    """
+    if not isinstance(record, dict):
+        return f"{_type_name(record)}, not a record (a JSON object)"
+    missing = [k for k in ("space", "arch", "proxy", "status") if k not in record]
+    if missing:
+        return f"a JSON object without the record field(s) {', '.join(missing)}"
+    for key in ("space", "arch", "proxy"):
+        if not isinstance(record[key], str):
+            return f"field {key!r} is {_type_name(record[key])}, not a string"
+    if record["status"] not in STATUSES:
+        return f"unknown status {record['status']!r} (a record's is one of: {', '.join(STATUSES)})"
+    for key, types in _FIELD_TYPES.items():
+        value = record.get(key)
+        if key in record and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"field {key!r} is {_type_name(value)} {value!r}"[:200]
+    score = record.get("score")
+    if record["status"] == "ok":
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            return f"status 'ok' with score {score!r}, not a finite number"[:200]
+    elif score is not None:
+        return f"status {record['status']!r} with score {score!r} (such a record's score is null)"[:200]
+    if record.get("protocol"):
+        from .protocol import Protocol
+
+        try:
+            Protocol.from_settings(record["protocol"])
+        except (TypeError, ValueError) as exc:
+            return f"its protocol is not one this release reads ({exc})"[:200]
+    return None
+
+
 def score_fields(score: float) -> dict:
     """``score``/``status`` fields for a float, recording a non-finite value as such."""
     if math.isfinite(score):
@@ -91,21 +184,51 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = None
-        self._repair()
+        if self.writable():  # a read-only file is read as it is (its cut line is skipped on reading)
+            self._repair()
+
+    def _incomplete_tail(self) -> int | None:
+        """Where a partial last line left by an interrupted write starts (None: the file ends
+        with a complete line or is empty). Opens the file for reading only."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return None
+            f.seek(0)
+            return f.read().rfind(b"\n") + 1
 
     def _repair(self) -> None:
         """Drop a partial last line left by an interrupted write."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        cut = self._incomplete_tail()
+        if cut is None:
             return
+        size = self.path.stat().st_size
+        warnings.warn(f"{self.path}: dropping an incomplete last line ({size - cut} bytes) left by an interrupted run")
         with open(self.path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) == b"\n":
-                return
-            f.seek(0)
-            data = f.read()
-            cut = data.rfind(b"\n") + 1
-            warnings.warn(f"{self.path}: dropping an incomplete last line ({len(data) - cut} bytes) left by an interrupted run")
             f.truncate(cut)
+
+    def writable(self) -> bool:
+        """Whether records can be appended: the file (or, for a new file, its nearest existing
+        folder) is writable, and so is its lock file (or the folder it is created in)."""
+        def can_write(path: Path) -> bool:
+            if path.exists():
+                return os.access(path, os.W_OK)
+            folder = next((p for p in path.parents if p.exists()), Path("."))
+            return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+        return can_write(self.path) and can_write(Path(str(self.path) + ".lock"))
+
+    def check_writable(self, pending: int | None = None) -> None:
+        """Raise :class:`StoreNotWritableError` naming the file unless records can be appended
+        (``pending``: how many the run has to append, for the message)."""
+        if not self.writable():
+            what = f"{pending} record(s) to append" if pending else "records to append"
+            raise StoreNotWritableError(
+                f"results file {self.path} is read-only (or its folder is) and this run has {what}; make it "
+                "writable, or give this run another results file (records already stored are read without "
+                "writing)")
 
     def __iter__(self) -> Iterator[dict]:
         if not self.path.exists():
@@ -116,9 +239,15 @@ class ResultsStore:
                 if not line:
                     continue
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     warnings.warn(f"{self.path}:{number}: unreadable line skipped ({exc})")
+                    continue
+                problem = record_problem(record)
+                if problem is not None:
+                    warnings.warn(f"{self.path}:{number}: not a results record, line skipped: {problem}")
+                    continue
+                yield record
 
     def records(self) -> list[dict]:
         return list(self)
@@ -136,6 +265,7 @@ class ResultsStore:
         """
         from filelock import FileLock, Timeout
 
+        self.check_writable()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._lock is None:
             self._lock = FileLock(str(self.path) + ".lock")
@@ -144,6 +274,11 @@ class ResultsStore:
         except Timeout:
             raise StoreBusyError(f"results file {self.path} is being written by another run; wait for it to "
                                  "finish, or give this run another results file") from None
+        except PermissionError as exc:
+            raise StoreNotWritableError(f"results file {self.path}: its lock file cannot be created ({exc}); "
+                                        "make the folder writable, or give this run another results file") from None
+        if self.path.exists():
+            self._repair()  # a cut line left while another run held the file
         try:
             yield self
         finally:

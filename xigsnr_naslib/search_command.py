@@ -88,8 +88,9 @@ def add_search_parser(sub) -> None:
                         "BurgerFormer: 30M params, 5G FLOPs)")
     i = p.add_argument_group("images")
     i.add_argument("--images", default=None, help="image folder or .npz, absolute or under the data root "
-                   "(default: nb201, darts: the dataset's own images; others: imagenet/train, ILSVRC2012/train "
-                   "or imagenet under the data root)")
+                   "(default: the images the space's card names for the dataset: CIFAR-10 for nb201, nb101, darts "
+                   "and the CIFAR NDS spaces; for ImageNet spaces imagenet/train, ILSVRC2012/train or imagenet "
+                   "under the data root)")
     i.add_argument("--max-images", type=whole(1), default=1024, help="images read from the folder (default 1024)")
     i.add_argument("--synthetic-images", action="store_true",
                    help="use random-noise images instead (for tests and timing only)")
@@ -106,16 +107,16 @@ def run_search(args) -> int:
 
     from .cli import execution_from_args, protocol_from_args
     from .evolution import Constraints, EvolutionSettings, RegularizedEvolution, parse_amount
-    from .image_folder import read_images, synthetic_images
     from .card import get_card
     from .study import Study
 
     card = get_card(args.space)
+    execution_from_args(args)  # a device, strategy or worker count it cannot use is refused before any work
     if card.supernet is not None:  # a benchmark space: prune, sample or evolution, with its ground truth
         from .zero_shot_search import run_zero_shot
 
         return run_zero_shot(args)
-    from .zero_shot_search import check_algorithm
+    from .zero_shot_search import check_algorithm, check_space_operations, search_images
 
     check_algorithm(card, args.algorithm)
     for flag, value, default in (("--samples", args.samples, 100), ("--repeats", args.repeats, 3),
@@ -126,6 +127,7 @@ def run_search(args) -> int:
     if args.resolution is not None:
         options["resolution"] = args.resolution
     space = card.create_space(**options)
+    check_space_operations(space, args.algorithm)
     resolution = getattr(space, "resolution", None) or space.default_resolution
     bounds = dict(getattr(space, "paper_constraints", None) or {}) if args.paper_constraints else {}
     if args.paper_constraints and not bounds:
@@ -145,17 +147,13 @@ def run_search(args) -> int:
                   args.results or f"results/search_{args.space}.scores.jsonl", args.data_root,
                   space_options=options)
     images = None
-    if study.needs_data:
-        needed = protocol.n_batches * protocol.batch_size
-        if args.synthetic_images:
-            images = synthetic_images(needed, resolution, num_classes, protocol.data_seed)
-        else:
-            images = read_images(args.images, args.data_root, resolution, max(args.max_images, protocol.batch_size),
-                                 protocol.data_seed)
+    if study.needs_data:  # the card's dataset images unless --images or --synthetic-images say otherwise
+        images = search_images(dataset, protocol, args.images, args.synthetic_images, args.data_root, args.max_images)
         if images.num_classes > num_classes:
             raise ValueError(f"{images.source} has {images.num_classes} classes but --num-classes is {num_classes}")
         study.images = images
-        print(f"images: {images.source} ({len(images)} at {resolution}x{resolution})")
+        shape = images.images.shape
+        print(f"images: {images.source} ({len(images)} at {shape[2]}x{shape[1]})")
     proxy = study.proxies[0]
 
     checkpoint = Path(args.checkpoint or f"results/search_{args.space}.checkpoint.json")

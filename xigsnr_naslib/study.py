@@ -15,15 +15,20 @@ A record's key holds everything that changes its value (:func:`xigsnr_naslib.res
 space and its options, dataset, the fingerprint of the images used, proxy and settings,
 protocol (batches, batch size, data seed, init seed, normalisation, BatchNorm mode).
 
-How the work is executed (:class:`Execution`; the scores do not depend on it): ``strategy``
-``"loop"`` or ``"vmap"`` (:mod:`xigsnr_naslib.gsnr`); ``workers`` 0 scores in this process,
-``k`` scores k architectures at a time in worker processes (``backend="processes"``) or Ray
-tasks (``backend="ray"``), each with ``threads`` intra-op threads; ``"auto"`` is one
-single-threaded process per core for CPU runs of several architectures. The parent alone
-writes the store, so a record is never lost or written twice.
+How the work is executed (:class:`Execution`; the scores depend on it by float32 rounding
+at most): ``strategy`` ``"loop"`` or ``"vmap"`` (:mod:`xigsnr_naslib.gsnr`); ``workers`` 0
+scores in this process, ``k`` scores k architectures at a time in worker processes
+(``backend="processes"``) or Ray tasks (``backend="ray"``), each with ``threads`` intra-op
+threads (default :data:`DEFAULT_THREADS`, 1, for every command and worker count, so that
+they all store the same values); ``"auto"`` is one process per core for CPU runs of several
+architectures. The parent alone writes the store, so a record is never lost or written
+twice. Each record carries the ``environment`` that fixes its last bits
+(:func:`scoring_environment`: torch version, thread count, CPU kernel set); it is
+provenance, not key: another environment moves a score by rounding only.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -40,17 +45,76 @@ from .gsnr import STRATEGIES
 from .image_set import ImageSet
 from .protocol import Protocol, draw_batches
 from .proxies import NotComputable, PassResults, Proxy, check_computable, get_proxy, run_passes
-from .results import ResultsStore, record_key, score_fields, upgrade_record
-from .spaces.base import SearchSpace
+from .results import NO_VALUE_DEVICES, ResultsStore, record_key, reusable, score_fields, upgrade_record
+from .spaces.base import SearchSpace, canonical_record
 
-__all__ = ["Execution", "Study", "build_model", "BACKENDS"]
+__all__ = ["Execution", "Study", "build_model", "BACKENDS", "DEFAULT_THREADS", "available_devices", "check_device",
+           "scoring_environment"]
 
 BACKENDS = ("processes", "ray")
+#: the device kinds named when a device string is not one torch reads
+DEVICE_KINDS = "cpu, cuda, cuda:N, mps, xpu, xpu:N"
+
+
+def available_devices() -> list[str]:
+    """The devices this torch can score on here: ``cpu``, and ``cuda``/``cuda:N``, ``mps``,
+    ``xpu``/``xpu:N`` where present."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        out += ["xpu"] + [f"xpu:{i}" for i in range(xpu.device_count())]
+    return out
+
+
+def _unavailable(device: torch.device) -> str | None:
+    """Why no score can be computed on ``device`` here (None: it can)."""
+    if device.type == "cpu":
+        return None
+    if device.type in NO_VALUE_DEVICES:
+        return "its tensors hold no values, so no score can be computed on it"
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            return "this torch sees no CUDA device"
+        return None if (device.index or 0) < count else f"this machine has {count} CUDA device(s)"
+    try:  # any other kind: it works where a tensor can be made on it
+        torch.empty(1, device=device)
+    except Exception:  # torch raises many kinds here (AssertionError, NotImplementedError, ...)
+        return f"this torch has no working {device.type} backend"
+    return None
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device, if a score can be computed on it here.
+
+    Errors: ``ValueError`` naming the device and the devices available (a string torch does
+    not read, such as ``gpu`` or ``cuda:x``; a device this torch or machine lacks; ``meta``,
+    whose tensors hold no values).
+    """
+    usable = ", ".join(available_devices())
+    with warnings.catch_warnings():  # torch warns of deprecated kinds (mkldnn): the answer below says it all
+        warnings.simplefilter("ignore")
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_KINDS} (available here: {usable})"
+                             ) from None
+        why = _unavailable(parsed)
+    if why is not None:
+        raise ValueError(f"device {device!r} is not available with this torch ({torch.__version__}): {why}; "
+                         f"choose one of: {usable}")
+    return parsed
 
 
 @dataclass(frozen=True)
 class Execution:
-    """How a study runs (the scores do not depend on it).
+    """How a study runs (the scores depend on it by float32 rounding at most: the device and
+    the thread count sum in other orders; records name both).
 
     Parameters
     ----------
@@ -61,7 +125,10 @@ class Execution:
     workers : int or "auto"
         Architectures scored at a time in worker processes / Ray tasks; 0: this process.
     threads : int or None
-        Intra-op threads per worker (default: the cores shared out; unchanged for 0 workers).
+        Intra-op threads of each scoring process, this one included (default
+        :data:`DEFAULT_THREADS`, 1, whatever the workers: float32 sums split over other
+        thread counts round differently, so one default keeps every command's scores equal;
+        each record names its thread count, :func:`scoring_environment`).
     backend : {"processes", "ray"}
         Worker processes on this machine, or Ray tasks.
     ray_address : str or None
@@ -79,16 +146,7 @@ class Execution:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise ValueError(f"unknown device {self.device!r}; choose one of: cpu, cuda, cuda:N, mps") from None
-        available = {"cpu": True, "cuda": torch.cuda.is_available(),
-                     "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
-        if not available.get(device.type, True):
-            usable = ", ".join(k for k, v in available.items() if v)
-            raise ValueError(f"device {self.device!r} is not available with this torch ({torch.__version__}); "
-                             f"choose one of: {usable}")
+        check_device(self.device)
         choose(self.strategy, list(STRATEGIES), "strategy")
         choose(self.backend, list(BACKENDS), "backend")
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
@@ -176,20 +234,26 @@ class ArchitectureScorer:
             out.update({p.name: r for p, r in zip(group, records)})
         for p in derived:
             out[p.name] = self._derived_record(index, code, p, out, time.perf_counter() - began)
+        environment = scoring_environment()
+        for record in out.values():  # provenance, not key: stamped where the score was computed
+            record["environment"] = dict(environment)
         # members computed only for a derived proxy are returned too (the store keeps them)
         return [out[p.name] for p in proxies] + [r for name, r in out.items() if name not in {p.name for p in proxies}]
 
     def _derived_record(self, index, code: str, proxy: Proxy, member_records: dict, seconds: float) -> dict:
         record = self.base_record(index, code, proxy)
-        values, missing = {}, []
+        values, missing, failed = {}, [], []
         for name in proxy.members:
             member = member_records[name]
             if member.get("status") == "ok":
                 values[name] = float(member["score"])
             else:
                 why = member.get("reason") or member.get("error") or member.get("value") or ""
-                missing.append(f"{name} is {member.get('status')}" + (f" ({why})" if why else ""))
-        if missing:
+                said = f"{name} is {member.get('status')}" + (f" ({why})" if why else "")
+                (failed if member.get("status") == "error" else missing).append(said)
+        if failed:  # a member's failure is the run's, not the architecture's: retried like it
+            record.update({"score": None, "status": "error", "error": "member " + "; ".join(failed)})
+        elif missing:
             record.update({"score": None, "status": "not computable", "reason": "member " + "; ".join(missing)})
         else:
             try:
@@ -275,8 +339,25 @@ def _from_name(item):
     return item
 
 
-def _default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+#: intra-op threads of a scoring process unless :class:`Execution` names others: one
+#: default for every command (``score``, ``correlate``, leaderboard, search), every worker
+#: count and every number of architectures, so that they store the same values bit for bit
+DEFAULT_THREADS = 1
+
+#: environment variables that limit the CPU kernels (oneDNN, MKL, ATen), recorded when set
+_ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+
+
+def scoring_environment() -> dict:
+    """What, beside a record's key, fixes a score's last bits in this process: the torch
+    version, its intra-op thread count and ATen's CPU kernel set (``AVX2``, ``AVX512``, ...),
+    and any variable of :data:`_ISA_LIMITS` that is set. Within one environment a score is
+    reproduced bit for bit; across environments it moves by float32 rounding only (bounds:
+    tests/test_study.py)."""
+    env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+           "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    limits = {k: os.environ[k] for k in _ISA_LIMITS if os.environ.get(k)}
+    return {**env, "isa_limits": limits} if limits else env
 
 
 @dataclass
@@ -295,7 +376,7 @@ class Study:
     protocol : Protocol or None
         Default: the dataset's default protocol.
     execution : Execution
-        Device, strategy, workers (the scores do not depend on it).
+        Device, strategy, workers, threads (the scores depend on it by float32 rounding at most).
     store : ResultsStore, path or None
         Append-only results file; records already there are reused (resume).
     data_root : path or None
@@ -308,8 +389,11 @@ class Study:
     loss_fn : callable
         ``loss_fn(logits, labels) -> scalar``; cross-entropy by default.
 
-    Errors: ``UnknownChoiceError`` (a ``ValueError``) for an unknown space, dataset,
-    proxy or space option, naming the valid choices.
+    Raises
+    ------
+    UnknownChoiceError
+        (a ``ValueError``) for an unknown space, dataset, proxy or space option, naming the
+        valid choices.
     """
 
     card: BenchmarkCard | str
@@ -359,7 +443,7 @@ class Study:
                 batches = draw_batches(self.images, self.protocol, self.dataset_card.images, "cpu")
                 fingerprint = self.images.fingerprint()
             context = {"space": self.card.name, "space_options": self.space_options, "dataset": self.dataset,
-                       "images": fingerprint}
+                       "images": fingerprint, "device": str(torch.device(self.execution.device))}
             resolution = getattr(self.space, "resolution", None) or self.dataset_card.resolution
             self._scorer = ArchitectureScorer(self.space, context, batches, self.proxies, self.protocol,
                                               self.dataset_card.num_classes, (3, resolution, resolution),
@@ -367,15 +451,22 @@ class Study:
         return self._scorer
 
     def _done_records(self) -> dict:
-        """Records already in the store, by key (records of earlier releases upgraded)."""
+        """Records already in the store that may be served, by key (records of earlier releases
+        upgraded; failures of the run that wrote them and records of devices without values
+        left out, so they are scored again: :func:`~xigsnr_naslib.results.reusable`)."""
         if self._done is None:
             self._done = {}
             if self.store is not None:
                 scorer = self._prepare()
                 defaults = {"space_options": self.space_options, "images": scorer.context["images"]}
+                self._read_size = self._store_size()
+                codes: dict = {}  # stored arch string -> canonical string
                 for record in self.store:
-                    if record.get("space") == self.card.name:
-                        self._done[record_key(upgrade_record(record, defaults))] = record
+                    if record.get("space") == self.card.name and reusable(record):
+                        record = canonical_record(self.space, record, codes)  # earlier encodings
+                        key = record_key(upgrade_record(record, defaults))
+                        if key not in self._done or "encoded_as" not in record:  # the canonical spelling's wins
+                            self._done[key] = record
         return self._done
 
     def keys(self, index, arch: Hashable) -> list[tuple]:
@@ -394,13 +485,26 @@ class Study:
         archs = [(index, self.space.decode(arch) if isinstance(arch, str) else arch) for index, arch in archs]
         if self.store is None:
             return self._score(archs)
+        self._reread_if_changed()
+        pending = self._pending(archs)
+        if not pending:  # every record is stored: reading is enough (a read-only file will do)
+            return self._score(archs)
+        self.store.check_writable(pending)  # refused before any scoring work
         with self.store.writing():  # a second run on the same file is refused, never interleaved
-            if self._store_size() != self._read_size:
-                self._done = None  # another run added records since they were read: read again
+            self._reread_if_changed()
             try:
                 return self._score(archs)
             finally:
                 self._read_size = self._store_size()
+
+    def _reread_if_changed(self) -> None:
+        if self._store_size() != self._read_size:
+            self._done = None  # another run added records since they were read: read again
+
+    def _pending(self, archs: list) -> int:
+        """How many records of ``archs`` the store cannot serve."""
+        done = self._done_records()
+        return sum(key not in done for index, arch in archs for key in self.keys(index, arch))
 
     def _store_size(self) -> int:
         return self.store.path.stat().st_size if self.store.path.exists() else 0
@@ -408,11 +512,12 @@ class Study:
     def _score(self, archs: list) -> list[dict]:
         scorer = self._prepare()
         done = self._done_records()
-        keys, tasks = [], []
+        keys, tasks, queued = [], [], set()
         for position, (index, arch) in enumerate(archs):
             arch_keys = self.keys(index, arch)
             keys.append(arch_keys)
-            todo = [p.name for p, key in zip(self.proxies, arch_keys) if key not in done]
+            # an architecture given twice (or two spellings of one) is scored once
+            todo = [p.name for p, key in zip(self.proxies, arch_keys) if key not in done and key not in queued]
             for proxy, key in zip(self.proxies, arch_keys):
                 if proxy.name in todo and proxy.members:
                     record = self._derive_from_store(scorer, done, index, arch, proxy)
@@ -422,6 +527,7 @@ class Study:
                         done[key] = record
                         todo.remove(proxy.name)
             if todo:
+                queued.update(key for p, key in zip(self.proxies, arch_keys) if p.name in todo)
                 tasks.append((position, index, arch, list(dict.fromkeys(todo))))
         for record in self._run(scorer, tasks, len(archs)):
             key = record_key(record)
@@ -446,6 +552,9 @@ class Study:
         record = scorer._derived_record(index, code, proxy, members, 0.0)
         record["seconds"] = None  # nothing ran: the members' records hold their cost
         record["from_stored_members"] = True
+        environments = {json.dumps(m.get("environment"), sort_keys=True) for m in members.values()}
+        if len(environments) == 1 and None not in (m.get("environment") for m in members.values()):
+            record["environment"] = dict(next(iter(members.values()))["environment"])
         return record
 
     def _run(self, scorer: ArchitectureScorer, tasks: list, n_archs: int):
@@ -461,13 +570,12 @@ class Study:
         previous_threads = torch.get_num_threads()
         try:
             if workers == 0:
-                if ex.threads is not None:
-                    torch.set_num_threads(ex.threads)
+                torch.set_num_threads(ex.threads or DEFAULT_THREADS)
                 results = ((t[0], scorer.records(t[1], t[2], t[3])) for t in tasks)
             else:
                 from . import parallel
 
-                threads = ex.threads or _default_threads(workers)
+                threads = ex.threads or DEFAULT_THREADS
                 if ex.backend == "ray":
                     results = parallel.run_ray(scorer, tasks, workers, threads, address=ex.ray_address)
                 else:

@@ -41,7 +41,7 @@ from .registry import choose
 
 __all__ = ["SEARCH_ALGORITHMS", "check_algorithm", "check_supernet_proxy", "supernet_card", "run_header",
            "open_run", "draw_architectures", "sample_search", "describe_architecture", "cpu_seconds",
-           "run_zero_shot"]
+           "search_images", "check_space_operations", "SPACE_OPERATIONS", "run_zero_shot"]
 
 #: every search algorithm of ``xigsnr-naslib search``, with one line each; a card lists those it offers
 SEARCH_ALGORITHMS = {
@@ -59,6 +59,24 @@ def check_algorithm(card: BenchmarkCard, algorithm: str) -> str:
         raise UnknownChoiceError(f"space {card.name!r} does not offer search algorithm {algorithm!r}; "
                                  f"it offers: {', '.join(card.search_algorithms)}")
     return algorithm
+
+
+#: the space operations each algorithm calls (``prune`` works on the card's supernet)
+SPACE_OPERATIONS = {"evolution": ("sample", "mutate", "crossover"), "sample": ("sample",), "prune": ()}
+
+
+def check_space_operations(space, algorithm: str) -> None:
+    """Refuse, before any work, an algorithm whose space operations (:data:`SPACE_OPERATIONS`)
+    ``space`` leaves to :class:`~xigsnr_naslib.spaces.base.SearchSpace`, which cannot do them
+    (the NDS spaces, whose architectures are the benchmark's records). Errors: ``ValueError``."""
+    from .spaces.base import SearchSpace
+
+    lacking = [op for op in SPACE_OPERATIONS.get(algorithm, ())
+               if getattr(type(space), op, None) is getattr(SearchSpace, op, None)]
+    if lacking:
+        raise ValueError(f"space {space.name!r} cannot run --algorithm {algorithm}: it has no "
+                         f"{', '.join(lacking)} operation (score its architectures with 'xigsnr-naslib correlate'; "
+                         "the DARTS cells are searched with --space darts)")
 
 
 def check_supernet_proxy(proxy) -> None:
@@ -244,6 +262,38 @@ def _standing(table, code: str) -> dict:
 
 # --- the command ----------------------------------------------------------------------------------
 
+def search_images(dataset: DatasetCard, protocol, source: str | None = None, synthetic: bool = False,
+                  data_root=None, max_images: int = 1024):
+    """The images a search draws its batches from (an :class:`~xigsnr_naslib.image_set.ImageSet`).
+
+    ``synthetic``: random noise (tests and sizing only); ``source``: a folder of images or an
+    ``.npz``, absolute or under the data root, read at ``dataset.resolution``; neither: the
+    images the space's card names for ``dataset`` (``DatasetCard.images``): CIFAR-10 for
+    ``nb101``, ``nb201``, ``darts`` and the CIFAR NDS spaces, ImageNet training images for
+    the ImageNet spaces (``imagenet/train``, ``ILSVRC2012/train`` or ``imagenet`` under the
+    data root, ``max_images`` of them drawn with the protocol's data seed).
+
+    Errors: :class:`~xigsnr_naslib.data_root.MissingDataError`, one line naming the files
+    looked for and the choices (``--images PATH``, ``--synthetic-images``).
+    """
+    from .data_root import MissingDataError
+    from .datasets import load_images
+    from .image_folder import read_images, synthetic_images
+
+    count = max(max_images, protocol.batch_size)
+    if synthetic:
+        return synthetic_images(max(protocol.n_batches * protocol.batch_size, protocol.batch_size),
+                                dataset.resolution, dataset.num_classes, protocol.data_seed)
+    if source is not None or dataset.images == "imagenet":
+        return read_images(source, data_root, dataset.resolution, count, protocol.data_seed)
+    try:
+        return load_images(dataset.images, data_root)
+    except MissingDataError as exc:
+        message = " ".join(str(exc).split())
+        raise MissingDataError(f"{message} Or pass --images PATH (a folder of images or an .npz), or "
+                               "--synthetic-images for a test without images.") from None
+
+
 #: the flags each algorithm reads, with the parser's defaults (``search_command``; a test checks
 #: they agree): a flag of another algorithm set to anything else is refused (it would be ignored)
 ALGORITHM_FLAGS = {
@@ -271,7 +321,6 @@ def run_zero_shot(args) -> int:
     :mod:`xigsnr_naslib.search_command`."""
     from .cli import execution_from_args, protocol_from_args
     from .card import get_card
-    from .image_folder import read_images, synthetic_images
     from .proxies import get_proxy
     from .study import Study
 
@@ -306,14 +355,9 @@ def run_zero_shot(args) -> int:
     stem = f"results/search_{args.space}_{algorithm}"
     store = args.results or f"results/search_{args.space}.scores.jsonl"
     images = None
-    if proxy.needs_data and (args.synthetic_images or args.images):
-        needed = protocol.n_batches * protocol.batch_size
-        if args.synthetic_images:
-            images = synthetic_images(max(needed, protocol.batch_size), dataset.resolution, dataset.num_classes,
-                                      protocol.data_seed)
-        else:
-            images = read_images(args.images, args.data_root, dataset.resolution,
-                                 max(args.max_images, protocol.batch_size), protocol.data_seed)
+    if proxy.needs_data:
+        images = search_images(dataset, protocol, args.images, args.synthetic_images, args.data_root,
+                               args.max_images)
         if images.num_classes > dataset.num_classes:
             raise ValueError(f"{images.source} has {images.num_classes} classes but the dataset has "
                              f"{dataset.num_classes}; give --num-classes")
@@ -328,6 +372,7 @@ def run_zero_shot(args) -> int:
     else:
         settings = {"population": args.population, "steps": args.steps, "sample_size": args.sample_size,
                     "seed": args.search_seed, "constraints": constraints.settings()}
+    check_space_operations(study.space, algorithm)
     if algorithm == "sample":
         check_samples(study.space, args.samples)
     header = run_header(algorithm, settings, study)
