@@ -38,6 +38,7 @@ it last, and so does every metric here) and counted in a note.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import warnings
@@ -249,7 +250,8 @@ def read_naslib_subset_csv(path: str | Path, space: str = "nb201", dataset: str 
 @reads_data_file('a NASLib zc_<space>.json')
 def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10", name: str | None = None,
                  key_to_arch: Callable[[str], str] | None = None) -> ProxyTable:
-    """NASLib's ``zc_<space>.json``: ``{dataset: {arch_key: {proxy: {"score", "time"}, "val_accuracy", "id"}}}``.
+    """NASLib's ``zc_<space>.json``: ``{dataset: {arch_key: {proxy: {"score", "time"}, "val_accuracy", "id"}}}``
+    (plain, or gzip-compressed when the name ends in ``.gz``).
 
     ``key_to_arch`` turns NASLib's architecture key into this project's architecture string;
     by default the codec of ``space``'s card (the key itself when NASLib keys the space by
@@ -260,12 +262,15 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
         from .data_root import MissingDataError
 
         raise MissingDataError(f"NASLib zero-cost file {path} not found")
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open  # a gzip-compressed file (.json.gz) as well
+    with opener(path, "rt", encoding="utf-8") as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON ({exc.msg}, line {exc.lineno}); expected NASLib's zc_<space>.json "
                              "layout") from None
+        except (UnicodeDecodeError, OSError) as exc:  # not text, or a .gz that is not gzip
+            raise ValueError(f"{path}: not JSON text ({exc}); expected NASLib's zc_<space>.json layout") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path}: not in NASLib's zc_<space>.json layout ({{dataset: {{arch: {{proxy: "
                          "{{'score': ...}}}}}}}})")
@@ -297,9 +302,10 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
     targets = {c: n for c, n in (("val_accuracy", "naslib_val"), ("test_accuracy", "naslib_test")) if c in frame}
     if "val_accuracy" not in targets:
         notes.append("no 'val_accuracy' in any entry: no NASLib validation target from this file")
-    return _from_frame(frame, name=name or path.stem, source=f"{path} [{dataset}]", space=space,
-                       arch_column="arch_key", proxy_columns={p: p for p in proxies}, target_columns=targets,
-                       key_to_arch=key_to_arch, notes=notes)
+    stem = Path(path.name.removesuffix(".gz")).stem
+    return _from_frame(frame, name=name or stem, source=f"{path} [{dataset}]", space=space, arch_column="arch_key",
+                       proxy_columns={p: p for p in proxies}, target_columns=targets, key_to_arch=key_to_arch,
+                       notes=notes)
 
 
 #: table formats by name (a card's :class:`~xigsnr_naslib.card.ScoreTableSpec` names one)

@@ -1,0 +1,491 @@
+"""Score all 15,625 NAS-Bench-201 CIFAR-10 cells: a resumable, sharded job whose store travels as chunks.
+
+The proxy set (:func:`proxy_names`): ``xi_gsnr`` in both joint modes (official, paper) and
+every Table 9 variant (:func:`xigsnr_naslib.proxies.xi_gsnr_proxies`, one set of passes),
+``zico``, ``meco``, ``swap``, the registered ``ensemble`` (meco + xi_gsnr + swap) and the
+cheap proxies ``params``, ``flops``, ``nwot``, ``synflow``, ``trainable_layers``, under the
+NB201 card's protocol (8 x 64 CIFAR-10 training images, data and init seed 1, BatchNorm in
+train mode), scored through the study (the one scoring path).
+
+Layout (``evaluation/whole_space/``):
+
+* ``store/nb201_cifar10_<start>-<stop>.jsonl``: one results store per shard of benchmark
+  indices [start, stop) (git-ignored; the study's append-only store, so a killed run resumes);
+* ``chunks/nb201_cifar10_<start>-<stop>.jsonl.gz``: the records of a complete shard, sorted,
+  gzip (committed; written atomically); ``...partial.jsonl.gz``: an incomplete shard's
+  records so far (``export`` only; replaced by the complete chunk);
+* ``chunks/shards.jsonl``: one line per shard run (cells, wall seconds, machine, workers,
+  peak RSS of the job and its workers) (committed);
+* ``logs/`` (git-ignored): the run's log and ``memory.log`` (RSS every few minutes).
+
+Commands::
+
+    python evaluation/whole_space/job.py run --workers 2        # import chunks, score, export per shard
+    python evaluation/whole_space/job.py status                 # cells done, time per shard
+    python evaluation/whole_space/job.py export                 # chunks from the stores (partial ones too)
+    python evaluation/whole_space/job.py import                 # stores from the chunks
+
+Start it detached, at the lowest priority, killable as a process group::
+
+    setsid nohup nice -n 19 .venv/bin/python evaluation/whole_space/job.py run --workers 2 \\
+        --data-root ../shared/data > evaluation/whole_space/logs/run.log 2>&1 &
+    kill -- -<pid>          # the job and its workers; a rerun resumes where it stopped
+
+A run first loads every chunk into its store (records it lacks, nothing twice), so a run on
+another machine continues where the committed chunks stop. Records of a failed scoring
+(``status: "error"``, e.g. a worker killed) are a failure of the run, not a fact: they are
+dropped from the shard's store and scored again (once per shard per run; any left are
+retried on the next run).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SPACE, DATASET, N_CELLS = "nb201", "cifar10", 15625
+#: the proxies computed beside the xi-GSNR modes x variants
+OTHERS = ("zico", "meco", "swap", "ensemble", "params", "flops", "nwot", "synflow", "trainable_layers")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the job keeps its stores, chunks and logs."""
+
+    root: Path = HERE
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def chunks(self) -> Path:
+        return self.root / "chunks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def name(self, start: int, stop: int) -> str:
+        return f"{SPACE}_{DATASET}_{start:05d}-{stop:05d}"
+
+    def shard_store(self, start: int, stop: int) -> Path:
+        return self.store / f"{self.name(start, stop)}.jsonl"
+
+    def chunk(self, start: int, stop: int, partial: bool = False) -> Path:
+        return self.chunks / f"{self.name(start, stop)}{'.partial' if partial else ''}.jsonl.gz"
+
+
+def proxies():
+    """The job's proxies (Proxy objects): xi-GSNR modes x variants, then :data:`OTHERS`."""
+    from xigsnr_naslib.proxies import get_proxy, xi_gsnr_proxies
+
+    return list(xi_gsnr_proxies()) + [get_proxy(n) for n in OTHERS]
+
+
+def proxy_names() -> list[str]:
+    return [p.name for p in proxies()]
+
+
+def shards(start: int, stop: int, size: int) -> list[tuple[int, int]]:
+    """[start, stop) cut into the shards of the grid of multiples of ``size`` (the last one ends
+    at 15,625); ``start`` and ``stop`` must lie on the grid, so every run names a cell's shard alike."""
+    if size < 1:
+        raise ValueError(f"shard size must be >= 1, got {size}")
+    if not 0 <= start < stop <= N_CELLS:
+        raise ValueError(f"need 0 <= start < stop <= {N_CELLS}, got start {start}, stop {stop}")
+    off = [v for v in (start, stop) if v % size and v != N_CELLS]
+    if off:
+        raise ValueError(f"start and stop must be multiples of the shard size {size} (or {N_CELLS}), got {off[0]}")
+    edges = list(range(start, stop, size)) + [stop]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def shard_of(index: int, size: int) -> tuple[int, int]:
+    """The shard of the grid of ``size`` that holds benchmark index ``index``."""
+    start = index // size * size
+    return start, min(start + size, N_CELLS)
+
+
+# --- stores and chunks -----------------------------------------------------------------------------
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a store (``.jsonl``) or chunk (``.jsonl.gz``); a torn last line is skipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    print(f"{path}: unreadable line skipped", file=sys.stderr)
+    return out
+
+
+def atomic_write(path: Path, records: list[dict], compress: bool) -> None:
+    """Write ``records`` as JSON lines to ``path`` via a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compress else raw
+            for record in records:
+                sink.write((json.dumps(record, allow_nan=False, sort_keys=True) + "\n").encode())
+            if compress:
+                sink.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _sorted(records: list[dict]) -> list[dict]:
+    return sorted(records, key=lambda r: (r["index"], r["proxy"], json.dumps(r.get("settings"), sort_keys=True)))
+
+
+def merge_into_store(path: Path, records: list[dict]) -> int:
+    """Add to the store at ``path`` the records whose key it lacks; returns how many were added.
+
+    A stored error record gives way to a chunk's non-error record of the same key.
+    """
+    from xigsnr_naslib.results import record_key
+
+    stored = read_jsonl(path) if path.exists() else []
+    by_key = {record_key(r): r for r in stored}
+    added = 0
+    for r in records:
+        key = record_key(r)
+        if key not in by_key or (by_key[key].get("status") == "error" and r.get("status") != "error"):
+            by_key[key] = r
+            added += 1
+    if added:
+        atomic_write(path, _sorted(list(by_key.values())), compress=False)
+    return added
+
+
+def chunk_files(layout: Layout) -> list[tuple[int, int, bool, Path]]:
+    """(start, stop, partial, path) of every chunk, sorted by start."""
+    out = []
+    for path in layout.chunks.glob(f"{SPACE}_{DATASET}_*.jsonl.gz"):
+        stem = path.name[len(f"{SPACE}_{DATASET}_"):-len(".jsonl.gz")]
+        partial = stem.endswith(".partial")
+        start, stop = (int(v) for v in stem.removesuffix(".partial").split("-"))
+        out.append((start, stop, partial, path))
+    return sorted(out)
+
+
+def import_chunks(layout: Layout, size: int) -> int:
+    """Load every chunk's records (and those of stores cut on another grid) into the stores of
+    the shards of ``size`` that hold their cells; returns how many records were added."""
+    sources = [path for *_, path in chunk_files(layout)]
+    grid = {layout.shard_store(a, b).name for a, b in shards(0, N_CELLS, size)}
+    sources += [p for p in sorted(layout.store.glob("*.jsonl")) if p.name not in grid]
+    added = 0
+    for path in sources:
+        groups: dict[tuple[int, int], list[dict]] = {}
+        for r in read_jsonl(path):
+            groups.setdefault(shard_of(int(r["index"]), size), []).append(r)
+        for (start, stop), records in groups.items():
+            added += merge_into_store(layout.shard_store(start, stop), records)
+    return added
+
+
+def export_shard(layout: Layout, start: int, stop: int, complete: bool) -> Path | None:
+    """Write the shard's chunk (complete, or ``.partial``); a complete one removes the partial."""
+    store = layout.shard_store(start, stop)
+    if not store.exists():
+        return None
+    records = [r for r in read_jsonl(store) if r.get("status") != "error"]
+    if not records:
+        return None
+    path = layout.chunk(start, stop, partial=not complete)
+    atomic_write(path, _sorted(records), compress=True)
+    if complete and layout.chunk(start, stop, partial=True).exists():
+        layout.chunk(start, stop, partial=True).unlink()
+    return path
+
+
+# --- completeness ----------------------------------------------------------------------------------
+
+def shard_progress(records: list[dict], start: int, stop: int, names: list[str]) -> tuple[int, int]:
+    """(cells with a non-error record of every proxy, error records) among ``records``."""
+    have: dict[int, set] = {}
+    errors = 0
+    for r in records:
+        if r.get("status") == "error":
+            errors += 1
+        elif start <= r["index"] < stop:
+            have.setdefault(r["index"], set()).add(r["proxy"])
+    wanted = set(names)
+    return sum(1 for s in have.values() if wanted <= s), errors
+
+
+def drop_errors(path: Path) -> int:
+    """Remove error records from a shard's store (so they are scored again); returns how many."""
+    if not path.exists():
+        return 0
+    records = read_jsonl(path)
+    kept = [r for r in records if r.get("status") != "error"]
+    if len(kept) != len(records):
+        atomic_write(path, kept, compress=False)
+    return len(records) - len(kept)
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+def _rss_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in KiB, from /proc (0, 0 where unreadable)."""
+    values = {"VmRSS:": 0, "VmHWM:": 0}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key = line.split(":")[0] + ":"
+                if key in values:
+                    values[key] = int(line.split()[1])
+    except OSError:
+        pass
+    return values["VmRSS:"], values["VmHWM:"]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+class MemoryWatch:
+    """Samples the RSS of this process and its workers every ``seconds`` into ``log``; keeps peaks."""
+
+    def __init__(self, log: Path, seconds: float):
+        self.log, self.seconds = log, seconds
+        self.peak_parent_kib = self.peak_worker_kib = 0
+        self._stop = threading.Event()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+
+    def sample(self, note: str = "") -> dict:
+        rss, hwm = _rss_kib(os.getpid())
+        workers = [_rss_kib(c) for c in _children(os.getpid())]
+        self.peak_parent_kib = max(self.peak_parent_kib, hwm)
+        self.peak_worker_kib = max([self.peak_worker_kib] + [w[1] for w in workers])
+        row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "parent_rss_mib": round(rss / 1024, 1),
+               "parent_peak_mib": round(hwm / 1024, 1), "workers_rss_mib": [round(w[0] / 1024, 1) for w in workers],
+               "workers_peak_mib": [round(w[1] / 1024, 1) for w in workers], "note": note}
+        with open(self.log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        return row
+
+    def __enter__(self) -> "MemoryWatch":
+        def loop() -> None:
+            while not self._stop.wait(self.seconds):
+                self.sample()
+
+        self.sample("start")
+        threading.Thread(target=loop, name="memory-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+
+def machine() -> dict:
+    """What ran the shard: host, CPU, cores, Python and torch versions."""
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"host": platform.node(), "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunSettings:
+    """One run of the job: the index range, shard size, workers, threads, data root."""
+
+    start: int = 0
+    stop: int = N_CELLS
+    shard_size: int = 200
+    workers: int = 2
+    threads: int = 1
+    data_root: str | None = None
+    memory_seconds: float = 300.0
+
+
+def score_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: int, images=None):
+    """Score the cells [start, stop) into the shard's store; returns (study, new records, seconds)."""
+    from xigsnr_naslib import Execution, Study
+
+    study = Study(SPACE, DATASET, proxies(), execution=Execution(workers=settings.workers, threads=settings.threads),
+                  store=layout.shard_store(start, stop), data_root=settings.data_root, images=images)
+    archs = [(int(i), truth.at[i, "arch"]) for i in truth.index if start <= i < stop]
+    began = time.perf_counter()
+    before = _ok_records(study.store.path)
+    study.score(archs)
+    after = _ok_records(study.store.path)
+    return study, after - before, time.perf_counter() - began
+
+
+def _ok_records(path: Path) -> int:
+    return sum(r.get("status") != "error" for r in read_jsonl(path)) if path.exists() else 0
+
+
+def run_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: int, images=None):
+    """Score one shard (retrying error records once), export its chunk, log it; returns the images."""
+    names = proxy_names()
+    path = layout.shard_store(start, stop)
+    done, _ = shard_progress(read_jsonl(path) if path.exists() else [], start, stop, names)
+    if done == stop - start:
+        if not layout.chunk(start, stop).exists():
+            export_shard(layout, start, stop, complete=True)
+        return images
+    watch = MemoryWatch(layout.logs / "memory.log", settings.memory_seconds)
+    with watch:
+        dropped = drop_errors(path)
+        study, new, seconds = score_shard(layout, settings, truth, start, stop, images)
+        retried = drop_errors(path)
+        if retried:
+            study, more, extra = score_shard(layout, settings, truth, start, stop, study.images)
+            new, seconds = new + more, seconds + extra
+        watch.sample(f"shard {start}-{stop} done")
+    records = read_jsonl(path)
+    cells, errors = shard_progress(records, start, stop, names)
+    complete = cells == stop - start
+    export_shard(layout, start, stop, complete=complete)
+    row = {"start": start, "stop": stop, "cells_done": cells, "cells_scored_now": cells - done,
+           "new_records": new, "error_records": errors, "errors_retried": dropped + retried,
+           "wall_s": round(seconds, 1), "workers": settings.workers, "threads": settings.threads,
+           "peak_rss_parent_mib": round(watch.peak_parent_kib / 1024, 1),
+           "peak_rss_worker_mib": round(watch.peak_worker_kib / 1024, 1),
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": complete, **machine()}
+    with open(layout.chunks / "shards.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+    return study.images
+
+
+def run(layout: Layout, settings: RunSettings) -> None:
+    """Import the chunks, then score every shard of [start, stop) that is not complete."""
+    from xigsnr_naslib.card import get_card
+
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} pgid {os.getpgid(0)}: "
+          f"{json.dumps(settings.__dict__)}", flush=True)
+    added = import_chunks(layout, settings.shard_size)
+    print(f"imported {added} records from {len(chunk_files(layout))} chunks", flush=True)
+    truth = get_card(SPACE).load_ground_truth(DATASET, settings.data_root)
+    images = None
+    for start, stop in shards(settings.start, settings.stop, settings.shard_size):
+        images = run_shard(layout, settings, truth, start, stop, images)
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} all shards of [{settings.start}, {settings.stop}) done",
+          flush=True)
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+def status(layout: Layout, shard_size: int = 200) -> str:
+    """How many cells are done (chunks and stores together) and how long each shard took."""
+    names = proxy_names()
+    lines, total_done, total_errors = [], 0, 0
+    for start, stop in shards(0, N_CELLS, shard_size):
+        records = []
+        for path in (layout.chunk(start, stop), layout.chunk(start, stop, True), layout.shard_store(start, stop)):
+            if path.exists():
+                records += read_jsonl(path)
+        if not records:
+            continue
+        unique = {(r["index"], r["proxy"], r.get("status") == "error"): r for r in records}
+        done, errors = shard_progress(list(unique.values()), start, stop, names)
+        total_done, total_errors = total_done + done, total_errors + errors
+        where = "chunk" if layout.chunk(start, stop).exists() else (
+            "partial chunk" if layout.chunk(start, stop, True).exists() else "store only")
+        # the ensemble's record times the cell's whole scoring in one worker (every member's passes)
+        cost = [r["seconds"] for r in unique.values() if r["proxy"] == "ensemble" and r.get("seconds")]
+        per_cell = f", {sum(cost) / len(cost):.1f} s scoring per cell in a worker" if cost else ""
+        store = layout.shard_store(start, stop)
+        last = f", last record {time.strftime('%Y-%m-%d %H:%M', time.localtime(store.stat().st_mtime))}" \
+            if store.exists() and done < stop - start else ""
+        lines.append(f"  {start:>5}-{stop:<5} {done:>4}/{stop - start} cells  ({where}{per_cell}{last})")
+    runs = read_jsonl(layout.chunks / "shards.jsonl") if (layout.chunks / "shards.jsonl").exists() else []
+    out = [f"{total_done} of {N_CELLS} cells done ({100 * total_done / N_CELLS:.1f}%) with all {len(names)} "
+           f"proxies; {total_errors} error records waiting for a retry"]
+    out += lines
+    if runs:
+        out.append("shard runs (wall s, s per cell scored, workers x threads, peak RSS parent/worker MiB, machine):")
+        for r in runs:
+            per = r["wall_s"] / r["cells_scored_now"] if r["cells_scored_now"] else float("nan")
+            out.append(f"  {r['start']:>5}-{r['stop']:<5} {r['wall_s']:>8.0f} s {per:>6.1f} s/cell  "
+                       f"{r['workers']}x{r['threads']}  {r['peak_rss_parent_mib']:.0f}/{r['peak_rss_worker_mib']:.0f}"
+                       f"  {r['host']} {r['cpu']} ({r['finished']})")
+        scored = sum(r["cells_scored_now"] for r in runs)
+        wall = sum(r["wall_s"] for r in runs)
+        if scored:
+            left = N_CELLS - total_done
+            out.append(f"mean {wall / scored:.1f} wall s per cell over {scored} cells; {left} cells left "
+                       f"(about {left * wall / scored / 3600:.1f} h at that rate)")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="import the chunks, score every incomplete shard, export per shard")
+    r.add_argument("--start", type=int, default=0, help="first benchmark index (default 0)")
+    r.add_argument("--stop", type=int, default=N_CELLS, help=f"one past the last index (default {N_CELLS})")
+    r.add_argument("--shard-size", type=int, default=200, help="cells per shard and chunk (default 200)")
+    r.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 0: this process)")
+    r.add_argument("--threads", type=int, default=1, help="intra-op threads per worker (default 1)")
+    r.add_argument("--data-root", default=None, help="reference data root (default $XIGSNR_DATA_ROOT)")
+    r.add_argument("--memory-seconds", type=float, default=300.0, help="RSS sampling period (default 300)")
+    for name, text in (("status", "cells done and time per shard"), ("export", "chunks from the stores"),
+                       ("import", "stores from the chunks")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--shard-size", type=int, default=200, help="cells per shard (default 200)")
+    for s in sub.choices.values():
+        s.add_argument("--root", default=str(HERE), help="the job's folder (default: this script's)")
+    args = p.parse_args(argv)
+    layout = Layout(Path(args.root))
+    if args.command == "run":
+        run(layout, RunSettings(args.start, args.stop, args.shard_size, args.workers, args.threads, args.data_root,
+                                args.memory_seconds))
+    elif args.command == "status":
+        print(status(layout, args.shard_size))
+    elif args.command == "import":
+        print(f"imported {import_chunks(layout, args.shard_size)} records")
+    else:
+        names = proxy_names()
+        for start, stop in shards(0, N_CELLS, args.shard_size):
+            path = layout.shard_store(start, stop)
+            if path.exists():
+                done, _ = shard_progress(read_jsonl(path), start, stop, names)
+                print(export_shard(layout, start, stop, complete=done == stop - start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The whole-space job (evaluation/whole_space): its shard grid, the chunks that carry its store
+between machines, its NASLib zero-cost file (read back by the project's reader), and the
+replay of the authors' search protocol. Quick: no network is scored (records are made up)."""
+import gzip
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "evaluation" / "whole_space"))
+
+import job  # noqa: E402
+import report  # noqa: E402
+
+# NAS-Bench-201 string: edges 0->1 | 0->2 1->2 | 0->3 1->3 2->3; NASLib's op-index tuple: edges
+# (1,2) (1,3) (1,4) (2,3) (2,4) (3,4) of nodes 1..4, ops skip, none, conv3, conv1, pool (data README)
+NASLIB_OPS = ["skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"]
+
+
+def naslib_key(arch: str) -> str:
+    """An independent NB201 string -> NASLib key (the data README's mapping)."""
+    ops = [token.split("~")[0] for token in arch.strip("|").replace("|+|", "|").split("|")]
+    e01, e02, e12, e03, e13, e23 = ops
+    return str(tuple(NASLIB_OPS.index(o) for o in (e01, e02, e03, e12, e13, e23)))
+
+
+def record(index, proxy, status="ok", score=1.0):
+    r = {"space": "nb201", "space_options": {}, "dataset": "cifar10", "images": "img", "index": index,
+         "arch": f"arch{index}", "proxy": proxy, "settings": {}, "protocol": {"n_batches": 8}, "status": status,
+         "score": score if status == "ok" else None, "seconds": 0.5}
+    if status == "error":
+        r["error"] = "worker process died (exit code -9)"
+    return r
+
+
+def test_the_shard_grid_is_the_same_for_every_run():
+    assert job.shards(0, 15625, 200)[-1] == (15600, 15625)
+    assert job.shards(400, 1000, 200) == [(400, 600), (600, 800), (800, 1000)]
+    assert job.shard_of(15610, 200) == (15600, 15625) and job.shard_of(399, 200) == (200, 400)
+    with pytest.raises(ValueError, match="multiples of the shard size 200.*got 250"):
+        job.shards(0, 250, 200)
+    with pytest.raises(ValueError, match="0 <= start < stop <= 15625"):
+        job.shards(0, 16000, 200)
+
+
+def test_chunks_carry_a_store_to_another_machine_and_a_rerun_adds_nothing(tmp_path):
+    names = ["a", "b"]
+    here, there = job.Layout(tmp_path / "here"), job.Layout(tmp_path / "there")
+    store = here.shard_store(0, 4)
+    records = [record(i, p) for i in range(4) for p in names if (i, p) != (3, "b")] + [record(3, "b", "error")]
+    job.atomic_write(store, records, compress=False)
+    assert job.shard_progress(records, 0, 4, names) == (3, 1)
+    # incomplete shard: a partial chunk, without the error record (a failure is not a fact)
+    partial = job.export_shard(here, 0, 4, complete=False)
+    assert partial.name == "nb201_cifar10_00000-00004.partial.jsonl.gz"
+    assert len(job.read_jsonl(partial)) == 7 and not list(partial.parent.glob("*.tmp"))
+    # another machine loads the chunk, then the error is scored again and the shard completes
+    (there.chunks).mkdir(parents=True)
+    (there.chunks / partial.name).write_bytes(partial.read_bytes())
+    assert job.import_chunks(there, 4) == 7 and job.import_chunks(there, 4) == 0
+    moved = there.shard_store(0, 4)
+    job.merge_into_store(moved, [record(3, "b")])
+    assert job.shard_progress(job.read_jsonl(moved), 0, 4, names) == (4, 0)
+    complete = job.export_shard(there, 0, 4, complete=True)
+    assert not there.chunk(0, 4, partial=True).exists()  # the complete chunk replaced it
+    assert complete.name == "nb201_cifar10_00000-00004.jsonl.gz"
+    first = complete.read_bytes()
+    job.export_shard(there, 0, 4, complete=True)
+    assert complete.read_bytes() == first  # sorted records, gzip without a time stamp: same bytes
+    # a run cut on another grid finds the records under its own shard
+    assert job.import_chunks(job.Layout(tmp_path / "there"), 2) == 8
+    assert len(job.read_jsonl(there.shard_store(2, 4))) == 4
+
+
+def test_an_error_record_gives_way_to_a_computed_one_and_is_dropped_for_a_retry(tmp_path):
+    path = tmp_path / "s.jsonl"
+    job.atomic_write(path, [record(0, "a", "error"), record(1, "a")], compress=False)
+    assert job.merge_into_store(path, [record(0, "a", "ok", 2.0), record(1, "a", "ok", 9.0)]) == 1
+    assert {r["index"]: r["score"] for r in job.read_jsonl(path)} == {0: 2.0, 1: 1.0}
+    job.atomic_write(path, [record(0, "a", "error"), record(1, "a")], compress=False)
+    assert job.drop_errors(path) == 1 and [r["index"] for r in job.read_jsonl(path)] == [1]
+
+
+@pytest.fixture(scope="module")
+def truth(data_root):
+    from xigsnr_naslib.card import get_card
+
+    return get_card("nb201").load_ground_truth("cifar10", str(data_root))
+
+
+def test_the_zc_json_round_trips_through_the_projects_reader(tmp_path, truth):
+    from xigsnr_naslib.score_tables import NASLIB_FAILED, read_zc_json
+
+    names = ["xi_gsnr", "meco"]
+    cells = truth.index[[5, 50, 500, 5000, 15000]]
+    table = pd.DataFrame({"arch": truth.arch[cells], "xi_gsnr": [1.5e6, 2.25, 3.0, math.nan, 7.0],
+                          "meco": [0.1, 0.2, 0.3, 0.4, 0.5]}, index=cells)
+    table["status"] = ["scored", "scored", "scored", "scored", "partial"]
+    long = pd.DataFrame([(i, n, 1.25) for i in cells for n in names], columns=["index", "proxy", "seconds"])
+    validation = truth.accuracy - 3.5  # stands in for the validation accuracy (copied, never computed)
+    path = tmp_path / "zc_nasbench201.json.gz"
+    assert report.write_zc_json(table, long, validation, truth.accuracy, names, path) == 4
+    raw = json.loads(gzip.decompress(path.read_bytes()))
+    assert list(raw) == ["cifar10"]
+    key = naslib_key(truth.arch[cells[0]])
+    assert raw["cifar10"][key] == {"xi_gsnr": {"score": 1.5e6, "time": 1.25}, "meco": {"score": 0.1, "time": 1.25},
+                                   "val_accuracy": float(validation[cells[0]]),
+                                   "test_accuracy": float(truth.accuracy[cells[0]])}
+    assert raw["cifar10"][naslib_key(truth.arch[cells[3]])]["xi_gsnr"]["score"] == NASLIB_FAILED
+    with pytest.warns(UserWarning):
+        back = read_zc_json(path)
+    assert back.name == "zc_nasbench201" and sorted(back.proxies) == sorted(names)
+    expected = table[table.status == "scored"].set_index("arch")
+    got = back.scores.loc[expected.index]
+    assert np.array_equal(got.meco.to_numpy(), expected.meco.to_numpy())
+    assert got.xi_gsnr.iloc[3] == NASLIB_FAILED and np.array_equal(got.xi_gsnr.iloc[:3], expected.xi_gsnr.iloc[:3])
+    assert np.array_equal(back.targets.loc[expected.index, "naslib_test"], truth.accuracy[cells[:4]].to_numpy())
+
+
+def test_the_wide_table_says_what_is_scored_partly_or_not_and_what_is_not_computable(truth):
+    long = pd.DataFrame([(0, "a", truth.arch[0], "ok", 1.0, 0.1),
+                         (0, "b", truth.arch[0], "not computable", math.nan, 0.1),
+                         (1, "a", truth.arch[1], "ok", 2.0, 0.1), (2, "a", truth.arch[2], "error", math.nan, None)],
+                        columns=["index", "proxy", "arch", "status", "score", "seconds"])
+    table = report.wide_table(long, truth, ["a", "b"])
+    assert len(table) == 15625
+    assert list(table.status[:4]) == ["scored", "partial", "not scored", "not scored"]
+    assert table.not_computable[0] == "b" and table.a[1] == 2.0 and math.isnan(table.b[0])
+
+
+def authors_loop(metric, accs, n_runs=500, n_samples=100):
+    """The authors' gradnoise_search_201.py loop, as written there (global NumPy generator)."""
+    np.random.seed(1)
+    chosen = []
+    for _ in range(n_runs):
+        indices = np.random.randint(0, 15625, n_samples)
+        scores = [metric[uid] for uid in indices]
+        chosen.append(accs[indices[np.nanargmax(scores)]])
+    return np.mean(chosen), np.std(chosen)
+
+
+def test_the_search_replay_is_the_authors_loop():
+    rng = np.random.default_rng(3)
+    scores, accs = rng.normal(size=15625), rng.uniform(80, 95, 15625)
+    got = report.authors_search(scores, accs)
+    mean, std = authors_loop(scores, accs)
+    assert got["runs_choosing"] == got["runs_all_scored"] == 500
+    assert got["mean"] == mean and got["std"] == std
+    # NaN (not yet scored) is passed over by nanargmax, as in the authors' loop
+    scores[::3] = np.nan
+    assert report.authors_search(scores, accs)["mean"] == authors_loop(scores, accs)[0]
+
+
+def test_the_authors_running_tau_is_read_from_their_log(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("2022-10-28 22:55:07,033 args = Namespace(...)\n"
+                   "2022-10-28 22:55:43,052 0 kendalltau = nan\n2022-10-28 22:55:43,053 0 spearmanr = nan\n"
+                   "2022-10-28 22:55:43,987 1 kendalltau = 1.0\n2022-10-28 22:55:43,989 1 spearmanr = 0.99\n"
+                   "2022-10-28 22:55:45,552 2 kendalltau = 0.33333333333333337\n")
+    out = tmp_path / "tau.csv"
+    report.extract_authors_log(log, out)
+    frame = pd.read_csv(out)
+    # stored with 10 significant digits: within 5e-11 of the logged value
+    assert list(frame.n_cells) == [1, 2, 3] and frame.kendall_tau[2] == pytest.approx(1 / 3, abs=1e-10)
+    assert math.isnan(frame.kendall_tau[0]) and math.isnan(frame.spearman_rho[2])
