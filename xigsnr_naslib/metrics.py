@@ -336,7 +336,20 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
     n : int
         Architectures per draw, 1 <= n <= M.
 
-    Returns ``(mean, std)`` in the accuracy's units. Exact: sorted by score (descending,
+    Returns
+    -------
+    mean, std : float
+        In the accuracy's units.
+
+    Raises
+    ------
+    ValueError
+        For ``n`` outside [1, M], an empty pool, unequal lengths, anything but 1-D sequences
+        of numbers, or a NaN or infinite accuracy.
+
+    Notes
+    -----
+    Exact: sorted by score (descending,
     stable), the i-th architecture (1-based) is the best of a uniform ``n``-subset with
     probability C(M - i, n - 1) / C(M, n) (computed in logs). Ties (equal scores, and all
     not-computable ones) are broken uniformly at random, as by draw order: a tied architecture
@@ -347,8 +360,6 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
     on the whole space it is that outcome. With ``scores`` the validation accuracy it is
     NAS-Bench-201's random-search baseline (best validation of ``n`` trained networks).
 
-    Errors: ``ValueError`` for ``n`` outside [1, M], an empty pool, unequal lengths,
-    anything but 1-D sequences of numbers, or a NaN or infinite accuracy.
     Tests: ``tests/test_metrics_properties.py`` (against enumerating every subset).
     """
     from scipy.special import gammaln

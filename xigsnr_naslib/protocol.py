@@ -48,8 +48,11 @@ class Protocol:
     bn_mode : str
         BatchNorm mode while scoring (:data:`BN_MODES`).
 
-    Errors: ``ValueError`` naming the bad value (fewer than one batch or image, unknown
-    BatchNorm mode, a negative seed).
+    Raises
+    ------
+    ValueError
+        Naming the bad value (fewer than one batch or image, unknown BatchNorm mode, a
+        negative seed).
     """
 
     n_batches: int = 8

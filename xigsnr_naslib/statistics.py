@@ -63,6 +63,8 @@ class StackedMoments:
     dtype:
         Statistics dtype (float64).
 
+    Notes
+    -----
     The interface of :class:`RunningMoments` (``count``, ``means``, ``variances``,
     ``nbytes``, ``flat``); every result stays on the samples' device.
     """
@@ -128,6 +130,8 @@ class RunningMoments:
         Also keep the running mean of the absolute values (ZiCo needs mean |g|); one more
         float64 number per entry.
 
+    Notes
+    -----
     ``update`` takes one sample: a list of tensors in the order of ``names`` (``None`` for
     a tensor that received no gradient in this sample). A tensor that is ``None`` in every
     sample is absent from the results, as in the released code, which only records layers
