@@ -252,3 +252,38 @@ def test_naslibs_runner_without_its_benchmark_file_is_one_line(data_root, tmp_pa
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("python -m xigsnr_naslib.naslib: error:") and "nb201_cifar10_full_training.pickle" in last
     assert "Traceback" not in done.stderr
+
+
+# --- the few-shot predictor in NASLib's own predictor evaluator ----------------------------------------
+
+@pytest.mark.slow  # NASLib builds 120 NB201 graphs
+@pytest.mark.skipif(LAYOUT != "Develop", reason="NASLib's PredictorEvaluator is on the Develop branch only")
+def test_naslibs_predictor_evaluator_runs_the_few_shot_predictor(data_root, tmp_path):
+    """NASLib's ``PredictorEvaluator`` (as its predictor runner drives it) fits ``ZeroCostPredictor`` on
+    NASLib graphs it samples and queries it on others: graph features read from NASLib's graphs rank
+    the held-out cells (a predictor reading the wrong architecture would rank them at chance)."""
+    from fvcore.common.config import CfgNode
+    from naslib.defaults.predictor_evaluator import PredictorEvaluator
+    from naslib.search_spaces import get_search_space
+    from scipy.stats import kendalltau
+
+    from xigsnr_naslib.predictor import ZeroCostPredictor
+
+    config = CfgNode({"experiment_type": "single", "test_size": 40, "train_size_single": 80,
+                      "train_size_list": [80], "fidelity_single": 200, "fidelity_list": [200], "max_hpo_time": 0,
+                      "dataset": "cifar10", "search_space": "nasbench201", "uniform_random": True, "seed": 0,
+                      "save": str(tmp_path)}, new_allowed=True)
+    torch.manual_seed(0)
+    import random
+
+    random.seed(0)
+    evaluator = PredictorEvaluator(ZeroCostPredictor(space="nb201", graph=True), config=config)
+    evaluator.adapt_search_space(get_search_space("nasbench201", "cifar10"), load_labeled=False,
+                                 dataset_api=nb201_dataset_api(data_root))
+    compared = []
+    original = evaluator.compare
+    evaluator.compare = lambda ytest, pred: (compared.append((list(ytest), list(pred))), original(ytest, pred))[1]
+    evaluator.evaluate()  # NASLib's own loop: load_dataset, fit(xtrain, ytrain, info), query(xtest, info)
+    (ytest, pred), = compared
+    assert len(pred) == 40 and all(math.isfinite(p) for p in pred)
+    assert kendalltau(ytest, pred)[0] > 0.3
