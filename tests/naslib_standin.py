@@ -18,7 +18,10 @@ the behaviour the project depends on; each piece names what it reproduces:
   and ``KEY VALUE`` overrides, as ``utils.get_config_from_args``), one batch of the
   config's ``batch_size`` from the loader, per architecture ``ZeroCost.query`` inside
   ``try/except Exception`` that logs "Failed to compute score" at info level and goes on,
-  scores written to a JSON file, exit status 0.
+  scores written to a JSON file, exit status 0. Where the real NASLib is imported, the script
+  runs against NASLib's own registry (its measures copy a network with NASLib's ``copynet``, as
+  ``find_measures_arrays`` arranges): ``tests/test_naslib_launcher.py`` runs so in the NASLib
+  environments of ``tests/test_in_real_naslib.py``.
 """
 import copy
 import sys
@@ -127,6 +130,9 @@ for position, arch in enumerate(config["archs_str"]):
         torch.manual_seed(position)
         net = Cell(arch, num_classes=10, channels=4, cells_per_stage=1)
         net.position = position
+        predictive = sys.modules.get(registry.__name__.rsplit(".", 1)[0] + ".predictive")
+        if predictive is not None:  # the real NASLib: its measures copy the net as find_measures_arrays sets up
+            net.get_prunable_copy = __import__("types").MethodType(predictive.copynet, net)
         value = registry.calc_measure(config["predictor"], net.cpu(), "cpu", inputs, targets,
                                       loss_fn=torch.nn.functional.cross_entropy, split_data=1)
         scores.append({"arch": arch, "score": sum(float(torch.sum(t)) for t in value)})

@@ -19,7 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 #: the test files that exercise the plugin inside NASLib (each skips itself without NASLib)
-NASLIB_TEST_FILES = ("tests/test_naslib_real_host.py", "tests/test_naslib_bridge.py",
+NASLIB_TEST_FILES = ("tests/test_naslib_real_host.py", "tests/test_naslib_bridge.py", "tests/test_naslib_launcher.py",
                      "tests/test_naslib_integration.py", "tests/test_naslib_zc_table.py")
 BRANCHES = ("Develop", "zerocost")
 

@@ -1,4 +1,6 @@
-"""The launcher ``python -m xigsnr_naslib.naslib run SCRIPT ARGS`` against the NASLib stand-in.
+"""The launcher ``python -m xigsnr_naslib.naslib run SCRIPT ARGS``: against NASLib's own measures
+registry where NASLib imports (the NASLib environments of ``tests/test_in_real_naslib.py``), else
+against the stand-in.
 
 The stand-in (``tests/naslib_standin.py``) reproduces NASLib's measures registry (a bare
 ``KeyError`` for an unregistered name) and the control flow of NASLib's zc benchmark runner,
@@ -26,9 +28,26 @@ ARCHS = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_c
 KEYS = [to_naslib_key(a) for a in ARCHS]
 
 
+bridge.add_collections_aliases()
+try:
+    REAL, _ = bridge.find_measures_module()
+except bridge.NASLibNotFound:
+    REAL = None
+
+
 @pytest.fixture
 def registry(monkeypatch):
-    module = install_fake_naslib(monkeypatch, "Develop")
+    """NASLib's own measures registry where NASLib imports (holding NASLib's own measures only during
+    the test, restored after it), else the stand-in's."""
+    if REAL is None:
+        module = install_fake_naslib(monkeypatch, "Develop")
+    else:
+        module = REAL
+        theirs = {k: v for k, v in module._measure_impls.items() if k not in getattr(module, "_xigsnr_registered", {})}
+        monkeypatch.setattr(module, "_measure_impls", theirs)
+        monkeypatch.setattr(module, "available_measures", [m for m in module.available_measures if m in theirs])
+        monkeypatch.setattr(module, "_xigsnr_registered", {}, raising=False)
+        monkeypatch.setattr(module, "calc_measure", module.calc_measure)  # the launcher's guard wraps it
     yield module
     bridge._BRIDGE.split = bridge.BatchSplit()
 
