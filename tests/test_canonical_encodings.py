@@ -218,12 +218,7 @@ def test_nb201_spellings_give_the_benchmark_string_and_all_15625_stay_distinct()
 
 # --- DARTS and NDS: a node's two inputs in either order, nodes renumbered -----------------------------
 
-DARTS_V2 = {"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1],
-                       ["sep_conv_3x3", 1], ["skip_connect", 0], ["skip_connect", 0], ["dil_conv_3x3", 2]],
-            "normal_concat": [2, 3, 4, 5],
-            "reduce": [["max_pool_3x3", 0], ["max_pool_3x3", 1], ["skip_connect", 2], ["max_pool_3x3", 1],
-                       ["max_pool_3x3", 0], ["skip_connect", 2], ["skip_connect", 2], ["max_pool_3x3", 1]],
-            "reduce_concat": [2, 3, 4, 5]}
+from test_nds_space import DARTS_V2  # noqa: E402  (DARTS-V2, the genotype the NDS tests use)
 
 
 def shuffle_cell(pairs, concat, rng: random.Random):
