@@ -19,7 +19,7 @@ from collections import defaultdict
 import torch
 
 from xigsnr_naslib import Execution, Study
-from xigsnr_naslib.card import get_card
+from xigsnr_naslib.benchmarks.card import get_card
 from xigsnr_naslib.proxies import get_proxy
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from xigsnr_naslib.correlation_job import Selection, correlate
-from xigsnr_naslib.study import Execution, Study
-from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
+from xigsnr_naslib.analysis.correlate import Selection, correlate
+from xigsnr_naslib.scoring.study import Execution, Study
+from xigsnr_naslib.data.protocol import PAPER_NB201, RELEASED_NB101
 
 #: (proxy, protocol) per mode
 MODES = {

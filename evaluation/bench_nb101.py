@@ -27,9 +27,9 @@ CAVEAT = ("caveat: ground truth is ONE seed's 108-epoch accuracy of the 2,500-ce
 
 
 def main(argv=None) -> int:
-    from xigsnr_naslib.correlation_job import Selection, correlate
-    from xigsnr_naslib.study import Execution, Study
-    from xigsnr_naslib.protocol import RELEASED_NB101
+    from xigsnr_naslib.analysis.correlate import Selection, correlate
+    from xigsnr_naslib.scoring.study import Execution, Study
+    from xigsnr_naslib.data.protocol import RELEASED_NB101
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-root", default=None, help="default: $XIGSNR_DATA_ROOT")

@@ -18,7 +18,7 @@ import time
 import torch
 
 from xigsnr_naslib import Execution, Study
-from xigsnr_naslib.card import get_card
+from xigsnr_naslib.benchmarks.card import get_card
 
 ZOO = ["xi_gsnr", "xi_gsnr_paper", "zico", "params", "flops"]
 

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from xigsnr_naslib import PAPER_NB201, Selection, draw_batches, get_card
-from xigsnr_naslib.datasets import load_images
+from xigsnr_naslib.data.datasets import load_images
 from xigsnr_naslib.proxies import PassResults, get_proxy, run_passes
-from xigsnr_naslib.study import build_model
+from xigsnr_naslib.scoring.study import build_model
 
 GROUPS = {
     "meco, meco_opt": ("meco", "meco_opt"),

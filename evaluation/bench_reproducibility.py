@@ -2,7 +2,7 @@
 
 Scores a seeded sample of NAS-Bench-201 cells on real CIFAR-10 at the NB201 card's default
 protocol (8 x 64) with the leaderboard's default proxies
-(:func:`xigsnr_naslib.leaderboard.default_proxies_for`) once per *configuration*: a thread
+(:func:`xigsnr_naslib.analysis.leaderboard.default_proxies_for`) once per *configuration*: a thread
 count and a set of environment variables that limit the CPU kernels (oneDNN's
 ``ONEDNN_MAX_CPU_ISA``, MKL's ``MKL_ENABLE_INSTRUCTIONS``, ATen's ``ATEN_CPU_CAPABILITY``).
 Each configuration runs in a fresh interpreter with its environment set before torch is
@@ -70,7 +70,7 @@ PROBE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|n
 
 def sample_cells(n: int, seed: int, data_root) -> list[tuple[int, str]]:
     """``n`` NB201 cells drawn with ``random.Random(seed)``: (benchmark index, arch string)."""
-    from xigsnr_naslib.card import get_card
+    from xigsnr_naslib.benchmarks.card import get_card
 
     truth = get_card("nb201").load_ground_truth("cifar10", data_root)
     chosen = sorted(random.Random(seed).sample(list(truth.index), n))
@@ -78,8 +78,8 @@ def sample_cells(n: int, seed: int, data_root) -> list[tuple[int, str]]:
 
 
 def default_nb201_proxies() -> list[str]:
-    from xigsnr_naslib.card import get_card
-    from xigsnr_naslib.leaderboard import default_proxies_for
+    from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.analysis.leaderboard import default_proxies_for
 
     dataset = get_card("nb201").dataset("cifar10")
     return default_proxies_for(dataset, dataset.protocol)[0]
@@ -132,7 +132,7 @@ def load_scores(configs: list[str], store_dir: Path, cells: list, proxies: list[
     """A frame: one row per (configuration, cell, proxy) found in the stores."""
     import pandas as pd
 
-    from xigsnr_naslib.results import ResultsStore, record_score
+    from xigsnr_naslib.scoring.results import ResultsStore, record_score
 
     wanted = {(i, p) for i, _ in cells for p in proxies}
     rows = []
@@ -153,7 +153,7 @@ def spread(frame, configs: list[str], proxies: list[str]):
     import numpy as np
     import pandas as pd
 
-    from xigsnr_naslib.metrics import kendall_tau
+    from xigsnr_naslib.analysis.metrics import kendall_tau
 
     wide = frame.pivot_table(index=["proxy", "index"], columns="config", values="score", aggfunc="first")
     rows = []

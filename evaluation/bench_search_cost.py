@@ -26,12 +26,12 @@ import time
 
 import torch
 
-from xigsnr_naslib.evolution import Constraints, arch_size
-from xigsnr_naslib.image_folder import synthetic_images
-from xigsnr_naslib.study import build_model
-from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.search.evolution import Constraints, arch_size
+from xigsnr_naslib.data.image_folder import synthetic_images
+from xigsnr_naslib.scoring.study import build_model
+from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import get_proxy
-from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.benchmarks import create_space
 
 SPACES = {"proxylessnas_xigsnr": {"max_flops": 400e6}, "burgerformer": {"max_params": 30e6, "max_flops": 5e9}}
 PAPER_IMAGES = 8 * 64

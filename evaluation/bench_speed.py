@@ -59,12 +59,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib.complexity import count_flops
-from xigsnr_naslib.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_gsnr_all
-from xigsnr_naslib.study import Execution, Study, build_model
-from xigsnr_naslib.pooling import pooling_backend_note
-from xigsnr_naslib.protocol import PAPER_NB201, Protocol, draw_batches
-from xigsnr_naslib.spaces.nb201 import NB201Space, as_benchmark_code
+from xigsnr_naslib.core.complexity import count_flops
+from xigsnr_naslib.core.gsnr import gradient_moments, select_parameters, xi_gsnr, xi_gsnr_all
+from xigsnr_naslib.scoring.study import Execution, Study, build_model
+from xigsnr_naslib.core.pooling import pooling_backend_note
+from xigsnr_naslib.data.protocol import PAPER_NB201, Protocol, draw_batches
+from xigsnr_naslib.benchmarks.nb201.space import NB201Space, as_benchmark_code
 
 SERIAL = ("plain", "reference", "plain-exact", "loop", "loop-1t", "joint", "vmap")
 #: strategies timed on the stock network (as_benchmark_code) rather than this library's
@@ -209,7 +209,7 @@ def build_for(name: str, space, arch, device) -> nn.Module:
 def count_host_syncs(model: nn.Module, batches) -> int:
     """Host synchronisations while the vmap strategy computes one architecture's moments and
     scores (CUDA's sync debug mode counts them; reading the final scores is the one wanted)."""
-    from xigsnr_naslib.gsnr import JOINT_MODES, VARIANTS, joint_gradient_moments, score_tensor
+    from xigsnr_naslib.core.gsnr import JOINT_MODES, VARIANTS, joint_gradient_moments, score_tensor
 
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
@@ -231,7 +231,7 @@ def count_host_syncs(model: nn.Module, batches) -> int:
 def load_batches(args, device: torch.device) -> tuple[list, str]:
     protocol = Protocol(args.n_batches, args.batch_size)
     try:
-        from xigsnr_naslib.datasets import load_images
+        from xigsnr_naslib.data.datasets import load_images
 
         images = load_images("cifar10", args.data_root)
         return draw_batches(images, protocol, "cifar10", device), "CIFAR-10 training images"
@@ -249,8 +249,8 @@ def load_batches(args, device: torch.device) -> tuple[list, str]:
 def study_images(args):
     """The images the study draws its batches from: the same CIFAR-10 batches as
     :func:`load_batches`, or noise images where there are none."""
-    from xigsnr_naslib.datasets import load_images
-    from xigsnr_naslib.image_folder import synthetic_images
+    from xigsnr_naslib.data.datasets import load_images
+    from xigsnr_naslib.data.image_folder import synthetic_images
 
     try:
         return load_images("cifar10", args.data_root)
@@ -290,7 +290,7 @@ NB201_POOLINGS = [((64, 16, 32, 32), 3, 1, 1), ((64, 32, 16, 16), 3, 1, 1), ((64
 
 def pooling_op_times(backends: list[str], reps: int = 15) -> list[dict]:
     """Fastest of ``reps`` forward + backward passes of one pooling per implementation (ms)."""
-    from xigsnr_naslib.pooling import avg_pool_exact
+    from xigsnr_naslib.core.pooling import avg_pool_exact
 
     def once(x, grad_out, kernel, stride, padding):
         x = x.detach().requires_grad_(True)

@@ -15,9 +15,9 @@ import argparse
 import json
 import sys
 
-from xigsnr_naslib.correlation_job import Selection, correlate
-from xigsnr_naslib.study import Execution, Study
-from xigsnr_naslib.protocol import Protocol
+from xigsnr_naslib.analysis.correlate import Selection, correlate
+from xigsnr_naslib.scoring.study import Execution, Study
+from xigsnr_naslib.data.protocol import Protocol
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 
 Scores the same NB201 CIFAR-10 architectures through the study (the one scoring path), in
 this process with one thread, alternating per architecture: ``xi_gsnr`` alone (8 x 64
-forward and backward passes), then the zoo (every proxy of :mod:`xigsnr_naslib.zoo` plus
+forward and backward passes), then the zoo (every proxy of :mod:`xigsnr_naslib.proxies.zoo` plus
 ``params`` and ``flops``, sharing their passes). Prints per-architecture seconds, the ratio
 (target <= 3x) and where the zoo's time goes (each record's ``seconds``; proxies that share a
 pass each report the shared time, so the shared group is shown once)::
@@ -19,7 +19,7 @@ from collections import defaultdict
 import torch
 
 from xigsnr_naslib import Execution, Study
-from xigsnr_naslib.card import get_card
+from xigsnr_naslib.benchmarks.card import get_card
 
 ZOO = ["grad_norm", "snip", "plain", "jacov", "epe_nas", "nwot", "nwot_naslib", "fisher", "grasp", "synflow",
        "l2_norm", "zen", "params", "flops"]

@@ -10,7 +10,7 @@ The protocol (no accuracy of an evaluated architecture is ever used to build the
 3. Members are chosen by greedy forward selection on the tuning sample: start from the
    candidate with the highest Kendall tau; add the candidate that raises the ensemble's tau
    most; stop when no candidate raises it by ``--min-gain`` or at ``--max-members``. Each
-   ensemble is the fixed rule of :mod:`xigsnr_naslib.ensemble` (weighted sum of standardised
+   ensemble is the fixed rule of :mod:`xigsnr_naslib.proxies.ensemble` (weighted sum of standardised
    member values, weights 1) with centres and scales fitted on the tuning sample.
 4. The choice is written (``--choice``, default ``xigsnr_naslib/ensemble_choice.json``,
    which the registered proxy ``ensemble`` reads) and then evaluated, unchanged, on the
@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from xigsnr_naslib import Execution, Study
-from xigsnr_naslib.correlation_job import scores_table
-from xigsnr_naslib.ensemble import WeightedSum, fit_members, rank_combine
-from xigsnr_naslib.metrics import bootstrap_ci, kendall_tau, precision_at_top, spearman_rho
+from xigsnr_naslib.analysis.correlate import scores_table
+from xigsnr_naslib.proxies.ensemble import WeightedSum, fit_members, rank_combine
+from xigsnr_naslib.analysis.metrics import bootstrap_ci, kendall_tau, precision_at_top, spearman_rho
 from xigsnr_naslib.proxies import list_proxies
-from xigsnr_naslib.zoo import BASELINES
+from xigsnr_naslib.proxies.zoo import BASELINES
 
 #: candidates by default: the xi-GSNR modes and the zoo's proxies under their plain names
 DEFAULT_CANDIDATES = ("xi_gsnr", "xi_gsnr_paper") + tuple(BASELINES)

@@ -22,7 +22,7 @@ resumes: rerun the same command after an interruption and nothing is scored twic
 
 **Random search at equal budget**: for runs that scored B networks, the test accuracy of the
 cell of best CIFAR-10 *validation* accuracy among B cells drawn uniformly from the whole
-space, mean and std exact over all draws (``xigsnr_naslib.metrics.expected_best_of_n``):
+space, mean and std exact over all draws (``xigsnr_naslib.analysis.metrics.expected_best_of_n``):
 NAS-Bench-201's random-search baseline, which trains what it draws, given the budget in
 networks that the zero-shot search spent.
 
@@ -99,7 +99,7 @@ def _label(tag: str) -> str:
 def random_search(truth, valid, budget: int) -> tuple[float, float]:
     """Mean and std of the test accuracy of the best-validation cell among ``budget`` cells
     drawn uniformly from the whole space (exact over all draws: ``expected_best_of_n``)."""
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     return expected_best_of_n(valid, truth, int(budget))
 
@@ -112,8 +112,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def report(out: Path, data_root: str | None, pool: Path | None = None) -> list[dict]:
     """Table (md, csv) and figure from the run reports under ``out/runs``."""
-    from xigsnr_naslib.card import get_card
-    from xigsnr_naslib.ground_truth import nb201_cifar10_validation
+    from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_cifar10_validation
 
     card = get_card("nb201")
     test = card.load_ground_truth("cifar10", data_root)
@@ -188,7 +188,7 @@ def _pool_estimates(pool: Path, truth, valid, test, budgets=(100, 1000)) -> list
     import numpy as np
     import pandas as pd
 
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
     from xigsnr_naslib.proxies import get_proxy
 
     table = pd.read_csv(pool, index_col="index")
@@ -250,7 +250,7 @@ def _prune_costs(runs: dict) -> list[str]:
 
 def _edge_analysis(runs: dict, test) -> list[str]:
     """Per edge of the cell: the space's best cell's operation, and what each algorithm's runs chose."""
-    from xigsnr_naslib.spaces.nb201 import EDGES, parse_arch
+    from xigsnr_naslib.benchmarks.nb201.space import EDGES, parse_arch
 
     best = parse_arch(test.loc[test["accuracy"].idxmax(), "arch"])
     lines = ["", f"Per edge (node <- node), the best cell's operation ({test['accuracy'].max():.2f}) and the "
@@ -320,7 +320,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if not args.report_only:
         (out / "runs").mkdir(parents=True, exist_ok=True)
-        from xigsnr_naslib.cli import main as cli
+        from xigsnr_naslib.cli.app import main as cli
 
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         # every prune run first (the paper's result), then sample and evolution seed by seed

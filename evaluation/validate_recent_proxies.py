@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from xigsnr_naslib import Execution, Selection, Study, correlate
-from xigsnr_naslib.metrics import kendall_tau, metric_table, spearman_rho
+from xigsnr_naslib.analysis.metrics import kendall_tau, metric_table, spearman_rho
 
 PROXIES = ("meco", "meco_opt", "swap", "aznas_expressivity", "aznas_progressivity", "aznas_trainability",
            "aznas_complexity", "vkdnw", "vkdnw_fisher", "vkdnw_single", "trainable_layers", "trainable_weight_layers",
@@ -38,7 +38,7 @@ PUBLISHED = {
     "aznas_complexity": (0.623, 0.799, "VKDNW paper Table 1, FLOPs"),
     "flops": (0.623, 0.799, "VKDNW paper Table 1, FLOPs"),
 }
-#: published population aggregates (:data:`xigsnr_naslib.ensemble.POPULATION_AGGREGATES`), computed
+#: published population aggregates (:data:`xigsnr_naslib.proxies.ensemble.POPULATION_AGGREGATES`), computed
 #: over this sample where their members are
 PUBLISHED_AGGREGATES = {
     "aznas": (0.712, 0.892, "VKDNW paper Table 1 (AZ-NAS reproduced; the AZ-NAS paper reports 0.741)"),
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
             "published_tau": published[0] if published else None, "published_rho": published[1] if published else None,
             "published_source": published[2] if published else "no published NAS-Bench-201 CIFAR-10 figure found",
         })
-    from xigsnr_naslib.ensemble import POPULATION_AGGREGATES, rank_combine
+    from xigsnr_naslib.proxies.ensemble import POPULATION_AGGREGATES, rank_combine
 
     aggregates = {}
     for name, (members, rule) in POPULATION_AGGREGATES.items():

@@ -5,7 +5,7 @@
 
 Draws ``--n`` architectures (seeded by ``--seed``) from the Suite-Zero table
 (``nb201/suitezero_cifar10_9445.csv``), scores them with every zoo proxy through
-:class:`~xigsnr_naslib.study.Study` under the card's protocol (8 x 64 real CIFAR-10 training
+:class:`~xigsnr_naslib.scoring.study.Study` under the card's protocol (8 x 64 real CIFAR-10 training
 images; single-batch proxies read batch 0) twice: with data and init seed ``a`` and with
 ``b`` (``--seeds a b``; seed b on the first ``--floor-n`` archs only, if given). Per proxy it reports
 
@@ -36,14 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xigsnr_naslib.data_root import resolve_data_root
-from xigsnr_naslib.ground_truth import nb201_ground_truth
-from xigsnr_naslib.metrics import bootstrap_ci, kendall_tau, spearman_rho
-from xigsnr_naslib.protocol import PAPER_NB201
+from xigsnr_naslib.data.data_root import resolve_data_root
+from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_ground_truth
+from xigsnr_naslib.analysis.metrics import bootstrap_ci, kendall_tau, spearman_rho
+from xigsnr_naslib.data.protocol import PAPER_NB201
 from xigsnr_naslib.proxies import get_proxy
-from xigsnr_naslib.results import ResultsStore, record_score
-from xigsnr_naslib.score_tables import ProxyTableWarning, read_naswot_csv, read_suitezero_csv
-from xigsnr_naslib.study import Execution, Study
+from xigsnr_naslib.scoring.results import ResultsStore, record_score
+from xigsnr_naslib.analysis.score_tables import ProxyTableWarning, read_naswot_csv, read_suitezero_csv
+from xigsnr_naslib.scoring.study import Execution, Study
 
 #: our proxy -> the Suite-Zero column it is compared with
 TABLE_COLUMN = {"grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib import naslib_bridge as bridge
+from xigsnr_naslib.integrations.naslib import bridge
 
 
 def make_registry(name="fake.measures"):
@@ -104,8 +104,8 @@ BENCHMARK_RUNNER = r'''
 import argparse, json, logging, sys
 import torch
 import yaml
-from xigsnr_naslib.naslib_bridge import MEASURE_MODULES
-from xigsnr_naslib.spaces.nb201 import NB201Network
+from xigsnr_naslib.integrations.naslib.bridge import MEASURE_MODULES
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
 
 logger = logging.getLogger("naslib")
 parser = argparse.ArgumentParser()

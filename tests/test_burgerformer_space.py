@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from xigsnr_naslib.complexity import count_flops, count_params
+from xigsnr_naslib.core.complexity import count_flops, count_params
 from xigsnr_burgerformer import (
     ALL_SKIP,
     BURGERFORMER_BASE,
@@ -16,7 +16,7 @@ from xigsnr_burgerformer import (
     stage_sizes,
     to_config,
 )
-from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.benchmarks import create_space
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -14,18 +14,18 @@ import pandas as pd
 import pytest
 import torch
 
-from xigsnr_naslib.card import get_card
-from xigsnr_naslib.evolution import EvolutionSettings, RegularizedEvolution
-from xigsnr_naslib.leaderboard import build_leaderboard
-from xigsnr_naslib.protocol import Protocol
-from xigsnr_naslib.pruning import prune
-from xigsnr_naslib.results import ResultsStore
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.spaces.base import canonical_record
-from xigsnr_naslib.spaces.nb101 import Cell, canonical_cell, graph_hash, make_cell, parse_cell
-from xigsnr_naslib.spaces.nds import Genotype, NDSNet, canonical_net, parse_net
-from xigsnr_naslib.spaces.supernet import NB201Supernet
-from xigsnr_naslib.study import Study, build_model
+from xigsnr_naslib.benchmarks.card import get_card
+from xigsnr_naslib.search.evolution import EvolutionSettings, RegularizedEvolution
+from xigsnr_naslib.analysis.leaderboard import build_leaderboard
+from xigsnr_naslib.data.protocol import Protocol
+from xigsnr_naslib.search.pruning import prune
+from xigsnr_naslib.scoring.results import ResultsStore
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.benchmarks.space import canonical_record
+from xigsnr_naslib.benchmarks.nb101.space import Cell, canonical_cell, graph_hash, make_cell, parse_cell
+from xigsnr_naslib.benchmarks.nds.space import Genotype, NDSNet, canonical_net, parse_net
+from xigsnr_naslib.benchmarks.supernet import NB201Supernet
+from xigsnr_naslib.scoring.study import Study, build_model
 
 CONV3, CONV1, POOL = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 TINY = Protocol(n_batches=1, batch_size=4, data_seed=1, init_seed=3)
@@ -336,7 +336,7 @@ def test_an_evolution_checkpoint_of_earlier_encodings_resumes_without_rescoring(
 
 
 def test_sampling_draws_distinct_architectures():
-    from xigsnr_naslib.zero_shot_search import draw_architectures
+    from xigsnr_naslib.search.zero_shot import draw_architectures
 
     space = create_space("nb101")
     archs = draw_architectures(space, 40, seed=0)
@@ -389,6 +389,6 @@ def test_the_leaderboard_refuses_a_ground_truth_that_lists_one_architecture_twic
 
 
 def _no_bootstrap():
-    from xigsnr_naslib.leaderboard import Bootstrap
+    from xigsnr_naslib.analysis.leaderboard import Bootstrap
 
     return Bootstrap(n_boot=0)

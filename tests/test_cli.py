@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from xigsnr_naslib.cli import main
+from xigsnr_naslib.cli.app import main
 
 CHEAP = "0,3"  # two benchmark indices, scored with tiny batches
 
@@ -116,7 +116,7 @@ def test_a_read_only_store_with_records_to_append_is_refused_before_scoring(data
     capsys.readouterr()
     before = results.read_text()
     read_only(results)
-    monkeypatch.setattr("xigsnr_naslib.study.build_model", lambda *a, **k: pytest.fail("scored before refusing"))
+    monkeypatch.setattr("xigsnr_naslib.scoring.study.build_model", lambda *a, **k: pytest.fail("scored before refusing"))
     assert main([*base, "--proxy", "params", "--proxy", "flops"]) == 1  # a file problem: exit status 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(results) in err and "read-only" in err and "1 record(s) to append" in err

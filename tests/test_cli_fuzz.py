@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xigsnr_naslib.cli import main
+from xigsnr_naslib.cli.app import main
 
 NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 SCORING = ["correlate", "score", "leaderboard", "search"]
@@ -297,7 +297,7 @@ def test_bad_zc_files_for_naslib_run(kind, tmp_path, data_root, capsys):
     (["bogus"], "bogus", "choose from"), (["run"], "target", ""), (["run", "--frobnicate", "s.py"], "--frobnicate", ""),
 ])
 def test_bad_launcher_invocations(argv, value, expect, capsys):
-    from xigsnr_naslib.naslib import main as launcher
+    from xigsnr_naslib.integrations.naslib.launcher import main as launcher
 
     try:
         code = launcher(argv)
@@ -327,7 +327,7 @@ DEVICE_COMMANDS = {**{c: BASE[c] for c in SCORING}, "naslib-run": ["--engine", "
 
 
 def _usable(device: str) -> bool:
-    from xigsnr_naslib.study import check_device
+    from xigsnr_naslib.scoring.study import check_device
 
     try:
         check_device(device)
@@ -342,7 +342,7 @@ def _usable(device: str) -> bool:
 def test_every_device_string_runs_or_is_refused_in_one_line(command, device, data_root, tmp_path, capsys, monkeypatch):
     """A device is usable here (cpu, cpu:N and what this machine has: the ``score`` command then
     runs) or refused with exit status 2 and one line naming it and the devices available."""
-    from xigsnr_naslib.study import available_devices
+    from xigsnr_naslib.scoring.study import available_devices
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XIGSNR_DATA_ROOT", str(data_root))
@@ -510,7 +510,7 @@ def test_the_leaderboard_zc_reader_drops_a_damaged_entry_and_says_which(kind, po
     entry that is not a dict of scores is dropped with a note naming it; a score that is not a
     number reads as NaN, and the note says the architecture leaves the ranked set. The others
     are read."""
-    from xigsnr_naslib.score_tables import read_zc_json
+    from xigsnr_naslib.analysis.score_tables import read_zc_json
 
     if kind in ZC_ENTRY_KINDS:
         path, key = _zc_file(tmp_path, bad_entry=ZC_ENTRY_KINDS[kind], position=position)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from xigsnr_naslib.data_root import ENV_VAR, DataFileError, MissingDataError, resolve_data_root
-from xigsnr_naslib.datasets import NORMALIZATION, load_images, read_cifar_pickle, read_imagenet16, read_npz
-from xigsnr_naslib.protocol import Protocol, draw_batches, normalize
+from xigsnr_naslib.data.data_root import ENV_VAR, DataFileError, MissingDataError, resolve_data_root
+from xigsnr_naslib.data.datasets import NORMALIZATION, load_images, read_cifar_pickle, read_imagenet16, read_npz
+from xigsnr_naslib.data.protocol import Protocol, draw_batches, normalize
 
 
 def _rows(images_nhwc):
@@ -98,7 +98,7 @@ def test_reference_cifar10_images(data_root):
 
 
 def test_normalisation_and_seeded_batches(images):
-    from xigsnr_naslib.datasets import ImageSet
+    from xigsnr_naslib.data.datasets import ImageSet
 
     x = normalize(images, "cifar10")
     mean, std = NORMALIZATION["cifar10"]

@@ -7,7 +7,7 @@ contributes ``CMD``). An example that needs data absent from the reference data 
 comment ``# needs: WHAT``; it is parsed, and its run is skipped with that reason.
 
 - ``test_every_example_parses`` (fast): each example's arguments go through the command's
-  real parser (``xigsnr_naslib.cli.build_parser``, the NASLib launcher's parser), so a flag
+  real parser (``xigsnr_naslib.cli.app.build_parser``, the NASLib launcher's parser), so a flag
   that was renamed or removed, a bad value or a missing argument in the docs fails here.
 - ``test_example_runs`` (slow): each example runs in a fresh interpreter from the repository
   root, at small sizes, and must exit 0. The sizes shrink through the command's own flags
@@ -98,11 +98,11 @@ EXAMPLES = doc_examples()
 
 def _parser(module: str) -> argparse.ArgumentParser:
     if module == "xigsnr_naslib.cli":
-        from xigsnr_naslib.cli import build_parser
+        from xigsnr_naslib.cli.app import build_parser
 
         return build_parser()
     if module == "xigsnr_naslib.naslib":
-        from xigsnr_naslib.naslib import _parser as launcher_parser
+        from xigsnr_naslib.integrations.naslib.launcher import _parser as launcher_parser
 
         return launcher_parser()
     raise AssertionError(f"no parser known for python -m {module}: add it to test_doc_examples.py")
@@ -222,7 +222,7 @@ def small_args(example: Example, tmp: Path) -> list[str]:
         a.set("--n-boot", "10")
         a.set("--no-figures")
     elif command == "search":
-        from xigsnr_naslib.zero_shot_search import ALGORITHM_FLAGS
+        from xigsnr_naslib.search.zero_shot import ALGORITHM_FLAGS
 
         # only the algorithm's own flags: the command refuses another algorithm's
         algorithm = a.get("--algorithm") or "evolution"

@@ -1,4 +1,4 @@
-"""Ensembles (xigsnr_naslib.ensemble): the fixed rule, its fit, members computed through the
+"""Ensembles (xigsnr_naslib.proxies.ensemble): the fixed rule, its fit, members computed through the
 study with shared passes, and what happens when a member cannot be computed."""
 import math
 
@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from xigsnr_naslib import Protocol, Study
-from xigsnr_naslib.ensemble import Member, WeightedSum, ensemble_proxy, fit_members, rank_combine
-from xigsnr_naslib.passes import NotComputable
+from xigsnr_naslib.proxies.ensemble import Member, WeightedSum, ensemble_proxy, fit_members, rank_combine
+from xigsnr_naslib.passes.requests import NotComputable
 
 CONNECTED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 DISCONNECTED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|"  # node 3 has no input
@@ -88,7 +88,7 @@ def test_an_ensemble_is_its_rule_applied_to_its_members_records(small_study):
 
 
 def test_an_ensemble_alone_on_a_network_equals_the_study(small_study, one_torch_thread):
-    from xigsnr_naslib.study import build_model
+    from xigsnr_naslib.scoring.study import build_model
     ensemble, study = small_study
     record = study.score([(0, CONNECTED)])[0]
     model = build_model(study.space, study.space.decode(CONNECTED), 10, study.protocol.init_seed)
@@ -110,7 +110,7 @@ def test_a_member_that_is_not_computable_makes_the_ensemble_not_computable_and_s
 
 
 def test_an_ensemble_whose_members_are_stored_is_derived_without_running_anything(small_study, monkeypatch):
-    from xigsnr_naslib.study import ArchitectureScorer
+    from xigsnr_naslib.scoring.study import ArchitectureScorer
     ensemble, study = small_study
     fresh = Study("nb201", proxies=[ensemble], protocol=study.protocol, store=None, data_root=study.data_root)
     expected = fresh.score([(0, CONNECTED), (1, DISCONNECTED)])
@@ -133,8 +133,8 @@ def test_an_ensemble_whose_members_are_stored_is_derived_without_running_anythin
 
 
 def test_a_choice_file_is_read_or_named_in_one_line(tmp_path):
-    from xigsnr_naslib.data_root import DataFileError
-    from xigsnr_naslib.ensemble import load_choice
+    from xigsnr_naslib.data.data_root import DataFileError
+    from xigsnr_naslib.proxies.ensemble import load_choice
     good = tmp_path / "choice.json"
     good.write_text('{"name": "mine", "members": [{"proxy": "params", "transform": "log", "centre": 13.0, '
                     '"scale": 2.0}], "tuning": {"n": 7, "space": "nb201", "dataset": "cifar10"}}')

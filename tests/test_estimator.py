@@ -9,8 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import XiGSNR, gradient_moments, score_moments, xi_gsnr
-from xigsnr_naslib.gsnr import MODES, VARIANTS, select_parameters
-from xigsnr_naslib.spaces.nb201 import NB201Network
+from xigsnr_naslib.core.gsnr import MODES, VARIANTS, select_parameters
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
 
 XI = 1e-3  # large enough that it visibly matters on these tiny gradients
 
@@ -169,7 +169,7 @@ def test_bad_settings_are_named(bad):
 
 
 def test_one_sample_is_not_computable():
-    from xigsnr_naslib.passes import NotComputable
+    from xigsnr_naslib.passes.requests import NotComputable
     model = nn.Linear(4, 3, bias=False)
     with pytest.raises(NotComputable, match="1 gradient sample"):
         xi_gsnr(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error)

@@ -7,20 +7,20 @@ from collections import Counter
 
 import pytest
 
-from xigsnr_naslib.card import get_card
-from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.evolution import (
+from xigsnr_naslib.benchmarks.card import get_card
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.search.evolution import (
     Constraints,
     EvolutionSettings,
     RegularizedEvolution,
     arch_size,
     parse_amount,
 )
-from xigsnr_naslib.image_folder import synthetic_images
-from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.data.image_folder import synthetic_images
+from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import get_proxy
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.study import ArchitectureScorer, Study, build_model
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.scoring.study import ArchitectureScorer, Study, build_model
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -149,7 +149,7 @@ def test_a_busy_results_file_stops_the_search_instead_of_failing_the_child(space
     as failed (as a broken network is) would make the outcome depend on another process's timing."""
     import warnings
 
-    from xigsnr_naslib.results import StoreBusyError
+    from xigsnr_naslib.scoring.results import StoreBusyError
 
     calls = []
 

@@ -5,9 +5,9 @@ import random
 import pytest
 
 from xigsnr_naslib import get_card
-from xigsnr_naslib.graph_features import (CellGraph, darts_graphs, feature_names, graph_feature_table,
+from xigsnr_naslib.analysis.graph_features import (CellGraph, darts_graphs, feature_names, graph_feature_table,
                                           graph_features, nb101_graph, operation_sets, path_statistics)
-from xigsnr_naslib.spaces.nb201 import arch_to_str
+from xigsnr_naslib.benchmarks.nb201.space import arch_to_str
 
 C3, C1, SKIP, POOL, NONE = "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "none"
 
@@ -63,7 +63,7 @@ def test_nb101_features_are_those_of_the_pruned_cell():
 
 
 def darts_genotype():
-    from xigsnr_naslib.spaces.nds import Genotype
+    from xigsnr_naslib.benchmarks.nds.space import Genotype
 
     normal = (("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_3x3", 2), ("max_pool_3x3", 0),
               ("skip_connect", 3), ("sep_conv_3x3", 1), ("sep_conv_3x3", 4), ("dil_conv_3x3", 2))

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.card import get_card
-from xigsnr_naslib.ground_truth import nb201_benchmark_file, nb201_ground_truth, nb201_reference
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.benchmarks.card import get_card
+from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_benchmark_file, nb201_ground_truth, nb201_reference
 
 ARCHS = [
     "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
@@ -84,8 +84,8 @@ def test_reference_csv_errors(tmp_path):
 
 
 def test_a_miss_lists_every_location_tried_and_where_each_file_comes_from(tmp_path):
-    from xigsnr_naslib.data_root import MissingDataError
-    from xigsnr_naslib.ground_truth import BENCHMARK_FILES, NATS_FILES, REFERENCE_CSV
+    from xigsnr_naslib.data.data_root import MissingDataError
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import BENCHMARK_FILES, NATS_FILES, REFERENCE_CSV
 
     with pytest.raises(MissingDataError) as error:
         get_card("nb201").load_ground_truth("cifar10", tmp_path)
@@ -97,7 +97,7 @@ def test_a_miss_lists_every_location_tried_and_where_each_file_comes_from(tmp_pa
 
 
 def test_a_nats_topology_file_is_tried_before_the_reference_csv(tmp_path, monkeypatch):
-    import xigsnr_naslib.ground_truth as gt
+    import xigsnr_naslib.benchmarks.nb201.ground_truth as gt
 
     (tmp_path / "NATS-tss-v1_0-3ffb9-simple").mkdir()
     seen = []

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.image_folder import read_image_folder, read_images, synthetic_images
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.data.image_folder import read_image_folder, read_images, synthetic_images
 
 
 def _write(path, size, color, fmt):

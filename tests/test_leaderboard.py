@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 
 from xigsnr_naslib import proxies as proxy_registry
-from xigsnr_naslib.card import UnknownChoiceError, get_card
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.datasets import load_images
-from xigsnr_naslib.leaderboard import Bootstrap, build_leaderboard
-from xigsnr_naslib.metrics import kendall_tau, ndcg_at_k, standard_metrics
-from xigsnr_naslib.score_tables import TABLE_FORMATS, ProxyTableWarning
-from xigsnr_naslib.spaces.nb201 import from_naslib_key as naslib_nb201_key_to_arch
-from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.benchmarks.card import UnknownChoiceError, get_card
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.data.datasets import load_images
+from xigsnr_naslib.analysis.leaderboard import Bootstrap, build_leaderboard
+from xigsnr_naslib.analysis.metrics import kendall_tau, ndcg_at_k, standard_metrics
+from xigsnr_naslib.analysis.score_tables import TABLE_FORMATS, ProxyTableWarning
+from xigsnr_naslib.benchmarks.nb201.space import from_naslib_key as naslib_nb201_key_to_arch
+from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import Proxy, get_proxy
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.study import Study, build_model
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.scoring.study import Study, build_model
 
 TINY = Protocol(n_batches=2, batch_size=8, data_seed=1, init_seed=1)
 FEW_METRICS = standard_metrics(naslib_ks=(3,), ndcg_ks=(3,))
@@ -255,7 +255,7 @@ def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone()
     import subprocess
     import sys
 
-    code = ("import xigsnr_naslib, xigsnr_naslib.leaderboard, xigsnr_naslib.cli as cli; "
+    code = ("import xigsnr_naslib, xigsnr_naslib.analysis.leaderboard, xigsnr_naslib.cli.app as cli; "
             "cli.build_parser(); assert callable(xigsnr_naslib.correlate), type(xigsnr_naslib.correlate)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -263,7 +263,7 @@ def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone()
 @pytest.mark.slow  # ten architectures through the command, twice (about 10 s)
 def test_archs_file_and_a_proxy_the_space_does_not_suit(data_root, tmp_path, capsys, monkeypatch):
     def only_large(results):  # not computable on most NB201 cells: the proxy leaves, the cells stay
-        from xigsnr_naslib.passes import NotComputable
+        from xigsnr_naslib.passes.requests import NotComputable
         n = sum(p.numel() for p in results.model.parameters())
         if n < 1_000_000:
             raise NotComputable(f"{n} parameters: too few")
@@ -301,7 +301,7 @@ def test_archs_file_and_a_proxy_the_space_does_not_suit(data_root, tmp_path, cap
 
 
 def test_default_proxies_follow_the_card_and_leave_out_what_the_protocol_cannot_give():
-    from xigsnr_naslib.leaderboard import default_proxies, default_proxies_for
+    from xigsnr_naslib.analysis.leaderboard import default_proxies, default_proxies_for
     nb101 = get_card("nb101").dataset("cifar10")          # released protocol: one batch of 8
     names, notes = default_proxies_for(nb101, nb101.protocol)
     assert names[0] == "xi_gsnr_per_sample"                # the card's own proxy comes first

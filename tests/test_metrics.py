@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xigsnr_naslib.metrics import correlation_report, kendall_tau, pearson_r, precision_at_top, spearman_rho
+from xigsnr_naslib.analysis.metrics import correlation_report, kendall_tau, pearson_r, precision_at_top, spearman_rho
 
 
 @pytest.mark.parametrize("n", [50, 400])            # both sides of the small-sample Kendall path
@@ -45,7 +45,7 @@ def test_precision_at_top_paper_definition():
 
 # --- NASLib's p_at_topK / kd_at_topK, nDCG@K, bootstrap intervals ------------------------------
 
-from xigsnr_naslib.metrics import (bootstrap_ci, kd_at_topk, metric_table, ndcg_at_k, p_at_topk,
+from xigsnr_naslib.analysis.metrics import (bootstrap_ci, kd_at_topk, metric_table, ndcg_at_k, p_at_topk,
                                               standard_metrics)
 
 

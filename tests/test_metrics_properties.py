@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from xigsnr_naslib.metrics import kendall_tau, pearson_r, spearman_rho
+from xigsnr_naslib.analysis.metrics import kendall_tau, pearson_r, spearman_rho
 
 TOL = 1e-9
 
@@ -103,7 +103,7 @@ def test_all_tied_is_nan_for_every_n():
 # agreement to 1e-12 is far inside rounding and far below any wrong tie rule (>= 1/(k*n!)).
 import itertools
 
-from xigsnr_naslib.metrics import p_at_topk, precision_at_top
+from xigsnr_naslib.analysis.metrics import p_at_topk, precision_at_top
 
 
 def _brute_force_p_at_top(s, a, k):
@@ -169,7 +169,7 @@ def test_expected_best_of_n_equals_enumeration(pool):
     kept architecture's expected accuracy and square are the tied ones' means)."""
     from itertools import combinations
 
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     scores, accuracy, n = pool
     key = np.where(np.isnan(scores), -math.inf, scores)
@@ -188,7 +188,7 @@ def test_expected_best_of_n_equals_enumeration(pool):
 @given(pools())
 @settings(max_examples=100, deadline=None)
 def test_expected_best_of_n_does_not_depend_on_the_pool_order(pool):
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     scores, accuracy, n = pool
     perm = np.random.default_rng(0).permutation(len(scores))
@@ -198,7 +198,7 @@ def test_expected_best_of_n_does_not_depend_on_the_pool_order(pool):
 
 
 def test_expected_best_of_n_whole_pool_and_single_draw():
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     scores, accuracy = np.array([0.3, 2.0, np.nan, 1.0]), np.array([10.0, 20.0, 30.0, 40.0])
     assert expected_best_of_n(scores, accuracy, 4) == (20.0, 0.0)  # the pool's best score, always drawn
@@ -207,7 +207,7 @@ def test_expected_best_of_n_whole_pool_and_single_draw():
 
 @pytest.mark.parametrize("n", [0, 5, 2.5, True])
 def test_expected_best_of_n_rejects_bad_n(n):
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4\]"):
         expected_best_of_n([1, 2, 3, 4], [1, 2, 3, 4], n)
@@ -223,7 +223,7 @@ def test_expected_best_of_n_rejects_bad_n(n):
     ([1, 2], [[1], [2]], "accuracy must be a 1-D sequence"),
 ])
 def test_expected_best_of_n_rejects_bad_pools(scores, accuracy, message):
-    from xigsnr_naslib.metrics import expected_best_of_n
+    from xigsnr_naslib.analysis.metrics import expected_best_of_n
 
     with pytest.raises(ValueError, match=message):
         expected_best_of_n(scores, accuracy, 1)

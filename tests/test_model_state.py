@@ -28,14 +28,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import proxies as proxies_module
-from xigsnr_naslib.complexity import count_flops
-from xigsnr_naslib.gradients import scoring_state
-from xigsnr_naslib.gsnr import XiGSNR, joint_gradient_moments, score_jointly, score_moments, xi_gsnr_all
-from xigsnr_naslib.passes import BatchGradients, NotComputable
+from xigsnr_naslib.core.complexity import count_flops
+from xigsnr_naslib.core.gradients import scoring_state
+from xigsnr_naslib.core.gsnr import XiGSNR, joint_gradient_moments, score_jointly, score_moments, xi_gsnr_all
+from xigsnr_naslib.passes.requests import BatchGradients, NotComputable
 from xigsnr_naslib.proxies import Moments, Proxy, get_proxy, list_proxies, run_passes
-from xigsnr_naslib.spaces.nb201 import NB201Network
-from xigsnr_naslib.zico import zico
-from xigsnr_naslib.zoo.zen import zen_score
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
+from xigsnr_naslib.proxies.zico import zico
+from xigsnr_naslib.proxies.zoo.zen import zen_score
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -187,9 +187,9 @@ def test_the_estimator_and_every_public_function_score_in_train_mode_and_leave_t
 def test_an_eval_mode_network_gave_another_score_before_the_door_set_train_mode():
     """The fault the doors fix, shown on the samplers (which use a network as given): xi-GSNR of
     the same network in eval mode is another number, and train mode moves running statistics."""
-    from xigsnr_naslib.gradients import accumulated_batch_gradients
-    from xigsnr_naslib.gsnr import select_parameters
-    from xigsnr_naslib.statistics import RunningMoments
+    from xigsnr_naslib.core.gradients import accumulated_batch_gradients
+    from xigsnr_naslib.core.gsnr import select_parameters
+    from xigsnr_naslib.core.statistics import RunningMoments
 
     batches = noise()
 

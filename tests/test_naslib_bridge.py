@@ -22,9 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import XiGSNR, get_proxy
-from xigsnr_naslib import naslib_bridge as bridge
-from xigsnr_naslib.spaces.nb201 import NB201Network
-from xigsnr_naslib.zico import zico
+from xigsnr_naslib.integrations.naslib import bridge
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
+from xigsnr_naslib.proxies.zico import zico
 
 from naslib_standin import find_measures as standin_find_measures, install_fake_naslib, make_registry
 
@@ -289,7 +289,7 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
     torch.manual_seed(0)
     net = naslib_ready(HashedNet(ARCH, num_classes=10, channels=4, cells_per_stage=1))
     x, y = one_batch
-    with caplog.at_level("ERROR", logger="xigsnr_naslib.naslib_bridge"):
+    with caplog.at_level("ERROR", logger="xigsnr_naslib.integrations.naslib.bridge"):
         assert math.isfinite(find_measures(registry, net, x, y, "xi_gsnr"))
         with pytest.raises(ValueError, match="batch_size: 12"):
             find_measures(registry, net, x[:10], y[:10], "xi_gsnr")
@@ -307,7 +307,7 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
 
 def test_an_ensemble_is_a_naslib_measure_like_any_proxy(registry, one_batch, monkeypatch):
     from xigsnr_naslib import proxies as proxy_registry
-    from xigsnr_naslib.ensemble import Member, ensemble_proxy
+    from xigsnr_naslib.proxies.ensemble import Member, ensemble_proxy
     ensemble = ensemble_proxy("test_ensemble", [Member("xi_gsnr", "log", 10.0, 2.0), Member("params", "log", 11.0)])
     monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
     assert bridge.register_naslib_measures(["test_ensemble"], measures_module=registry, **SPLIT) == ["test_ensemble"]
@@ -337,7 +337,7 @@ def test_a_cell_without_a_path_from_input_to_output_is_nan_not_an_exception(regi
             return (1, 1, 1, 1, 0, 1)
 
     x, y = one_batch
-    with caplog.at_level("WARNING", logger="xigsnr_naslib.naslib_bridge"):
+    with caplog.at_level("WARNING", logger="xigsnr_naslib.integrations.naslib.bridge"):
         for _ in range(2):
             torch.manual_seed(0)
             net = naslib_ready(Cell(DISCONNECTED, num_classes=10, channels=4, cells_per_stage=1))

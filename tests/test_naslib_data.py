@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import yaml
 
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.naslib_data import (CIFAR10_FILES, MANIFEST, accept_written_layouts, check_naslib_images,
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.integrations.naslib.data import (CIFAR10_FILES, MANIFEST, accept_written_layouts, check_naslib_images,
                                        load_naslib_dataset_api, read_cifar10_folder, write_cifar10_layout)
 
 from naslib_standin import install_fake_naslib
@@ -77,7 +77,7 @@ def test_reference_images_round_trip_through_the_reader(data_root, tmp_path, cap
 
 
 def fake_images(n, seed):
-    from xigsnr_naslib.image_set import ImageSet
+    from xigsnr_naslib.data.image_set import ImageSet
 
     rng = np.random.default_rng(seed)
     return ImageSet(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), np.arange(n) % 10, 10, f"noise{seed}")

@@ -12,8 +12,8 @@ import random
 import pytest
 import torch
 
-from xigsnr_naslib.gsnr import xi_gsnr
-from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.core.gsnr import xi_gsnr
+from xigsnr_naslib.benchmarks import create_space
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from xigsnr_naslib import XiGSNR
-from xigsnr_naslib import naslib_bridge as bridge
-from xigsnr_naslib.zico import zico
+from xigsnr_naslib.integrations.naslib import bridge
+from xigsnr_naslib.proxies.zico import zico
 
 pytestmark = pytest.mark.naslib
 
@@ -101,8 +101,8 @@ def nb201_dataset_api(data_root, dataset="cifar10"):
 
 
 def test_runner_end_to_end_through_naslib(data_root, tmp_path):
-    from xigsnr_naslib.naslib_runner import load_config, run_config
-    from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
+    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
+    from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key as nb201_naslib_key
 
     path = tmp_path / "c.yaml"
     path.write_text("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 1\ntest_size: 3\n"
@@ -117,7 +117,7 @@ def test_runner_end_to_end_through_naslib(data_root, tmp_path):
     assert len(metrics["full_testpred"]) == 3 and math.isfinite(metrics["kendalltau"])
     assert all(math.isfinite(v) and v > 0 for v in metrics["full_testpred"])
     assert len({r["arch_key"] for r in result.records}) == 3  # drawn without repeats
-    from xigsnr_naslib.naslib_runner import plan_run
+    from xigsnr_naslib.integrations.naslib.runner import plan_run
 
     assert [r["arch_key"] for r in result.records] == plan_run(load_config(path)).test
     table = pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv")
@@ -130,7 +130,7 @@ def test_runner_end_to_end_through_naslib(data_root, tmp_path):
 # --- NASLib's own draw, both engines, NASLib's own metrics and runner scripts ------------------------
 
 def naslib_cfg(tmp_path, **extra):
-    from xigsnr_naslib.naslib_bridge import _naslib_config
+    from xigsnr_naslib.integrations.naslib.bridge import _naslib_config
 
     config = {"search_space": "nasbench201", "dataset": "cifar10", "predictor": "xi_gsnr", "seed": 7,
               "test_size": 12, "batch_size": 8, **extra}
@@ -145,7 +145,7 @@ def test_the_draw_is_naslibs_zc_runner_draw(tmp_path):
     from naslib.predictors.zerocost import ZeroCost
     from naslib.search_spaces import get_search_space
 
-    from xigsnr_naslib.naslib_draw import draw_test_set, draws_before, nb201_pool
+    from xigsnr_naslib.integrations.naslib.draw import draw_test_set, draws_before, nb201_pool
 
     utils = getattr(naslib_utils, "utils", naslib_utils)  # zerocost: naslib.utils.utils
     pool = nb201_pool()[::409]  # 39 architectures: repeats are likely among 12 draws
@@ -168,7 +168,7 @@ def test_the_draw_is_naslibs_zc_runner_draw(tmp_path):
 
 
 def test_both_engines_score_the_same_architectures(data_root, tmp_path):
-    from xigsnr_naslib.naslib_runner import load_config, run_config
+    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
 
     path = tmp_path / "c.yaml"
     path.write_text("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 4\ntest_size: 4\n"
@@ -187,7 +187,7 @@ def test_naslib_named_metrics_equal_naslibs_compute_scores(monkeypatch):
     (NASLib calls mean_squared_error(squared=False), gone in scikit-learn 1.6)."""
     import sklearn.metrics
 
-    from xigsnr_naslib.naslib_metrics import compute_scores
+    from xigsnr_naslib.integrations.naslib.metrics import compute_scores
 
     module = sys.modules[next(m for m in ("naslib.utils.zerocost", "naslib.utils.utils")
                               if _importable(m))]
@@ -233,7 +233,7 @@ def naslib_package_copy(tmp_path, data_root):
     CIFAR-10 python layout written from the reference images, and archs/archs_nasbench201.json."""
     import naslib
 
-    from xigsnr_naslib.naslib_data import reference_cifar10, write_cifar10_layout
+    from xigsnr_naslib.integrations.naslib.data import reference_cifar10, write_cifar10_layout
 
     root = tmp_path / "checkout"
     shutil.copytree(Path(naslib.__file__).parent, root / "naslib",
@@ -308,12 +308,12 @@ def test_naslibs_benchmark_runner_through_the_launcher_on_real_images(data_root,
 
 @pytest.mark.slow  # NASLib's zc runner in a fresh interpreter
 def test_a_filled_zc_file_serves_naslibs_zc_runner(data_root, tmp_path):
-    from xigsnr_naslib.naslib_runner import load_config, run_config
+    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
 
     root, keys = naslib_package_copy(tmp_path, data_root)
     zc = root / "naslib" / "data" / "zc_nasbench201.json"
     table = pd.read_csv(data_root / "nb201" / "nb201_groundtruth_all15625.csv")
-    from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
+    from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key as nb201_naslib_key
 
     val = {nb201_naslib_key(a): acc for a, acc in zip(table["arch_str"], table["cifar10_ori_test"])}
     zc.write_text(json.dumps({"cifar10": {k: {"snip": {"score": float(i), "time": 0.1}, "val_accuracy": val[k]}

@@ -17,9 +17,9 @@ import torch
 import yaml
 
 from xigsnr_naslib import XiGSNR
-from xigsnr_naslib import naslib_bridge as bridge
-from xigsnr_naslib.naslib import main
-from xigsnr_naslib.spaces.nb201 import NB201Network, to_naslib_key
+from xigsnr_naslib.integrations.naslib import bridge
+from xigsnr_naslib.integrations.naslib.launcher import main
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network, to_naslib_key
 
 from naslib_standin import BENCHMARK_RUNNER, install_fake_naslib
 
@@ -101,7 +101,7 @@ def test_the_plugins_own_error_reaches_the_user(registry, script, tmp_path, caps
         assert main(["run", "--n-batches", "3", "--batch-size", "4", str(script), "--config-file", str(config)]) == 1
     err = capsys.readouterr().err
     assert "measure 'xi_gsnr' failed on every one of the 2 architectures" in err and "batch_size: 12" in err
-    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "xigsnr_naslib.naslib_bridge"]
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "xigsnr_naslib.integrations.naslib.bridge"]
     assert len(logged) == 2 and KEYS[0] in logged[0].getMessage() and "batch_size: 12" in logged[0].getMessage()
 
 

@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from xigsnr_naslib.metrics import kendall_tau, p_at_topk
-from xigsnr_naslib.naslib_metrics import PRECISION_KS, TOP_KS, compute_scores
+from xigsnr_naslib.analysis.metrics import kendall_tau, p_at_topk
+from xigsnr_naslib.integrations.naslib.metrics import PRECISION_KS, TOP_KS, compute_scores
 
 
 def ref_tau_b(x, y):

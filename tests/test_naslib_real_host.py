@@ -20,9 +20,9 @@ import math
 import pytest
 import torch
 
-from xigsnr_naslib import naslib_bridge as bridge
+from xigsnr_naslib.integrations.naslib import bridge
 from xigsnr_naslib.proxies import get_proxy, list_proxies
-from xigsnr_naslib.spaces.nb201 import to_naslib_key
+from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key
 
 pytestmark = pytest.mark.naslib
 
@@ -155,7 +155,7 @@ def test_a_setting_that_cannot_work_still_stops_with_its_reason(one_batch):
 @pytest.fixture(scope="module")
 def naslib_data(tmp_path_factory, data_root):
     """NASLib's data folder: the CIFAR-10 python layout written from the reference images."""
-    from xigsnr_naslib.naslib_data import accept_written_layouts, reference_cifar10, write_cifar10_layout
+    from xigsnr_naslib.integrations.naslib.data import accept_written_layouts, reference_cifar10, write_cifar10_layout
 
     folder = tmp_path_factory.mktemp("naslib_data")
     write_cifar10_layout(folder, *reference_cifar10(data_root))
@@ -180,7 +180,7 @@ def test_naslibs_evaluator_goes_through_a_sample_with_cells_without_a_path(nasli
     from naslib.predictors.zerocost import ZeroCost
     from naslib.search_spaces import get_search_space
 
-    from xigsnr_naslib.naslib_bridge import _naslib_config
+    from xigsnr_naslib.integrations.naslib.bridge import _naslib_config
 
     archs = [CONNECTED, DISCONNECTED, "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|"
              "skip_connect~1|skip_connect~2|", POOL_ONLY, "|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
@@ -270,7 +270,7 @@ def test_naslibs_predictor_evaluator_runs_the_few_shot_predictor(data_root, tmp_
     from naslib.search_spaces import get_search_space
     from scipy.stats import kendalltau
 
-    from xigsnr_naslib.predictor import ZeroCostPredictor
+    from xigsnr_naslib.analysis.predictor import ZeroCostPredictor
 
     config = CfgNode({"experiment_type": "single", "test_size": 40, "train_size_single": 80,
                       "train_size_list": [80], "fidelity_single": 200, "fidelity_list": [200], "max_hpo_time": 0,

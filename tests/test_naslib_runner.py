@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xigsnr_naslib.cli import main
-from xigsnr_naslib import naslib_runner
-from xigsnr_naslib.naslib_metrics import compute_scores
-from xigsnr_naslib.naslib_runner import (_naslib_available, load_config, merge_zc_json, plan_run, run_config,
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.integrations.naslib import runner as naslib_runner
+from xigsnr_naslib.integrations.naslib.metrics import compute_scores
+from xigsnr_naslib.integrations.naslib.runner import (_naslib_available, load_config, merge_zc_json, plan_run, run_config,
                                          save_dir)
-from xigsnr_naslib.spaces.nb201 import to_naslib_key as nb201_naslib_key
+from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key as nb201_naslib_key
 
-CONFIGS = Path(xigsnr_naslib.__file__).parent / "naslib_configs"
+CONFIGS = Path(xigsnr_naslib.__file__).parent / "integrations" / "naslib" / "configs"
 
 
 def test_nb201_keys_match_naslib_op_indices_on_real_data(data_root):
@@ -261,14 +261,14 @@ def test_zc_fill_scores_every_architecture_of_the_file_and_resumes(data_root, tm
 
 @pytest.mark.slow  # three full-size NB201 networks run their backward passes before the score fails
 def test_every_architecture_failing_fails_the_run_with_the_errors_logged(data_root, tmp_path, monkeypatch, caplog):
-    from xigsnr_naslib import zico as zico_module
+    from xigsnr_naslib.proxies import zico as zico_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("broken on purpose")
 
     monkeypatch.setattr(zico_module, "score_zico", broken)  # what the registered zico proxy calls
     config = write_yaml(tmp_path, TINY.format(predictor="zico", out=tmp_path / "run"))
-    with caplog.at_level("ERROR", logger="xigsnr_naslib.naslib_runner"):
+    with caplog.at_level("ERROR", logger="xigsnr_naslib.integrations.naslib.runner"):
         with pytest.raises(naslib_runner.RunFailed, match=r"zico failed on every one of the 3 architectures"):
             run_config(config, engine="standalone", data_root=data_root, progress=False)
     logged = [r for r in caplog.records if r.levelname == "ERROR"]

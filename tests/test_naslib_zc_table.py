@@ -96,8 +96,8 @@ def _exported_json(tmp_path, data_root) -> tuple[Path, pd.DataFrame]:
     from job import proxy_names
     from report import write_zc_json
 
-    from xigsnr_naslib.card import get_card
-    from xigsnr_naslib.ground_truth import nb201_cifar10_validation
+    from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_cifar10_validation
 
     truth = get_card("nb201").load_ground_truth("cifar10", str(data_root))
     validation = nb201_cifar10_validation(str(data_root)).accuracy
@@ -158,7 +158,7 @@ def test_naslibs_bbo_runner_reads_xi_gsnr_from_the_exported_file(tmp_path, data_
 
     models = scope["optimizer"].train_data
     assert len(models) == 8
-    from xigsnr_naslib.spaces.nb201 import from_naslib_key
+    from xigsnr_naslib.benchmarks.nb201.space import from_naslib_key
 
     by_arch = table.set_index("arch")
     validation = json.loads((root / "data" / "zc_nasbench201.json").read_text())["cifar10"]

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.card import get_card, list_cards
-from xigsnr_naslib.protocol import PAPER_NB201, RELEASED_NB101
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.benchmarks.card import get_card, list_cards
+from xigsnr_naslib.data.protocol import PAPER_NB201, RELEASED_NB101
 
 
 def test_each_card_states_its_released_defaults_and_refuses_what_it_lacks():
@@ -32,7 +32,7 @@ def test_each_card_states_its_released_defaults_and_refuses_what_it_lacks():
 
 
 def test_burgerformer_is_scored_on_its_own_images_not_cifar(capsys):
-    from xigsnr_naslib.cli import main
+    from xigsnr_naslib.cli.app import main
 
     assert main(["score", "--space", "burgerformer", "--dataset", "cifar10", "x"]) == 2
     err = capsys.readouterr().err
@@ -78,7 +78,7 @@ def test_correlate_nds_imagenet_on_synthetic_images(data_root, tmp_path, capsys)
 
 def test_image_folder_reader(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from xigsnr_naslib.datasets import load_images
+    from xigsnr_naslib.data.datasets import load_images
 
     for k, wnid in enumerate(["n01", "n02"]):
         d = tmp_path / "imagenet" / "train" / wnid

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xigsnr_naslib.data_root import MissingDataError
-from xigsnr_naslib.card import get_card
-from xigsnr_naslib.nb101_ground_truth import (
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.benchmarks.card import get_card
+from xigsnr_naslib.benchmarks.nb101.ground_truth import (
     model_metrics_message,
     nb101_ground_truth,
     paper_sample,
@@ -19,8 +19,8 @@ from xigsnr_naslib.nb101_ground_truth import (
     read_nb101_sample_csv,
     read_nb101_tfrecord,
 )
-from xigsnr_naslib.nds_ground_truth import nds_ground_truth, read_nds_file
-from xigsnr_naslib.spaces.nb101 import graph_hash, make_cell
+from xigsnr_naslib.benchmarks.nds.ground_truth import nds_ground_truth, read_nds_file
+from xigsnr_naslib.benchmarks.nb101.space import graph_hash, make_cell
 
 CONV3, CONV1, POOL = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 CELLS = [

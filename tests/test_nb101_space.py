@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.spaces.nb101 import (
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.benchmarks.nb101.space import (
     InvalidCellError,
     NB101Network,
     canonical_cell,
@@ -90,7 +90,7 @@ def test_vertex_channels_split_and_propagate():
                      ["input", CONV3, CONV3, CONV1, "output"])
     assert vertex_channels(5, 7, cell) == [5, 4, 4, 3, 7]
     # a hand count of the module for in=5, out=7
-    from xigsnr_naslib.spaces.nb101 import NB101Module
+    from xigsnr_naslib.benchmarks.nb101.space import NB101Module
 
     module = NB101Module(cell, 5, 7)
     expected = (5 * 4 + 8) + (4 * 4 * 9 + 8) + (4 * 4 * 9 + 8) + (5 * 3 + 6) + (3 * 3 + 6)

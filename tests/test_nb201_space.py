@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xigsnr_naslib.complexity import count_params
-from xigsnr_naslib.spaces import create_space, list_spaces
-from xigsnr_naslib.pooling import ExactAvgPool2d
-from xigsnr_naslib.spaces.nb201 import Cell, NB201Network, OPERATIONS, arch_to_str, as_benchmark_code, parse_arch
+from xigsnr_naslib.core.complexity import count_params
+from xigsnr_naslib.benchmarks import create_space, list_spaces
+from xigsnr_naslib.core.pooling import ExactAvgPool2d
+from xigsnr_naslib.benchmarks.nb201.space import Cell, NB201Network, OPERATIONS, arch_to_str, as_benchmark_code, parse_arch
 
 #: records of params_MB that are not one CIFAR-10 network's count (see the data README):
 #: five whole numbers that contradict the reference network definition...
@@ -165,7 +165,7 @@ def test_as_benchmark_code_evaluates_every_edge_with_native_pooling():
 def test_scores_equal_on_the_benchmark_form(mode):
     """End to end: the library's network (exact pooling, none terms left out) scores exactly
     as the benchmark's form of the same network."""
-    from xigsnr_naslib.gsnr import xi_gsnr
+    from xigsnr_naslib.core.gsnr import xi_gsnr
 
     space = create_space("nb201", channels=8, cells_per_stage=2)
     gen = torch.Generator().manual_seed(3)

@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from xigsnr_naslib.complexity import count_flops
-from xigsnr_naslib.spaces import create_space, list_spaces
-from xigsnr_naslib.spaces.nds import (
+from xigsnr_naslib.core.complexity import count_flops
+from xigsnr_naslib.benchmarks import create_space, list_spaces
+from xigsnr_naslib.benchmarks.nds.space import (
     NDS_SPACES,
     InvalidGenotypeError,
     NDSNetwork,

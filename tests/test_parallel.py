@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from xigsnr_naslib import xi_gsnr
-from xigsnr_naslib.gsnr import VARIANTS
-from xigsnr_naslib.image_folder import synthetic_images
-from xigsnr_naslib.protocol import Protocol, draw_batches
+from xigsnr_naslib.core.gsnr import VARIANTS
+from xigsnr_naslib.data.image_folder import synthetic_images
+from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import Proxy, get_proxy, xi_gsnr_proxies
-from xigsnr_naslib.results import ResultsStore, record_key
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.study import ArchitectureScorer, Execution, Study, build_model
+from xigsnr_naslib.scoring.results import ResultsStore, record_key
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.scoring.study import ArchitectureScorer, Execution, Study, build_model
 
 from test_strategies import _one_thread  # noqa: F401  (autouse: one intra-op thread)
 
@@ -122,7 +122,7 @@ def test_worker_processes_resume_and_write_each_record_once(archs, tmp_path, mon
     assert len(lines) == len(archs) * len(PROXIES)
     assert max(Counter(record_key(r) for r in lines).values()) == 1
     # nothing left to do: nothing appended, no worker given an architecture
-    from xigsnr_naslib import parallel
+    from xigsnr_naslib.scoring import parallel
 
     given = []
     real = parallel.run_processes

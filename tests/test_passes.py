@@ -1,4 +1,4 @@
-"""Pass requests (xigsnr_naslib.passes): closed forms on tiny networks, the network left as
+"""Pass requests (xigsnr_naslib.passes.requests): closed forms on tiny networks, the network left as
 found, and a proxy's "not computable" recorded as such through the study."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import Protocol, Study
-from xigsnr_naslib.passes import Activations, BatchGradients, CodeKernel, InputGradients, NotComputable
+from xigsnr_naslib.passes.requests import Activations, BatchGradients, CodeKernel, InputGradients, NotComputable
 from xigsnr_naslib.proxies import Proxy, run_passes
 
 
@@ -112,8 +112,8 @@ def test_disconnected_nb201_cells_are_recorded_not_computable_and_others_are_sco
 
 def test_correlate_leaves_not_computable_architectures_out_or_ranks_them_last(tmp_path, data_root):
     import math
-    from xigsnr_naslib.correlation_job import Selection, correlate
-    from xigsnr_naslib.metrics import kendall_tau
+    from xigsnr_naslib.analysis.correlate import Selection, correlate
+    from xigsnr_naslib.analysis.metrics import kendall_tau
     study = Study("nb201", proxies=["xi_gsnr"], protocol=Protocol(n_batches=2, batch_size=4),
                   store=tmp_path / "r.jsonl", data_root=data_root)
     truth = study.card.load_ground_truth("cifar10", data_root)
@@ -186,7 +186,7 @@ def test_code_kernel_counts_agreements_of_matched_module_inputs():
 # --- passes of the recent proxies: the first images alone, stage features, logit Jacobians ---------
 
 def _tiny_nb201():
-    from xigsnr_naslib.spaces.nb201 import NB201Network
+    from xigsnr_naslib.benchmarks.nb201.space import NB201Network
 
     torch.manual_seed(3)
     return NB201Network("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
@@ -202,7 +202,7 @@ def _same_state(model, state):
 
 
 def test_image_activations_forward_the_first_images_alone(one_torch_thread):
-    from xigsnr_naslib.passes import ImageActivations
+    from xigsnr_naslib.passes.requests import ImageActivations
 
     model, data = tiny(), batches(b=5)
     bn = model[2]
@@ -220,7 +220,7 @@ def test_image_activations_forward_the_first_images_alone(one_torch_thread):
 
 
 def test_image_activations_refuse_more_images_than_a_batch_holds():
-    from xigsnr_naslib.passes import ImageActivations
+    from xigsnr_naslib.passes.requests import ImageActivations
 
     proxy = Proxy("needs_8_images", lambda r: 0.0, (ImageActivations(images=8),))
     with pytest.raises(ValueError, match="'needs_8_images' is not computable: it reads 8 images.*hold 5"):
@@ -228,8 +228,8 @@ def test_image_activations_refuse_more_images_than_a_batch_holds():
 
 
 def test_stage_features_are_the_stage_outputs_of_a_reinitialised_copy_on_seeded_noise(one_torch_thread):
-    from xigsnr_naslib.initialisation import reinitialise
-    from xigsnr_naslib.passes import StageFeatures
+    from xigsnr_naslib.core.initialisation import reinitialise
+    from xigsnr_naslib.passes.requests import StageFeatures
 
     model = _tiny_nb201()
     state = _state(model)
@@ -254,14 +254,14 @@ def test_stage_features_are_the_stage_outputs_of_a_reinitialised_copy_on_seeded_
 
 
 def test_stage_features_of_a_network_without_stages_say_why(one_torch_thread):
-    from xigsnr_naslib.passes import StageFeatures
+    from xigsnr_naslib.passes.requests import StageFeatures
 
     maps = run_passes(tiny(), batches(), F.cross_entropy, [StageFeatures()])[StageFeatures()]
     assert maps.features == [] and "does not name its feature stages" in maps.reason
 
 
 def test_reinitialise_draws_kaiming_normal_fan_in_weights():
-    from xigsnr_naslib.initialisation import reinitialise
+    from xigsnr_naslib.core.initialisation import reinitialise
 
     conv = nn.Conv2d(64, 128, 3)
     bn = nn.BatchNorm2d(4)
@@ -277,7 +277,7 @@ def test_reinitialise_draws_kaiming_normal_fan_in_weights():
 
 
 def test_logit_jacobians_leave_the_network_as_found(one_torch_thread):
-    from xigsnr_naslib.passes import LogitJacobians
+    from xigsnr_naslib.passes.requests import LogitJacobians
 
     model = _tiny_nb201()
     state = _state(model)

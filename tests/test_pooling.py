@@ -4,10 +4,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib import pooling
-from xigsnr_naslib.gsnr import xi_gsnr
-from xigsnr_naslib.pooling import ExactAvgPool2d, avg_pool_exact, avg_pool_stride1, pooling_backend, use_native_pooling
-from xigsnr_naslib.spaces import create_space
+from xigsnr_naslib.core import pooling
+from xigsnr_naslib.core.gsnr import xi_gsnr
+from xigsnr_naslib.core.pooling import ExactAvgPool2d, avg_pool_exact, avg_pool_stride1, pooling_backend, use_native_pooling
+from xigsnr_naslib.benchmarks import create_space
 
 
 def _native(x, kernel, padding, stride=1):

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.predictor import (ZeroCostPredictor, draw_split, evaluate_split, proxy_frame, ranking_metrics,
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.analysis.predictor import (ZeroCostPredictor, draw_split, evaluate_split, proxy_frame, ranking_metrics,
                                      read_score_table)
-from xigsnr_naslib.spaces.nb201 import to_naslib_key
+from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key
 
 REPO = Path(__file__).resolve().parents[1]
 BOARD = REPO / "evaluation/leaderboard/nb201_cifar10_zoo/scores.csv"

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xigsnr_naslib.spaces.nb201 import from_naslib_key as naslib_nb201_key_to_arch
-from xigsnr_naslib.score_tables import (SUITEZERO_PROXIES, ProxyTableWarning,
+from xigsnr_naslib.benchmarks.nb201.space import from_naslib_key as naslib_nb201_key_to_arch
+from xigsnr_naslib.analysis.score_tables import (SUITEZERO_PROXIES, ProxyTableWarning,
                                                    read_naslib_subset_csv, read_naswot_csv, read_suitezero_csv,
                                                    read_zc_json)
-from xigsnr_naslib.spaces.nb201 import arch_to_str
+from xigsnr_naslib.benchmarks.nb201.space import arch_to_str
 
 A = arch_to_str(("nor_conv_3x3",) * 6)
 B = arch_to_str(("skip_connect", "nor_conv_1x1", "none", "avg_pool_3x3", "nor_conv_3x3", "skip_connect"))

@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from xigsnr_naslib.complexity import count_flops, count_params
+from xigsnr_naslib.core.complexity import count_flops, count_params
 from xigsnr_proxylessnas import (
     CHOICES,
     PROXYLESSNAS_GPU,
@@ -14,7 +14,7 @@ from xigsnr_proxylessnas import (
     ProxylessNASXiGSNRSpace,
     Skeleton,
 )
-from xigsnr_naslib.spaces import create_space, list_spaces
+from xigsnr_naslib.benchmarks import create_space, list_spaces
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xigsnr_naslib.results import ResultsStore, record_key, record_score, score_fields
+from xigsnr_naslib.scoring.results import ResultsStore, record_key, record_score, score_fields
 
 
 def rec(arch, score=1.0, **kw):
@@ -128,7 +128,7 @@ def test_a_not_computable_record_is_reused_without_rerunning(tmp_path, monkeypat
                   reason="no path from input to output")
     write_lines(path, [fact])
     before = path.read_text()
-    monkeypatch.setattr("xigsnr_naslib.study.build_model", lambda *a, **k: pytest.fail("rebuilt a stored network"))
+    monkeypatch.setattr("xigsnr_naslib.scoring.study.build_model", lambda *a, **k: pytest.fail("rebuilt a stored network"))
     [record] = params_study(path).score([(7, ARCH)])
     assert record["status"] == "not computable" and record["reason"] == "no path from input to output"
     assert path.read_text() == before

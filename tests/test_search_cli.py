@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.study import ArchitectureScorer
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.scoring.study import ArchitectureScorer
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -163,7 +163,7 @@ def test_a_cifar_space_without_cifar_images_names_the_files_and_the_choices(spac
 
 @pytest.mark.slow  # a search of three NAS-Bench-101 cells on real CIFAR-10 images (seconds)
 def test_nb101_searches_on_the_cifar10_images_of_its_card(data_root, tmp_path, capsys):
-    from xigsnr_naslib.datasets import load_images
+    from xigsnr_naslib.data.datasets import load_images
 
     assert main([*_files(tmp_path), "--space", "nb101", "--data-root", str(data_root), "--population", "2",
                  "--steps", "1", "--sample-size", "1"]) == 0

@@ -13,16 +13,16 @@ import random
 import numpy as np
 import pytest
 
-from xigsnr_naslib.card import get_card
-from xigsnr_naslib.cli import main
-from xigsnr_naslib.complexity import count_params
+from xigsnr_naslib.benchmarks.card import get_card
+from xigsnr_naslib.cli.app import main
+from xigsnr_naslib.core.complexity import count_params
 from xigsnr_naslib.proxies import Proxy, get_proxy
-from xigsnr_naslib.pruning import prune, removal_costs, study_scorer
-from xigsnr_naslib.spaces.darts import DARTS_OPERATIONS, DartsSpace
-from xigsnr_naslib.spaces.nb201 import NB201Network
-from xigsnr_naslib.spaces.supernet import DartsSupernet, NB201Supernet
-from xigsnr_naslib.study import Execution, Study
-from xigsnr_naslib.zero_shot_search import (check_algorithm, check_supernet_proxy, draw_architectures,
+from xigsnr_naslib.search.pruning import prune, removal_costs, study_scorer
+from xigsnr_naslib.benchmarks.darts import DARTS_OPERATIONS, DartsSpace
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
+from xigsnr_naslib.benchmarks.supernet import DartsSupernet, NB201Supernet
+from xigsnr_naslib.scoring.study import Execution, Study
+from xigsnr_naslib.search.zero_shot import (check_algorithm, check_supernet_proxy, draw_architectures,
                                             sample_search, supernet_card)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -247,7 +247,7 @@ def test_search_on_other_datasets_with_a_stand_in_image_set(dataset, classes, tm
     assert report["ground_truth"][dataset]["accuracy"] > 0
     network = get_card("nb201").create_space().build(report["arch"], num_classes=classes)
     assert report["params"] == count_params(network)
-    from xigsnr_naslib.complexity import count_flops
+    from xigsnr_naslib.core.complexity import count_flops
 
     assert report["flops"] == count_flops(network, (3, resolution, resolution))
 
@@ -263,8 +263,8 @@ def test_darts_prune_command_prints_a_genotype_and_its_evaluation_network_size(t
     report = json.loads((tmp_path / "o.json").read_text())
     genotype = DartsSpace().decode(report["genotype"])
     assert all(op in DARTS_OPERATIONS for op, _ in genotype.normal + genotype.reduce)
-    from xigsnr_naslib.spaces.darts import evaluation_net
-    from xigsnr_naslib.spaces.nds import NDSNetwork
+    from xigsnr_naslib.benchmarks.darts import evaluation_net
+    from xigsnr_naslib.benchmarks.nds.space import NDSNetwork
 
     assert report["params"] == count_params(NDSNetwork(evaluation_net(genotype), 10, "cifar"))
     assert "params:" in capsys.readouterr().out
@@ -285,7 +285,7 @@ class Interrupting(EdgeWeights):
 
 @pytest.mark.slow  # three pruning runs of 57 small supernets each
 def test_an_interrupted_pruning_resumes_to_the_same_result_scoring_nothing_twice(tmp_path):
-    from xigsnr_naslib.results import record_key
+    from xigsnr_naslib.scoring.results import record_key
 
     rng = random.Random(11)
     weights = [{op: rng.uniform(1, 2) for op in NB201Supernet().operations} for _ in range(6)]
@@ -305,7 +305,7 @@ def test_an_interrupted_pruning_resumes_to_the_same_result_scoring_nothing_twice
 
 
 def test_darts_sampling_scores_genotypes_built_by_the_nds_builder():
-    from xigsnr_naslib.spaces.nds import count_nds_params
+    from xigsnr_naslib.benchmarks.nds.space import count_nds_params
 
     study = Study("darts", None, ["params"], execution=Execution(workers=0))
     best, score, records = sample_search(study, 3, seed=2)
@@ -315,7 +315,7 @@ def test_darts_sampling_scores_genotypes_built_by_the_nds_builder():
 
 def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkeypatch):
     from xigsnr_naslib import proxies as proxy_registry
-    from xigsnr_naslib.ensemble import Member, ensemble_proxy
+    from xigsnr_naslib.proxies.ensemble import Member, ensemble_proxy
     # two members of known value: log(params) and log(flops), each standardised with scale 1
     ensemble = ensemble_proxy("test_ensemble", [Member("params", "log", 13.0), Member("flops", "log", 18.0)])
     monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
@@ -323,7 +323,7 @@ def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkey
     best, score, records = sample_search(study, 8, seed=4)
     drawn = draw_architectures(study.space, 8, 4)
     nets = [NB201Network(a) for a in drawn]
-    from xigsnr_naslib.complexity import count_flops
+    from xigsnr_naslib.core.complexity import count_flops
     values = [np.log(count_params(n)) - 13.0 + np.log(count_flops(n, (3, 32, 32))) - 18.0 for n in nets]
     assert best == drawn[int(np.argmax(values))] and score == pytest.approx(max(values), rel=1e-12)
     check_supernet_proxy(ensemble)  # its members are defined on a supernet: so is it
@@ -338,8 +338,8 @@ def test_the_algorithm_flag_table_holds_the_parser_defaults():
     defaults must be the parser's, or a flag left alone would be refused (or a set one missed)."""
     import argparse
 
-    from xigsnr_naslib.search_command import add_search_parser
-    from xigsnr_naslib.zero_shot_search import ALGORITHM_FLAGS
+    from xigsnr_naslib.cli.search import add_search_parser
+    from xigsnr_naslib.search.zero_shot import ALGORITHM_FLAGS
 
     parser = argparse.ArgumentParser()
     add_search_parser(parser.add_subparsers())

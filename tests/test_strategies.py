@@ -10,14 +10,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import XiGSNR, xi_gsnr
-from xigsnr_naslib.gradients import (
+from xigsnr_naslib.core.gradients import (
     accumulated_batch_gradients,
     batchnorm_running_stats_off,
     independent_batch_gradients,
     paired_batch_gradients,
     stacked_batch_gradients,
 )
-from xigsnr_naslib.gsnr import (
+from xigsnr_naslib.core.gsnr import (
     VARIANTS,
     gradient_moments,
     joint_gradient_moments,
@@ -27,8 +27,8 @@ from xigsnr_naslib.gsnr import (
     select_parameters,
     xi_gsnr_all,
 )
-from xigsnr_naslib.spaces.nb201 import NB201Space
-from xigsnr_naslib.statistics import StackedMoments, cumulative_sums
+from xigsnr_naslib.benchmarks.nb201.space import NB201Space
+from xigsnr_naslib.core.statistics import StackedMoments, cumulative_sums
 
 from test_estimator import TwoLayers, half_squared_error  # a dead layer (zero variance); MSE
 

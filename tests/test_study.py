@@ -9,8 +9,8 @@ import torch
 
 from xigsnr_naslib import Execution, Protocol, Study, XiGSNR, get_proxy
 from xigsnr_naslib.proxies import PassResults, Proxy, run_passes
-from xigsnr_naslib.results import ResultsStore, record_key, upgrade_record
-from xigsnr_naslib.study import build_model
+from xigsnr_naslib.scoring.results import ResultsStore, record_key, upgrade_record
+from xigsnr_naslib.scoring.study import build_model
 
 RELEASE_FILE = Path(__file__).parent / "data" / "records_release_0.1.0.jsonl"
 # what that file was written with (by `correlate` of release 0.1.0, before this layout):
@@ -37,7 +37,7 @@ def same_machine_kind() -> bool:
     the caches); the study's default of one thread is asserted in the test."""
     import platform
 
-    from xigsnr_naslib.study import scoring_environment
+    from xigsnr_naslib.scoring.study import scoring_environment
 
     written = json.loads(RELEASE_FILE.with_suffix(".machine.json").read_text())
     cpu = ""
@@ -88,7 +88,7 @@ XI = 1e-8
 def rounding_bounds(model, batches) -> dict[str, float]:
     """Relative bound, per proxy, on a score's move between CPU kernel sets or thread counts
     (the analysis above), from the network's own gradient moments."""
-    from xigsnr_naslib.gsnr import joint_gradient_moments
+    from xigsnr_naslib.core.gsnr import joint_gradient_moments
 
     moments = joint_gradient_moments(model, batches, modes=("official", "paper"), abs_mean_modes=("official", "paper"))
     bounds = {"params": 0.0, "flops": 0.0}
@@ -124,8 +124,8 @@ def test_scores_of_the_previous_release_are_reproduced(data_root):
     derived above for each cell from its own gradients (at most 0.7% for xi_gsnr, 1.1% for
     xi_gsnr_paper, 0.1% for zico on these cells at 3 x 16); params and flops exactly.
     """
-    from xigsnr_naslib.datasets import load_images
-    from xigsnr_naslib.protocol import draw_batches
+    from xigsnr_naslib.data.datasets import load_images
+    from xigsnr_naslib.data.protocol import draw_batches
 
     old = release_records()
     study = Study("nb201", "cifar10", RELEASE_PROXIES, RELEASE_PROTOCOL, Execution(workers=0), data_root=data_root)
@@ -152,7 +152,7 @@ def test_a_results_file_of_the_previous_release_resumes_without_rescoring(data_r
     path = tmp_path / "old.jsonl"
     shutil.copy(RELEASE_FILE, path)
     study = Study("nb201", "cifar10", RELEASE_PROXIES, RELEASE_PROTOCOL, Execution(workers=0), path, data_root)
-    monkeypatch.setattr("xigsnr_naslib.study.run_passes", lambda *a, **k: pytest.fail("re-scored a stored record"))
+    monkeypatch.setattr("xigsnr_naslib.scoring.study.run_passes", lambda *a, **k: pytest.fail("re-scored a stored record"))
     records = study.score((r["index"], study.space.decode(r["arch"])) for r in release_records()[::5])
     assert [r["score"] for r in records] == [r["score"] for r in release_records()]
     assert path.read_text() == RELEASE_FILE.read_text()  # nothing appended
@@ -172,8 +172,8 @@ def test_a_changed_protocol_field_is_never_served_from_the_store(data_root, tmp_
 
 
 def test_other_images_are_never_served_from_the_store(data_root, tmp_path):
-    from xigsnr_naslib.datasets import load_images
-    from xigsnr_naslib.image_set import ImageSet
+    from xigsnr_naslib.data.datasets import load_images
+    from xigsnr_naslib.data.image_set import ImageSet
 
     images = load_images("cifar10", data_root)
     flipped = ImageSet(images.images[:, :, ::-1].copy(), images.labels, images.num_classes, "flipped")
@@ -286,7 +286,7 @@ def test_a_protocol_that_makes_a_proxy_undefined_is_refused_at_the_door(proxy, p
 
 def test_batches_that_are_not_pairs_of_tensors_are_named():
     from xigsnr_naslib import xi_gsnr
-    from xigsnr_naslib.zico import zico
+    from xigsnr_naslib.proxies.zico import zico
 
     net = torch.nn.Linear(3, 2)
     dict_batches = [{"image": torch.ones(4, 3), "label": torch.zeros(4, dtype=torch.long)}] * 2
@@ -299,7 +299,7 @@ def test_batches_that_are_not_pairs_of_tensors_are_named():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
 def test_an_unavailable_device_is_refused_with_the_usable_ones(capsys):
-    from xigsnr_naslib.cli import main
+    from xigsnr_naslib.cli.app import main
 
     with pytest.raises(ValueError, match="device 'cuda' is not available .*choose one of: cpu"):
         Execution(device="cuda")

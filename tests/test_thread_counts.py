@@ -7,7 +7,7 @@ fitted to one machine. This runs those modules, fast cases, in fresh interpreter
 ``XIGSNR_TEST_THREADS`` = 1, 2 and 4 (tests/conftest.py sets torch's thread count from it;
 the tests that pin one thread for bit-for-bit comparisons keep their one thread).
 
-A study scores with :data:`xigsnr_naslib.study.DEFAULT_THREADS` (1) unless told otherwise,
+A study scores with :data:`xigsnr_naslib.scoring.study.DEFAULT_THREADS` (1) unless told otherwise,
 whatever torch's global count, the command or the number of workers, so that `score` and
 `correlate` store the same values; each record names its torch, thread count and CPU kernel
 set (``environment``). Other thread counts move a score within the rounding bound derived in
@@ -51,8 +51,8 @@ def test_score_and_correlate_store_the_same_bits_by_default(tmp_path, data_root,
     """One default thread count for every command: `score` (one architecture, in this process)
     and `correlate` (worker processes on a machine with several cores) store equal values, and
     every record names the environment that fixes its last bits."""
-    from xigsnr_naslib.cli import main
-    from xigsnr_naslib.results import ResultsStore
+    from xigsnr_naslib.cli.app import main
+    from xigsnr_naslib.scoring.results import ResultsStore
 
     root = ["--data-root", str(data_root)]
     assert main(["correlate", "--archs", "1,219", *TINY, *root, "--results", str(tmp_path / "c.jsonl")]) == 0
@@ -74,9 +74,9 @@ def test_scores_at_other_thread_counts_stay_within_the_rounding_bound(data_root)
     default's by float32 rounding only, within the bound derived in tests/test_study.py."""
     from test_study import RELEASE_PROTOCOL, rounding_bounds
     from xigsnr_naslib import Execution, Study
-    from xigsnr_naslib.datasets import load_images
-    from xigsnr_naslib.protocol import draw_batches
-    from xigsnr_naslib.study import build_model
+    from xigsnr_naslib.data.datasets import load_images
+    from xigsnr_naslib.data.protocol import draw_batches
+    from xigsnr_naslib.scoring.study import build_model
 
     proxies = ["xi_gsnr", "xi_gsnr_paper", "zico"]
     images = load_images("cifar10", data_root)

@@ -88,13 +88,13 @@ def test_an_error_record_gives_way_to_a_computed_one_and_is_dropped_for_a_retry(
 
 @pytest.fixture(scope="module")
 def truth(data_root):
-    from xigsnr_naslib.card import get_card
+    from xigsnr_naslib.benchmarks.card import get_card
 
     return get_card("nb201").load_ground_truth("cifar10", str(data_root))
 
 
 def test_the_zc_json_round_trips_through_the_projects_reader(tmp_path, truth):
-    from xigsnr_naslib.score_tables import NASLIB_FAILED, read_zc_json
+    from xigsnr_naslib.analysis.score_tables import NASLIB_FAILED, read_zc_json
 
     names = ["xi_gsnr", "meco"]
     cells = truth.index[[5, 50, 500, 5000, 15000]]

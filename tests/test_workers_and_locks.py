@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from xigsnr_naslib.results import ResultsStore
+from xigsnr_naslib.scoring.results import ResultsStore
 
 PARENT = textwrap.dedent("""
     import sys, time
     from xigsnr_naslib import Execution, Protocol, Study
-    from xigsnr_naslib.image_folder import synthetic_images
+    from xigsnr_naslib.data.image_folder import synthetic_images
 
     def slow(results):
         time.sleep(600)  # a worker busy for far longer than the test
@@ -70,7 +70,7 @@ def test_workers_exit_when_their_parent_is_killed():
 def test_a_second_writer_is_refused_and_nothing_is_lost(tmp_path):
     store = ResultsStore(tmp_path / "r.jsonl")
     code = textwrap.dedent(f"""
-        from xigsnr_naslib.results import ResultsStore, StoreBusyError
+        from xigsnr_naslib.scoring.results import ResultsStore, StoreBusyError
         try:
             with ResultsStore({str(tmp_path / "r.jsonl")!r}).writing():
                 pass
@@ -105,7 +105,7 @@ def test_the_command_line_refuses_a_busy_results_file(tmp_path, data_root, capsy
 ONE_WORKER_TWO_THREADS = textwrap.dedent("""
     import torch
     from xigsnr_naslib import Execution, Protocol, Study
-    from xigsnr_naslib.image_folder import synthetic_images
+    from xigsnr_naslib.data.image_folder import synthetic_images
 
     torch.set_num_threads(2)
     torch.ones(512, 512) @ torch.ones(512, 512)  # the parent's OpenMP pool now has threads

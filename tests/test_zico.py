@@ -8,10 +8,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import get_proxy
-from xigsnr_naslib.gsnr import select_parameters
-from xigsnr_naslib.spaces.nb201 import NB201Network
-from xigsnr_naslib.statistics import RunningMoments
-from xigsnr_naslib.zico import score_zico, zico, zico_moments
+from xigsnr_naslib.core.gsnr import select_parameters
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
+from xigsnr_naslib.core.statistics import RunningMoments
+from xigsnr_naslib.proxies.zico import score_zico, zico, zico_moments
 
 # the same tiny problems as the xi-GSNR estimator's tests (a linear model with MSE, a dead layer)
 from test_estimator import TwoLayers, half_squared_error, linear_problem  # noqa: F401  (fixture)
@@ -87,7 +87,7 @@ def test_registered_proxy_and_abs_means_guard():
 
 
 def test_single_batch_is_not_computable_and_nan_is_recorded():
-    from xigsnr_naslib.passes import NotComputable
+    from xigsnr_naslib.passes.requests import NotComputable
     model = nn.Linear(4, 3, bias=False)
     with pytest.raises(NotComputable, match="1 batch"):
         zico(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error)

@@ -1,4 +1,4 @@
-"""The recent proxies (xigsnr_naslib.zoo: meco, swap, aznas, vkdnw, trainable_layers): closed
+"""The recent proxies (xigsnr_naslib.proxies.zoo: meco, swap, aznas, vkdnw, trainable_layers): closed
 forms on hand-made feature maps, activation patterns and tiny networks, agreement between
 independent computations, determinism, and what is not computable (with its reason)."""
 import math
@@ -10,11 +10,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib.passes import LogitJacobians, NotComputable, first_entry_jacobians_loop
+from xigsnr_naslib.passes.requests import LogitJacobians, NotComputable, first_entry_jacobians_loop
 from xigsnr_naslib.proxies import get_proxy, list_proxies, run_passes
-from xigsnr_naslib.spaces import create_space
-from xigsnr_naslib.spaces.nb201 import NB201Network
-from xigsnr_naslib.zoo import aznas, meco, swap, trainable_layers, vkdnw
+from xigsnr_naslib.benchmarks import create_space
+from xigsnr_naslib.benchmarks.nb201.space import NB201Network
+from xigsnr_naslib.proxies.zoo import aznas, meco, swap, trainable_layers, vkdnw
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -300,8 +300,8 @@ def test_logit_jacobians_batched_equal_the_per_image_loop_and_the_fisher_its_cla
 
 
 def test_batched_first_entry_jacobians_with_per_image_batchnorm_equal_the_loop():
-    from xigsnr_naslib.gradients import batchnorm_running_stats_off
-    from xigsnr_naslib.passes import _first_entry_jacobians_batched
+    from xigsnr_naslib.core.gradients import batchnorm_running_stats_off
+    from xigsnr_naslib.passes.requests import _first_entry_jacobians_batched
 
     model = tiny_nb201().double()  # train mode: each image forwarded alone is normalised by its own statistics
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
@@ -393,7 +393,7 @@ def test_vkdnw_single_orders_by_layer_count_then_vkdnw():
 
 def test_vkdnw_agg_is_the_log_rank_sum_of_its_five_scores():
     import pandas as pd
-    from xigsnr_naslib.ensemble import POPULATION_AGGREGATES, rank_combine
+    from xigsnr_naslib.proxies.ensemble import POPULATION_AGGREGATES, rank_combine
     members, rule = POPULATION_AGGREGATES["vkdnw_agg"]
     assert members == ("vkdnw_single", "aznas_expressivity", "aznas_trainability", "flops", "jacov")
     assert rule == "log_rank_sum" and all(m in list_proxies() for m in members)

@@ -1,4 +1,4 @@
-"""The NAS-Bench-Suite-Zero proxies (xigsnr_naslib.zoo): closed forms on tiny networks computed
+"""The NAS-Bench-Suite-Zero proxies (xigsnr_naslib.proxies.zoo): closed forms on tiny networks computed
 by hand, independent computations, "not computable" with a reason, determinism, and real
 NAS-Bench-201 data against the published table."""
 import math
@@ -10,9 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import Protocol, Study, get_proxy
-from xigsnr_naslib.passes import NotComputable
-from xigsnr_naslib.zoo.activation_patterns import epe_nas_score, jacov_score, nwot_score
-from xigsnr_naslib.zoo.zen import zen_score
+from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.proxies.zoo.activation_patterns import epe_nas_score, jacov_score, nwot_score
+from xigsnr_naslib.proxies.zoo.zen import zen_score
 
 ZOO = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "nwot", "nwot_naslib", "epe_nas", "zen",
        "l2_norm", "plain")
@@ -258,8 +258,8 @@ THRESHOLDS = {"grad_norm": 0.85, "snip": 0.85, "synflow": 0.85, "nwot": 0.85, "n
 
 @pytest.mark.slow  # 24 NB201 networks scored with the zoo on real CIFAR-10 (minutes on 2 cores; 37 min at load 20)
 def test_spearman_against_the_suitezero_table_on_a_seeded_sample(tmp_path, data_root):
-    from xigsnr_naslib.metrics import spearman_rho
-    from xigsnr_naslib.score_tables import read_suitezero_csv
+    from xigsnr_naslib.analysis.metrics import spearman_rho
+    from xigsnr_naslib.analysis.score_tables import read_suitezero_csv
 
     with pytest.warns(Warning):
         table = read_suitezero_csv(data_root / "nb201" / "suitezero_cifar10_9445.csv")
@@ -294,8 +294,8 @@ def test_validation_report_verdicts_on_a_store_of_known_scores(tmp_path, data_ro
     import json
     import warnings
 
-    from xigsnr_naslib.ground_truth import nb201_ground_truth
-    from xigsnr_naslib.score_tables import read_naswot_csv, read_suitezero_csv
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_ground_truth
+    from xigsnr_naslib.analysis.score_tables import read_naswot_csv, read_suitezero_csv
 
     vz = _validate_zoo_script()
     with warnings.catch_warnings():

@@ -12,24 +12,24 @@ The public API::
 """
 __version__ = "0.1.0"
 
-from .gsnr import MODES, VARIANTS, XiGSNR, gradient_moments, score_moments, xi_gsnr
-from .card import BenchmarkCard, DatasetCard, NASLibCodec, UnknownChoiceError, get_card, list_cards, register_card
-from .protocol import PAPER_NB201, RELEASED_NB101, Protocol, draw_batches
-from .proxies import Moments, PassResults, Proxy, get_proxy, list_proxies, register_function, register_proxy
-from .spaces import SearchSpace, create_space, list_spaces
-from .study import Execution, Study
+from xigsnr_naslib.core.gsnr import MODES, VARIANTS, XiGSNR, gradient_moments, score_moments, xi_gsnr
+from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard, NASLibCodec, UnknownChoiceError, get_card, list_cards, register_card
+from xigsnr_naslib.data.protocol import PAPER_NB201, RELEASED_NB101, Protocol, draw_batches
+from xigsnr_naslib.proxies import Moments, PassResults, Proxy, get_proxy, list_proxies, register_function, register_proxy
+from xigsnr_naslib.benchmarks import SearchSpace, create_space, list_spaces
+from xigsnr_naslib.scoring.study import Execution, Study
 
 
 def correlate(*args, **kwargs):
-    """See :func:`xigsnr_naslib.correlation_job.correlate` (imported lazily: it pulls in pandas)."""
-    from .correlation_job import correlate as _correlate
+    """See :func:`xigsnr_naslib.analysis.correlate.correlate` (imported lazily: it pulls in pandas)."""
+    from xigsnr_naslib.analysis.correlate import correlate as _correlate
 
     return _correlate(*args, **kwargs)
 
 
 def __getattr__(name: str):
     if name == "Selection":  # lazily, with pandas
-        from .correlation_job import Selection
+        from xigsnr_naslib.analysis.correlate import Selection
 
         return Selection
     raise AttributeError(f"module 'xigsnr_naslib' has no attribute {name!r}")

@@ -1,10 +1,10 @@
-"""Few-shot predictors (:class:`xigsnr_naslib.predictor.ZeroCostPredictor`) against the label-free rules.
+"""Few-shot predictors (:class:`xigsnr_naslib.analysis.predictor.ZeroCostPredictor`) against the label-free rules.
 
 Stages (``--stage``):
 
 ``develop``
-    The learner and the target (:data:`~xigsnr_naslib.predictor.LEARNERS`,
-    :data:`~xigsnr_naslib.predictor.TARGETS`) are chosen here and only here, on a development
+    The learner and the target (:data:`~xigsnr_naslib.analysis.predictor.LEARNERS`,
+    :data:`~xigsnr_naslib.analysis.predictor.TARGETS`) are chosen here and only here, on a development
     pool that no reported number uses: the NAS-Bench-Suite-Zero NB201 CIFAR-10 cells outside the
     zoo board and outside the ensemble's tuning sample, split by seed 12345 into a development
     half and a report half. Features: the table's 13 proxies + graph features; 20, 100, 400
@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 
 from xigsnr_naslib import get_card
-from xigsnr_naslib.ensemble import POPULATION_AGGREGATES, rank_combine
-from xigsnr_naslib.metrics import kendall_tau
-from xigsnr_naslib.predictor import (ZeroCostPredictor, draw_split, evaluate_split, ranking_metrics,
+from xigsnr_naslib.proxies.ensemble import POPULATION_AGGREGATES, rank_combine
+from xigsnr_naslib.analysis.metrics import kendall_tau
+from xigsnr_naslib.analysis.predictor import (ZeroCostPredictor, draw_split, evaluate_split, ranking_metrics,
                                      read_score_table)
-from xigsnr_naslib.score_tables import read_suitezero_csv
+from xigsnr_naslib.analysis.score_tables import read_suitezero_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
@@ -361,7 +361,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--stage", choices=("develop", "report"), required=True)
     args = p.parse_args(argv)
-    from xigsnr_naslib.data_root import resolve_data_root
+    from xigsnr_naslib.data.data_root import resolve_data_root
 
     data_root = resolve_data_root(args.data_root)
     started = time.time()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from job import machine, proxies  # noqa: E402
 from xigsnr_naslib import Execution, Study  # noqa: E402
-from xigsnr_naslib.card import get_card  # noqa: E402
+from xigsnr_naslib.benchmarks.card import get_card  # noqa: E402
 
 
 def main(argv=None) -> None:

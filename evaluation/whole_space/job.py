@@ -163,7 +163,7 @@ def merge_into_store(path: Path, records: list[dict]) -> int:
 
     A stored error record gives way to a chunk's non-error record of the same key.
     """
-    from xigsnr_naslib.results import record_key
+    from xigsnr_naslib.scoring.results import record_key
 
     stored = read_jsonl(path) if path.exists() else []
     by_key = {record_key(r): r for r in stored}
@@ -392,7 +392,7 @@ def run_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: in
 
 def run(layout: Layout, settings: RunSettings) -> None:
     """Import the chunks, then score every shard of [start, stop) that is not complete."""
-    from xigsnr_naslib.card import get_card
+    from xigsnr_naslib.benchmarks.card import get_card
 
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} pgid {os.getpgid(0)}: "
           f"{json.dumps(settings.__dict__)}", flush=True)

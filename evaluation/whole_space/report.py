@@ -93,14 +93,14 @@ def wide_table(long: pd.DataFrame, truth: pd.DataFrame, names: list[str]) -> pd.
 def write_zc_json(table: pd.DataFrame, long: pd.DataFrame, validation: pd.Series, test: pd.Series,
                   names: list[str], path: Path) -> int:
     """NASLib's ``zc_nasbench201.json`` (gzip) for cifar10 through the project's writer
-    (:func:`xigsnr_naslib.naslib_runner.merge_zc_json`): ``{"cifar10": {str(op-index tuple):
+    (:func:`xigsnr_naslib.integrations.naslib.runner.merge_zc_json`): ``{"cifar10": {str(op-index tuple):
     {proxy: {"score", "time"}, "val_accuracy", "test_accuracy"}}}`` for every fully scored
     cell; a score that is not computable is NASLib's -1e8. Returns the number of cells."""
     import tempfile
 
-    from xigsnr_naslib.card import get_card
-    from xigsnr_naslib.naslib_runner import _atomic_write_json, merge_zc_json, read_zc_json
-    from xigsnr_naslib.score_tables import NASLIB_FAILED
+    from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.integrations.naslib.runner import _atomic_write_json, merge_zc_json, read_zc_json
+    from xigsnr_naslib.analysis.score_tables import NASLIB_FAILED
 
     codec = get_card("nb201").naslib
     done = table.index[table.status == "scored"]
@@ -145,7 +145,7 @@ def subsets(table: pd.DataFrame, truth: pd.DataFrame, data_root: Path) -> dict[s
 def board(table: pd.DataFrame, accuracy: pd.Series, cells: pd.Index, names: list[str], n_boot: int) -> pd.DataFrame:
     """Per proxy: tau and rho (not computable left out) with bootstrap intervals, tau with
     not computable ranked last, P@Top-5%, and how many cells were not computable."""
-    from xigsnr_naslib.metrics import kendall_tau, metric_table, precision_at_top, spearman_rho
+    from xigsnr_naslib.analysis.metrics import kendall_tau, metric_table, precision_at_top, spearman_rho
 
     metrics = {"kendall_tau": kendall_tau, "spearman_rho": spearman_rho,
                "p_at_top5%": lambda s, a: precision_at_top(s, a, 0.05)}
@@ -273,7 +273,7 @@ def search_markdown(table: pd.DataFrame, accuracy: pd.Series, names: list[str]) 
 def ensemble_markdown(table: pd.DataFrame, accuracy: pd.Series) -> str:
     """The ensemble (and its members) over the scored cells, and over them less the ensemble's
     1,000 tuning cells (its rule was fitted there)."""
-    from xigsnr_naslib.metrics import kendall_tau, spearman_rho
+    from xigsnr_naslib.analysis.metrics import kendall_tau, spearman_rho
 
     scored = table.index[table.status == "scored"]
     tuning = pd.Index([int(t) for t in TUNING.read_text().replace(",", " ").split()])
@@ -354,9 +354,9 @@ this project's own search (`evaluation/search_nb201/search_table.md`): sample N 
 # --- main ------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    from xigsnr_naslib.card import get_card
-    from xigsnr_naslib.data_root import resolve_data_root
-    from xigsnr_naslib.ground_truth import nb201_cifar10_validation
+    from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.data.data_root import resolve_data_root
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_cifar10_validation
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=None, help="reference data root (default $XIGSNR_DATA_ROOT)")

@@ -48,10 +48,10 @@ from typing import Mapping, NamedTuple, Sequence
 import torch
 import torch.nn as nn
 
-from xigsnr_naslib.pooling import ExactAvgPool2d
-from xigsnr_naslib.card import BenchmarkCard, DatasetCard
-from xigsnr_naslib.protocol import PAPER_NB201
-from xigsnr_naslib.spaces.base import SearchSpace
+from xigsnr_naslib.core.pooling import ExactAvgPool2d
+from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard
+from xigsnr_naslib.data.protocol import PAPER_NB201
+from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = [
     "Stage",
@@ -575,7 +575,7 @@ class BurgerFormerSpace(SearchSpace):
 
     def naslib_graph(self, arch: Sequence[Stage] | str | None = None, num_classes: int = 1000):
         """A NASLib-style graph of ``arch`` for ``ZeroCost.query`` (see :mod:`.naslib_graph`)."""
-        from xigsnr_naslib.naslib_graph import NASLibGraph
+        from xigsnr_naslib.integrations.naslib.graph import NASLibGraph
 
         return NASLibGraph(self, arch, num_classes=num_classes)
 

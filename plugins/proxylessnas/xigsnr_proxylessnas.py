@@ -53,9 +53,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from xigsnr_naslib.card import BenchmarkCard, DatasetCard
-from xigsnr_naslib.protocol import PAPER_NB201
-from xigsnr_naslib.spaces.base import SearchSpace
+from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard
+from xigsnr_naslib.data.protocol import PAPER_NB201
+from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = [
     "CHOICES",
@@ -371,7 +371,7 @@ class ProxylessNASSpace(SearchSpace):
 
     def naslib_graph(self, arch: Sequence[str] | str | None = None, num_classes: int = 1000):
         """A NASLib-style graph of ``arch`` for ``ZeroCost.query`` (see :mod:`.naslib_graph`)."""
-        from xigsnr_naslib.naslib_graph import NASLibGraph
+        from xigsnr_naslib.integrations.naslib.graph import NASLibGraph
 
         return NASLibGraph(self, arch, num_classes=num_classes)
 

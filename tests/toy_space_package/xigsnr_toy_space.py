@@ -9,7 +9,7 @@ import pandas as pd
 import torch.nn as nn
 
 from xigsnr_naslib import BenchmarkCard, DatasetCard, Protocol, Proxy
-from xigsnr_naslib.spaces import SearchSpace
+from xigsnr_naslib.benchmarks import SearchSpace
 
 WIDTHS = tuple(range(1, 9))
 

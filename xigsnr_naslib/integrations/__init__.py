@@ -1,0 +1,1 @@
+"""Bridges to other NAS frameworks (:mod:`.naslib`)."""
