@@ -16,7 +16,7 @@ import torch
 
 from xigsnr_naslib.benchmarks.card import get_card
 from xigsnr_naslib.search.evolution import EvolutionSettings, RegularizedEvolution
-from xigsnr_naslib.analysis.leaderboard import build_leaderboard
+from xigsnr_naslib.analysis.leaderboard import LeaderboardSettings, build_leaderboard
 from xigsnr_naslib.data.protocol import Protocol
 from xigsnr_naslib.search.pruning import prune
 from xigsnr_naslib.scoring.results import ResultsStore
@@ -378,11 +378,12 @@ def test_the_leaderboard_refuses_a_ground_truth_that_lists_one_architecture_twic
     truth.index.name = "index"
     study = Study(_nb101_card_with(truth), "cifar10", [], TINY, data_root=data_root)
     with pytest.raises(ValueError, match=r"one architecture at indices \[4, 5\]"):
-        build_leaderboard(study, tables=[], sample=None, log=lambda m: None)
+        build_leaderboard(study, LeaderboardSettings(tables=[], sample=None), log=lambda m: None)
     # one spelling of each: every architecture counted once, under its canonical string
     board = build_leaderboard(Study(_nb101_card_with(truth.iloc[:5]), "cifar10", ["params"], TINY,
                                     data_root=data_root, space_options=SMALL_NB101),
-                              tables=[], sample=None, log=lambda m: None, bootstrap=_no_bootstrap())
+                              LeaderboardSettings(tables=[], sample=None, bootstrap=_no_bootstrap()),
+                              log=lambda m: None)
     space = create_space("nb101")
     assert list(board.scores["arch"]) == [space.encode(s) for s in spellings[:5]]
     assert board.n_archs == 5

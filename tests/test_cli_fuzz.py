@@ -297,7 +297,7 @@ def test_bad_zc_files_for_naslib_run(kind, tmp_path, data_root, capsys):
     (["bogus"], "bogus", "choose from"), (["run"], "target", ""), (["run", "--frobnicate", "s.py"], "--frobnicate", ""),
 ])
 def test_bad_launcher_invocations(argv, value, expect, capsys):
-    from xigsnr_naslib.integrations.naslib.launcher import main as launcher
+    from xigsnr_naslib.naslib import main as launcher
 
     try:
         code = launcher(argv)
@@ -336,9 +336,11 @@ def _usable(device: str) -> bool:
     return True
 
 
+# the fast loop (-m "not slow") runs every device string once, the commands taking turns; the
+# full suite runs every device string in every command
 @pytest.mark.parametrize("command,device",
-                         [pytest.param(c, d, marks=() if i % 4 == 0 else pytest.mark.slow)
-                          for i, (c, d) in enumerate(itertools.product(DEVICE_COMMANDS, DEVICES))])
+                         [pytest.param(c, d, marks=() if j % len(DEVICE_COMMANDS) == i else pytest.mark.slow)
+                          for i, c in enumerate(DEVICE_COMMANDS) for j, d in enumerate(DEVICES)])
 def test_every_device_string_runs_or_is_refused_in_one_line(command, device, data_root, tmp_path, capsys, monkeypatch):
     """A device is usable here (cpu, cpu:N and what this machine has: the ``score`` command then
     runs) or refused with exit status 2 and one line naming it and the devices available."""

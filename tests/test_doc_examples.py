@@ -102,9 +102,9 @@ def _parser(module: str) -> argparse.ArgumentParser:
 
         return build_parser()
     if module == "xigsnr_naslib.naslib":
-        from xigsnr_naslib.integrations.naslib.launcher import _parser as launcher_parser
+        from xigsnr_naslib.cli.naslib import build_launcher_parser
 
-        return launcher_parser()
+        return build_launcher_parser()
     raise AssertionError(f"no parser known for python -m {module}: add it to test_doc_examples.py")
 
 

@@ -9,7 +9,7 @@ from scipy import stats
 
 from xigsnr_naslib import Protocol, Study
 from xigsnr_naslib.proxies.ensemble import Member, WeightedSum, ensemble_proxy, fit_members, rank_combine
-from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.passes import NotComputable
 
 CONNECTED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 DISCONNECTED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|"  # node 3 has no input

@@ -14,6 +14,13 @@ from xigsnr_naslib.benchmarks.nb201.space import NB201Network
 
 XI = 1e-3  # large enough that it visibly matters on these tiny gradients
 
+#: NB201 network sizes: a tiny one (4 channels, one cell per stage, 8x8 images) in the fast loop;
+#: the benchmark's size (16 channels, five cells per stage, 32x32 CIFAR images) in the full suite
+NB201_SIZES = [
+    pytest.param({"channels": 4, "cells_per_stage": 1}, 8, id="tiny"),
+    pytest.param({"channels": 16, "cells_per_stage": 5}, 32, id="full", marks=pytest.mark.slow),
+]
+
 
 def half_squared_error(out, target):
     return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
@@ -72,12 +79,13 @@ def test_modes_really_differ(linear_problem):
     assert len({round(s, 6) for s in scores.values()}) == 3
 
 
-def test_streamed_moments_agree_with_two_pass_numpy():
+@pytest.mark.parametrize("size,hw", NB201_SIZES)
+def test_streamed_moments_agree_with_two_pass_numpy(size, hw):
     """Released-algorithm style (host copies, np.var) vs the streamed float64 moments."""
     torch.manual_seed(0)
-    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|", **size)
     gen = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)) for _ in range(4)]
+    batches = [(torch.randn(16, 3, hw, hw, generator=gen), torch.randint(0, 10, (16,), generator=gen)) for _ in range(4)]
     # independent computation: accumulate without zeroing, copy every gradient to NumPy
     params = select_parameters(model, "conv_linear")
     copies = {n: [] for n, _ in params}
@@ -96,12 +104,13 @@ def test_streamed_moments_agree_with_two_pass_numpy():
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def test_same_seed_same_score_bit_for_bit():
+@pytest.mark.parametrize("size,hw", NB201_SIZES)
+def test_same_seed_same_score_bit_for_bit(size, hw):
     def run():
         torch.manual_seed(7)
-        model = NB201Network("|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
+        model = NB201Network("|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|", **size)
         gen = torch.Generator().manual_seed(1)
-        batches = [(torch.randn(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)) for _ in range(3)]
+        batches = [(torch.randn(8, 3, hw, hw, generator=gen), torch.randint(0, 10, (8,), generator=gen)) for _ in range(3)]
         return xi_gsnr(model, batches)
 
     assert run() == run()
@@ -131,23 +140,26 @@ def test_released_layer_skip_rule():
 
 
 def test_parameter_selection():
-    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    # a tiny network has every module kind of the full-size one (convolutions, BatchNorm, linear)
+    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+                         channels=4, cells_per_stage=1)
     conv_linear = select_parameters(model, "conv_linear")
     assert all(n.endswith("weight") for n, _ in conv_linear)
     assert {type(m) for m in model.modules() if any(m.weight is p for _, p in conv_linear if hasattr(m, "weight"))} == {nn.Conv2d, nn.Linear}
     everything = select_parameters(model, "all")
     assert len(everything) == len(list(model.parameters())) > len(conv_linear)
     # the estimator leaves requires_grad as it found it
-    batches = [(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))) for _ in range(2)]
+    batches = [(torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))) for _ in range(2)]
     xi_gsnr(model, batches)
     assert all(p.requires_grad for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_all_parameters_add_batchnorm_terms():
+@pytest.mark.parametrize("size,hw", NB201_SIZES)
+def test_all_parameters_add_batchnorm_terms(size, hw):
     torch.manual_seed(0)
-    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
-    batches = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))) for _ in range(3)]
+    model = NB201Network("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", **size)
+    batches = [(torch.randn(8, 3, hw, hw), torch.randint(0, 10, (8,))) for _ in range(3)]
     m_all = gradient_moments(model, batches, params="all")
     m_cl = gradient_moments(model, batches, params="conv_linear")
     assert set(m_cl.means()) < set(m_all.means())
@@ -169,7 +181,14 @@ def test_bad_settings_are_named(bad):
 
 
 def test_one_sample_is_not_computable():
-    from xigsnr_naslib.passes.requests import NotComputable
+    from xigsnr_naslib.passes import NotComputable
     model = nn.Linear(4, 3, bias=False)
     with pytest.raises(NotComputable, match="1 gradient sample"):
         xi_gsnr(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error)
+
+
+def test_xi_gsnr_takes_layer_skip_and_strategy_as_options_and_names_an_unknown_one():
+    with pytest.raises(TypeError, match=r"unknown option 'layer_skp'; choose from: layer_skip, strategy"):
+        xi_gsnr(nn.Linear(2, 2), [], layer_skp=False)
+    with pytest.raises(ValueError, match="strategy"):  # a known option still reaches the estimator's checks
+        xi_gsnr(nn.Linear(2, 2), [], strategy="threads")

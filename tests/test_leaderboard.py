@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xigsnr_naslib import proxies as proxy_registry
 from xigsnr_naslib.benchmarks.card import UnknownChoiceError, get_card
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.cli.app import main
 from xigsnr_naslib.data.datasets import load_images
-from xigsnr_naslib.analysis.leaderboard import Bootstrap, build_leaderboard
+from xigsnr_naslib.analysis.leaderboard import Bootstrap, LeaderboardSettings, build_leaderboard
 from xigsnr_naslib.analysis.metrics import kendall_tau, ndcg_at_k, standard_metrics
 from xigsnr_naslib.analysis.score_tables import TABLE_FORMATS, ProxyTableWarning
 from xigsnr_naslib.benchmarks.nb201.space import from_naslib_key as naslib_nb201_key_to_arch
 from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import Proxy, get_proxy
+from xigsnr_naslib.registry import registered
 from xigsnr_naslib.benchmarks import create_space
 from xigsnr_naslib.scoring.study import Study, build_model
 
@@ -62,10 +63,10 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     zc = _zc_json(tmp_path / "zc_nasbench201.json", KEYS + ["(9, 9, 9, 9, 9, 9)"], truth, nan_key=KEYS[1])
     store = tmp_path / "scores.jsonl"
     logged = []
-    kwargs = dict(tables=[], zc_json=[zc], sample=None, bootstrap=Bootstrap(n_boot=50), metrics=FEW_METRICS,
-                  log=logged.append)
+    settings = LeaderboardSettings(tables=[], zc_json=[zc], sample=None, bootstrap=Bootstrap(n_boot=50),
+                                   metrics=FEW_METRICS)
     with pytest.warns(ProxyTableWarning):
-        board = build_leaderboard(_study(data_root, ["params"], store=store), **kwargs)
+        board = build_leaderboard(_study(data_root, ["params"], store=store), settings, log=logged.append)
     expected = {naslib_nb201_key_to_arch(k) for k in KEYS} - {naslib_nb201_key_to_arch(KEYS[1])}
     assert set(board.scores["arch"]) == expected and board.n_archs == 9
     # the index is the benchmark index of each architecture
@@ -95,17 +96,16 @@ def test_one_set_for_every_source_and_resume(data_root, truth, tmp_path):
     assert lines == 9
     assert board.settings["results"] == str(store) and board.settings["computed"] == ["params"]
     with pytest.warns(ProxyTableWarning):
-        again = build_leaderboard(_study(data_root, ["params"], store=store), **kwargs)
+        again = build_leaderboard(_study(data_root, ["params"], store=store), settings, log=logged.append)
     assert store.read_text().count("\n") == lines
     pd.testing.assert_frame_equal(again.metrics["test_accuracy"], test)
 
 
 @pytest.mark.slow  # reads the precomputed tables for five leaderboards
 def test_seeded_sample_of_the_intersection(data_root):
-    common = dict(bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, log=lambda s: None)
-
     def board(**kwargs):
-        return build_leaderboard(_study(data_root, []), **kwargs, **common)
+        settings = LeaderboardSettings(bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, **kwargs)
+        return build_leaderboard(_study(data_root, []), settings, log=lambda s: None)
 
     _study(data_root, [])  # no computed proxy: the tables alone
 
@@ -124,7 +124,7 @@ def test_seeded_sample_of_the_intersection(data_root):
     with pytest.raises(UnknownChoiceError, match="unknown precomputed table 'nope'") as error:
         board(tables=["nope"])
     assert "nb201/cifar10" in str(error.value) and "choose one of: suitezero, naswot, naslib_subset" in str(error.value)
-    with pytest.warns(ProxyTableWarning), pytest.raises(KeyError, match="cannot exclude 'suitezero.nope'"):
+    with pytest.warns(ProxyTableWarning), pytest.raises(UsageError, match="cannot exclude 'suitezero.nope'"):
         board(tables=["naswot"], exclude=["suitezero.nope"])
     # the tables come from the card, each in a format the readers know
     for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
@@ -134,28 +134,52 @@ def test_seeded_sample_of_the_intersection(data_root):
         {"suitezero", "naswot"}
 
 
-def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root, truth, tmp_path, monkeypatch):
+def test_leaderboard_settings_are_checked_at_the_door_and_leave_the_callers_lists_alone():
+    import dataclasses
+
+    exclude, indices = ["xi_gsnr"], [3, 1]
+    settings = LeaderboardSettings(exclude=exclude, indices=indices, sample=np.int64(4))
+    exclude.append("zico")
+    indices.clear()
+    assert settings.exclude == ("xi_gsnr",) and settings.indices == (3, 1) and settings.tables is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.sample = 3
+    for bad, message in [({"sample": 0}, "sample must be a whole number >= 1 or None, got 0"),
+                         ({"sample": 2.5}, "got 2.5"), ({"seed": -1}, "seed must be a whole number >= 0, got -1"),
+                         ({"exclude": "xi_gsnr"}, "write exclude=['xi_gsnr']"),
+                         ({"zc_json": "zc.json"}, "zc_json must be a sequence")]:
+        with pytest.raises(ValueError) as error:
+            LeaderboardSettings(**bad)
+        assert message in str(error.value), (bad, str(error.value))
+    with pytest.raises(TypeError, match="bootstrap must be a Bootstrap, got int"):
+        LeaderboardSettings(bootstrap=100)
+    with pytest.raises(TypeError, match="settings must be a LeaderboardSettings, got dict"):
+        build_leaderboard(None, {"sample": 3})
+
+
+def test_a_failed_computed_score_removes_the_architecture_for_everyone(data_root, truth, tmp_path):
     def small_nets_fail(results):
         n = sum(p.numel() for p in results.model.parameters())
         return float("nan") if n < 300_000 else float(n)
 
-    monkeypatch.setitem(proxy_registry._PROXIES._items, "fails_on_small",
-                        Proxy("fails_on_small", small_nets_fail, needs_data=False))
-    zc = _zc_json(tmp_path / "zc.json", KEYS, truth)
-    board = build_leaderboard(_study(data_root, ["params", "fails_on_small"]), tables=[], zc_json=[zc], sample=None,
-                              bootstrap=Bootstrap(n_boot=0), metrics=FEW_METRICS, log=lambda s: None)
-    assert (board.scores["params"] >= 300_000).all() and 0 < board.n_archs < len(KEYS)
-    assert math.isfinite(board.metrics["test_accuracy"].at["zc.oracle", "kendall_tau"])
-    note = next(n for n in board.notes if n.startswith("fails_on_small"))
-    assert f"{len(KEYS) - board.n_archs} selected architecture(s)" in note and "(nonfinite)" in note
+    with registered(Proxy("fails_on_small", small_nets_fail, needs_data=False)):
+        zc = _zc_json(tmp_path / "zc.json", KEYS, truth)
+        settings = LeaderboardSettings(tables=[], zc_json=[zc], sample=None, bootstrap=Bootstrap(n_boot=0),
+                                       metrics=FEW_METRICS)
+        board = build_leaderboard(_study(data_root, ["params", "fails_on_small"]), settings, log=lambda s: None)
+        assert (board.scores["params"] >= 300_000).all() and 0 < board.n_archs < len(KEYS)
+        assert math.isfinite(board.metrics["test_accuracy"].at["zc.oracle", "kendall_tau"])
+        note = next(n for n in board.notes if n.startswith("fails_on_small"))
+        assert f"{len(KEYS) - board.n_archs} selected architecture(s)" in note and "(nonfinite)" in note
 
 
 @pytest.mark.slow  # scores six architectures and draws the figures
 def test_xi_gsnr_scores_match_direct_scoring_and_figures(data_root, truth, tmp_path):
     pytest.importorskip("matplotlib")
     zc = _zc_json(tmp_path / "zc.json", KEYS[:6], truth)
-    board = build_leaderboard(_study(data_root, ["xi_gsnr"], protocol=TINY), tables=[], zc_json=[zc], sample=None,
-                              bootstrap=Bootstrap(n_boot=30), metrics=FEW_METRICS, log=lambda s: None)
+    settings = LeaderboardSettings(tables=[], zc_json=[zc], sample=None, bootstrap=Bootstrap(n_boot=30),
+                                   metrics=FEW_METRICS)
+    board = build_leaderboard(_study(data_root, ["xi_gsnr"], protocol=TINY), settings, log=lambda s: None)
     assert board.settings["protocol"] == TINY.settings()
     index = board.scores.index[0]
     space = create_space("nb201")
@@ -261,43 +285,42 @@ def test_importing_the_leaderboard_leaves_the_package_correlate_function_alone()
 
 
 @pytest.mark.slow  # ten architectures through the command, twice (about 10 s)
-def test_archs_file_and_a_proxy_the_space_does_not_suit(data_root, tmp_path, capsys, monkeypatch):
+def test_archs_file_and_a_proxy_the_space_does_not_suit(data_root, tmp_path, capsys):
     def only_large(results):  # not computable on most NB201 cells: the proxy leaves, the cells stay
-        from xigsnr_naslib.passes.requests import NotComputable
+        from xigsnr_naslib.passes import NotComputable
         n = sum(p.numel() for p in results.model.parameters())
         if n < 1_000_000:
             raise NotComputable(f"{n} parameters: too few")
         return float(n)
 
-    monkeypatch.setitem(proxy_registry._PROXIES._items, "only_large",
-                        Proxy("only_large", only_large, needs_data=False))
-    wanted = [8, 25, 60, 65, 68, 73, 99, 120, 131, 2]
-    listing = tmp_path / "indices.txt"
-    listing.write_text("8, 25 60\n65 68 73 99\n120\n131\n2\n")
-    out = tmp_path / "board"
-    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--proxy", "only_large",
-                 "--table", "none", "--n-boot", "0", "--no-figures", "--out", str(out), "--data-root", str(data_root),
-                 "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    scores = pd.read_csv(out / "scores.csv", index_col=0)
-    assert sorted(scores.index) == sorted(wanted) and "only_large" not in scores.columns
-    run = json.loads((out / "run.json").read_text())
-    assert run["settings"]["indices"] and run["settings"]["new_records"] == 2 * len(wanted)
-    assert run["settings"]["machine"].startswith(tuple("abcdefghijklmnopqrstuvwxyz_"))  # platform.machine()
-    markdown = (out / "leaderboard.md").read_text()
-    assert "the requested indices" in markdown and "Built on " in markdown
-    assert "only_large: no finite score for" in markdown and "too few" in markdown and "it leaves the leaderboard" in printed
-    # a bad file is one line naming it; an unknown index names the index and the valid range
-    listing.write_text("8, x\n")
-    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
-                 "--out", str(out), "--data-root", str(data_root)]) != 0
-    err = capsys.readouterr().err
-    assert "indices.txt" in err and "'x'" in err and len(err.strip().splitlines()) == 1
-    listing.write_text("8 99999\n")
-    assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
-                 "--out", str(out), "--data-root", str(data_root)]) != 0
-    err = capsys.readouterr().err
-    assert "99999" in err and "0..15624" in err and len(err.strip().splitlines()) == 1
+    with registered(Proxy("only_large", only_large, needs_data=False)):
+        wanted = [8, 25, 60, 65, 68, 73, 99, 120, 131, 2]
+        listing = tmp_path / "indices.txt"
+        listing.write_text("8, 25 60\n65 68 73 99\n120\n131\n2\n")
+        out = tmp_path / "board"
+        assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--proxy", "only_large",
+                     "--table", "none", "--n-boot", "0", "--no-figures", "--out", str(out), "--data-root", str(data_root),
+                     "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        scores = pd.read_csv(out / "scores.csv", index_col=0)
+        assert sorted(scores.index) == sorted(wanted) and "only_large" not in scores.columns
+        run = json.loads((out / "run.json").read_text())
+        assert run["settings"]["indices"] and run["settings"]["new_records"] == 2 * len(wanted)
+        assert run["settings"]["machine"].startswith(tuple("abcdefghijklmnopqrstuvwxyz_"))  # platform.machine()
+        markdown = (out / "leaderboard.md").read_text()
+        assert "the requested indices" in markdown and "Built on " in markdown
+        assert "only_large: no finite score for" in markdown and "too few" in markdown and "it leaves the leaderboard" in printed
+        # a bad file is one line naming it; an unknown index names the index and the valid range
+        listing.write_text("8, x\n")
+        assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
+                     "--out", str(out), "--data-root", str(data_root)]) != 0
+        err = capsys.readouterr().err
+        assert "indices.txt" in err and "'x'" in err and len(err.strip().splitlines()) == 1
+        listing.write_text("8 99999\n")
+        assert main(["leaderboard", "--archs-file", str(listing), "--proxy", "params", "--table", "none",
+                     "--out", str(out), "--data-root", str(data_root)]) != 0
+        err = capsys.readouterr().err
+        assert "99999" in err and "0..15624" in err and len(err.strip().splitlines()) == 1
 
 
 def test_default_proxies_follow_the_card_and_leave_out_what_the_protocol_cannot_give():

@@ -31,16 +31,25 @@ from xigsnr_naslib import proxies as proxies_module
 from xigsnr_naslib.core.complexity import count_flops
 from xigsnr_naslib.core.gradients import scoring_state
 from xigsnr_naslib.core.gsnr import XiGSNR, joint_gradient_moments, score_jointly, score_moments, xi_gsnr_all
-from xigsnr_naslib.passes.requests import BatchGradients, NotComputable
+from xigsnr_naslib.passes import BatchGradients, NotComputable
 from xigsnr_naslib.proxies import Moments, Proxy, get_proxy, list_proxies, run_passes
 from xigsnr_naslib.benchmarks.nb201.space import NB201Network
 from xigsnr_naslib.proxies.zico import zico
 from xigsnr_naslib.proxies.zoo.zen import zen_score
+from xigsnr_naslib.registry import registered
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 CALLER_MODES = ("train", "eval", "mixed")
+#: the fast loop (-m "not slow") checks every proxy and door with the caller's network in "mixed"
+#: modes (train, with BatchNorm layers and a cell in eval: a door that scores in the caller's modes,
+#: or restores only the top module's mode, fails it); "train" and "eval" run in the full suite
+FAST_MODE = "mixed"
+
+
+def caller_modes():
+    return [pytest.param(mode, marks=() if mode == FAST_MODE else pytest.mark.slow) for mode in CALLER_MODES]
 
 
 def tiny(arch=ARCH, channels=4, cells=1):
@@ -139,7 +148,7 @@ def reference(name, build, batches):
 
 # --- every registered proxy -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", CALLER_MODES)
+@pytest.mark.parametrize("mode", caller_modes())
 @pytest.mark.parametrize("name", list_proxies())
 def test_every_proxy_scores_the_protocol_state_and_leaves_the_network_as_found(name, mode):
     batches = noise()
@@ -173,7 +182,7 @@ DOORS = {
 }
 
 
-@pytest.mark.parametrize("mode", CALLER_MODES)
+@pytest.mark.parametrize("mode", caller_modes())
 @pytest.mark.parametrize("door", list(DOORS))
 def test_the_estimator_and_every_public_function_score_in_train_mode_and_leave_the_network(door, mode):
     batches = noise()
@@ -236,20 +245,19 @@ def _abs_weights_then_score(model, batches, loss_fn):
     return float(sum(p.detach().sum() for p in model.parameters()))
 
 
-def test_a_function_proxy_and_an_ensemble_member_score_a_copy(monkeypatch):
-    list_proxies()  # the registry is loaded
-    own = Proxy("abs_sum_for_test", proxies_module.OwnPasses(_abs_weights_then_score), fresh_model=True)
-    monkeypatch.setitem(proxies_module._PROXIES._items, own.name, own)
+def test_a_function_proxy_and_an_ensemble_member_score_a_copy():
+    own = proxies_module.function_proxy("abs_sum_for_test", _abs_weights_then_score)
     derived = Proxy("derived_for_test", lambda v: v["abs_sum_for_test"] + v["xi_gsnr"],
                     members=("abs_sum_for_test", "xi_gsnr"))
     batches = noise()
     expected = float(sum(p.detach().abs().sum() for p in tiny().parameters()))
-    for proxy, value in [(own, expected), (derived, expected + XiGSNR().score(tiny(), batches))]:
-        for mode in CALLER_MODES:
-            model = as_left_by_a_caller(tiny(), mode, batches)
-            before = state_of(model)
-            assert proxy(model, batches) == value
-            assert_same_state(before, state_of(model))
+    with registered(own):
+        for proxy, value in [(own, expected), (derived, expected + XiGSNR().score(tiny(), batches))]:
+            for mode in CALLER_MODES:
+                model = as_left_by_a_caller(tiny(), mode, batches)
+                before = state_of(model)
+                assert proxy(model, batches) == value
+                assert_same_state(before, state_of(model))
 
 
 def test_a_proxy_that_changes_the_callers_network_in_place_is_refused():

@@ -69,10 +69,9 @@ def registry(monkeypatch):
         theirs = {k: v for k, v in module._measure_impls.items() if k not in getattr(module, "_xigsnr_registered", {})}
         monkeypatch.setattr(module, "_measure_impls", theirs)
         monkeypatch.setattr(module, "available_measures", [m for m in module.available_measures if m in theirs])
-        monkeypatch.setattr(module, "_xigsnr_registered", {}, raising=False)
+        monkeypatch.delattr(module, "_xigsnr_registered", raising=False)  # no registration of ours
         monkeypatch.setattr(module, "calc_measure", module.calc_measure)  # guard_registry wraps it
     yield module
-    bridge._BRIDGE.split = bridge.BatchSplit()  # leave the default split for other tests
 
 
 @pytest.fixture
@@ -106,7 +105,7 @@ def test_measures_called_as_naslib_does_match_the_estimator(registry, one_batch,
     got = find_measures(registry, small_net(), x, y, name)
     expected = XiGSNR(**settings).score(small_net(), split_batches(x, y))
     assert got == pytest.approx(expected, rel=1e-12)
-    assert bridge.last_raw_score(name) == pytest.approx(expected, rel=1e-12)
+    assert bridge.last_raw_score(name, registry) == pytest.approx(expected, rel=1e-12)
 
 
 def test_zico_measure_matches_zico(registry, one_batch):
@@ -132,7 +131,7 @@ def test_return_is_a_list_of_one_float64_tensor_and_the_network_is_untouched(reg
 def test_split_data_is_ignored_and_signature_accepts_decorator_args(registry, one_batch):
     bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
     x, y = one_batch
-    fn = bridge.naslib_measure("xi_gsnr")
+    fn = bridge.naslib_measure("xi_gsnr", bridge.BatchSplit(**SPLIT))
     a = fn(small_net(), x, y, loss_fn=F.cross_entropy, split_data=1)
     b = fn(small_net(), x, y, loss_fn=F.cross_entropy, split_data=2, mode="param")
     assert a[0].item() == b[0].item()
@@ -153,7 +152,7 @@ def test_registration_is_idempotent_and_follows_the_latest_split(registry, one_b
     assert [m for m in registry.available_measures if m in bridge.DEFAULT_MEASURES] == list(bridge.DEFAULT_MEASURES)
     x, y = one_batch
     assert math.isfinite(find_measures(registry, small_net(), x, y, "xi_gsnr"))  # 3 x 4 now applies
-    info = bridge.registered_measures()["zico"]
+    info = bridge.registered_measures(registry)["zico"]
     assert info["n_batches"] == 3 and info["batch_size"] == 4 and info["bn"] and info["copy_net"]
 
 
@@ -201,7 +200,7 @@ def test_non_finite_scores_are_kept_raw_and_mapped_like_naslib(registry):
     x = torch.full((12, 3, 32, 32), float("nan"))
     with pytest.warns(RuntimeWarning):
         value = find_measures(registry, small_net(), x, torch.zeros(12, dtype=torch.long), "xi_gsnr")
-    assert math.isnan(value) and math.isnan(bridge.last_raw_score("xi_gsnr"))
+    assert math.isnan(value) and math.isnan(bridge.last_raw_score("xi_gsnr", registry))
     assert bridge.naslib_score(value) == -1e8 and bridge.naslib_score(float("inf")) == -1e8
     assert bridge.naslib_score(2.5) == 2.5
 
@@ -285,7 +284,7 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
     bridge.register_naslib_measures(["xi_gsnr"], measures_module=registry, **SPLIT)
     bridge.guard_registry(registry)
     bridge.guard_registry(registry)  # idempotent: one wrapper
-    bridge.reset_measure_report()
+    bridge.reset_measure_report(registry)
     torch.manual_seed(0)
     net = naslib_ready(HashedNet(ARCH, num_classes=10, channels=4, cells_per_stage=1))
     x, y = one_batch
@@ -298,21 +297,21 @@ def test_failures_are_logged_with_the_architecture_and_counted(registry, one_bat
     messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(messages) == 2 and all("(2, 3, 0, 2, 4, 1)" in m for m in messages)
     assert "'xi_gsnr' failed" in messages[0] and "batch_size: 12" in messages[0]
-    report = bridge.measure_report()
+    report = bridge.measure_report(registry)
     assert report["xi_gsnr"]["calls"] == 2 and report["xi_gsnr"]["failed"] == 1
     assert report["xi_gsnr_v2"] == {"calls": 1, "failed": 1, "errors": [report["xi_gsnr_v2"]["errors"][0]],
                                     "not_computable": {}}
     assert report["xi_gsnr_v2"]["errors"][0].startswith("(2, 3, 0, 2, 4, 1): KeyError")
 
 
-def test_an_ensemble_is_a_naslib_measure_like_any_proxy(registry, one_batch, monkeypatch):
-    from xigsnr_naslib import proxies as proxy_registry
+def test_an_ensemble_is_a_naslib_measure_like_any_proxy(registry, one_batch):
     from xigsnr_naslib.proxies.ensemble import Member, ensemble_proxy
+    from xigsnr_naslib.registry import registered
     ensemble = ensemble_proxy("test_ensemble", [Member("xi_gsnr", "log", 10.0, 2.0), Member("params", "log", 11.0)])
-    monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
-    assert bridge.register_naslib_measures(["test_ensemble"], measures_module=registry, **SPLIT) == ["test_ensemble"]
     x, y = one_batch
-    got = find_measures(registry, small_net(), x, y, "test_ensemble")
+    with registered(ensemble):
+        assert bridge.register_naslib_measures(["test_ensemble"], measures_module=registry, **SPLIT) == ["test_ensemble"]
+        got = find_measures(registry, small_net(), x, y, "test_ensemble")
     # the same network, split and passes: the estimator's float, and the rule applied to its members
     assert got == ensemble(small_net(), split_batches(x, y))
     members = {"xi_gsnr": get_proxy("xi_gsnr")(small_net(), split_batches(x, y)),
@@ -329,8 +328,8 @@ def test_a_cell_without_a_path_from_input_to_output_is_nan_not_an_exception(regi
     """The host's contract: a float. NASLib's evaluator calls query() without catching, so an exception
     here would end the experiment: undefined is NaN (NASLib's ZeroCost makes it -1e8), reported once
     per measure and architecture at warning level with its reason, counted apart from failures."""
-    bridge.register_naslib_measures([name], measures_module=registry, **SPLIT)
-    bridge.reset_measure_report()
+    registration = bridge.register([name], bridge.MeasureSettings(**SPLIT), registry)
+    registration.reset_measure_report()
 
     class Cell(NB201Network):
         def get_hash(self):
@@ -342,12 +341,12 @@ def test_a_cell_without_a_path_from_input_to_output_is_nan_not_an_exception(regi
             torch.manual_seed(0)
             net = naslib_ready(Cell(DISCONNECTED, num_classes=10, channels=4, cells_per_stage=1))
             value = find_measures(registry, net, x, y, name)
-            assert math.isnan(value) and math.isnan(bridge.last_raw_score(name))
+            assert math.isnan(value) and math.isnan(registration.last_raw_score(name))
             assert bridge.naslib_score(value) == -1e8
-            assert "gradient" in bridge.last_not_computable(name)
+            assert "gradient" in registration.last_not_computable(name)
         assert math.isfinite(find_measures(registry, small_net(), x, y, name))
-        assert bridge.last_not_computable(name) is None
+        assert bridge.last_not_computable(name, registry) is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "(1, 1, 1, 1, 0, 1)" in warnings[0] and repr(name) in warnings[0]
-    report = bridge.measure_report()[name]
+    report = registration.measure_report()[name]
     assert report["calls"] == 3 and report["failed"] == 0 and list(report["not_computable"]) == ["(1, 1, 1, 1, 0, 1)"]

@@ -101,7 +101,7 @@ def nb201_dataset_api(data_root, dataset="cifar10"):
 
 
 def test_runner_end_to_end_through_naslib(data_root, tmp_path):
-    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
+    from xigsnr_naslib.integrations.naslib.runner import RunSettings, load_config, run_config
     from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key as nb201_naslib_key
 
     path = tmp_path / "c.yaml"
@@ -109,7 +109,7 @@ def test_runner_end_to_end_through_naslib(data_root, tmp_path):
                     f"batch_size: 8\nout_dir: {tmp_path / 'run'}\nxigsnr: {{n_batches: 2, batch_size: 4}}\n")
     api = nb201_dataset_api(data_root)
     zc = tmp_path / "zc_nasbench201.json"
-    result = run_config(load_config(path), engine="naslib", data_root=data_root, dataset_api=api, zc_json=zc)
+    result = run_config(load_config(path), RunSettings(engine="naslib", data_root=data_root, zc_json=zc), api)
     assert result.engine == "naslib" and result.extra["layout"] == LAYOUT
     scores = json.loads(result.scores_json.read_text())
     assert len(scores) == 2 and scores[0]["predictor"] == "xi_gsnr"
@@ -168,14 +168,15 @@ def test_the_draw_is_naslibs_zc_runner_draw(tmp_path):
 
 
 def test_both_engines_score_the_same_architectures(data_root, tmp_path):
-    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
+    from xigsnr_naslib.integrations.naslib.runner import RunSettings, load_config, run_config
 
     path = tmp_path / "c.yaml"
     path.write_text("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 4\ntest_size: 4\n"
                     f"batch_size: 8\nout_dir: {tmp_path / 'run'}\nxigsnr: {{n_batches: 2, batch_size: 4}}\n")
-    naslib = run_config(load_config(path), engine="naslib", data_root=data_root, dataset_api=nb201_dataset_api(data_root))
-    alone = run_config(load_config(path), engine="standalone", data_root=data_root, out_dir=str(tmp_path / "alone"),
-                       progress=False)
+    naslib = run_config(load_config(path), RunSettings(engine="naslib", data_root=data_root),
+                        nb201_dataset_api(data_root))
+    alone = run_config(load_config(path), RunSettings(engine="standalone", data_root=data_root,
+                                                      out_dir=str(tmp_path / "alone"), progress=False))
     assert [r["arch_key"] for r in naslib.records] == [r["arch_key"] for r in alone.records]
     # the NASLib API here is filled from the same table: the same accuracy for each architecture
     # (the scores differ: NASLib initialises its own graphs from its own seed sequence)
@@ -308,7 +309,7 @@ def test_naslibs_benchmark_runner_through_the_launcher_on_real_images(data_root,
 
 @pytest.mark.slow  # NASLib's zc runner in a fresh interpreter
 def test_a_filled_zc_file_serves_naslibs_zc_runner(data_root, tmp_path):
-    from xigsnr_naslib.integrations.naslib.runner import load_config, run_config
+    from xigsnr_naslib.integrations.naslib.runner import RunSettings, load_config, run_config
 
     root, keys = naslib_package_copy(tmp_path, data_root)
     zc = root / "naslib" / "data" / "zc_nasbench201.json"
@@ -322,10 +323,10 @@ def test_a_filled_zc_file_serves_naslibs_zc_runner(data_root, tmp_path):
     path.write_text("search_space: nasbench201\ndataset: cifar10\npredictor: xi_gsnr\nseed: 0\ntest_size: 2\n"
                     f"batch_size: 8\nout_dir: {tmp_path / 'run'}\nxigsnr: {{n_batches: 2, batch_size: 4}}\n")
     with pytest.raises(ValueError, match="--zc-fill"):
-        run_config(load_config(path), engine="naslib", data_root=data_root, zc_json=zc,
-                   dataset_api=nb201_dataset_api(data_root))
-    run_config(load_config(path), engine="naslib", data_root=data_root, zc_json=zc, zc_fill=True,
-               dataset_api=nb201_dataset_api(data_root))
+        run_config(load_config(path), RunSettings(engine="naslib", data_root=data_root, zc_json=zc),
+                   nb201_dataset_api(data_root))
+    run_config(load_config(path), RunSettings(engine="naslib", data_root=data_root, zc_json=zc, zc_fill=True),
+               nb201_dataset_api(data_root))
     filled = json.loads(zc.read_text())["cifar10"]
     assert all("xi_gsnr" in e and "snip" in e for e in filled.values())
     config = tmp_path / "zc.yaml"

@@ -18,7 +18,7 @@ import yaml
 
 from xigsnr_naslib import XiGSNR
 from xigsnr_naslib.integrations.naslib import bridge
-from xigsnr_naslib.integrations.naslib.launcher import main
+from xigsnr_naslib.naslib import main
 from xigsnr_naslib.benchmarks.nb201.space import NB201Network, to_naslib_key
 
 from naslib_standin import BENCHMARK_RUNNER, install_fake_naslib
@@ -46,10 +46,9 @@ def registry(monkeypatch):
         theirs = {k: v for k, v in module._measure_impls.items() if k not in getattr(module, "_xigsnr_registered", {})}
         monkeypatch.setattr(module, "_measure_impls", theirs)
         monkeypatch.setattr(module, "available_measures", [m for m in module.available_measures if m in theirs])
-        monkeypatch.setattr(module, "_xigsnr_registered", {}, raising=False)
+        monkeypatch.delattr(module, "_xigsnr_registered", raising=False)  # no registration of ours
         monkeypatch.setattr(module, "calc_measure", module.calc_measure)  # the launcher's guard wraps it
     yield module
-    bridge._BRIDGE.split = bridge.BatchSplit()
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from xigsnr_naslib.cli.app import main
 from xigsnr_naslib.integrations.naslib import runner as naslib_runner
 from xigsnr_naslib.integrations.naslib.metrics import compute_scores
-from xigsnr_naslib.integrations.naslib.runner import (_naslib_available, load_config, merge_zc_json, plan_run, run_config,
-                                         save_dir)
+from xigsnr_naslib.integrations.naslib.runner import (RunSettings, _naslib_available, load_config, merge_zc_json,
+                                                      plan_run, run_config, save_dir)
 from xigsnr_naslib.benchmarks.nb201.space import to_naslib_key as nb201_naslib_key
 
 CONFIGS = Path(xigsnr_naslib.__file__).parent / "integrations" / "naslib" / "configs"
@@ -86,7 +86,7 @@ TINY = ("search_space: nasbench201\ndataset: cifar10\npredictor: {predictor}\nse
 def test_standalone_engine_writes_naslib_layout_and_resumes(data_root, tmp_path):
     config = write_yaml(tmp_path, TINY.format(predictor="xi_gsnr", out=tmp_path / "run"))
     zc = tmp_path / "zc_nasbench201.json"
-    result = run_config(config, engine="standalone", data_root=data_root, zc_json=zc, progress=False)
+    result = run_config(config, RunSettings(engine="standalone", data_root=data_root, zc_json=zc, progress=False))
     assert result.engine == "standalone"
     scores = json.loads(result.scores_json.read_text())
     assert result.scores_json == tmp_path / "run/zc_example/nasbench201/cifar10/xi_gsnr/3/scores.json"
@@ -114,7 +114,7 @@ def test_standalone_engine_writes_naslib_layout_and_resumes(data_root, tmp_path)
     assert all(set(entry) == {"xi_gsnr"} for entry in zc_data.values())
     # a second run reuses the records file: nothing is scored again
     lines = (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n")
-    again = run_config(config, engine="standalone", data_root=data_root, progress=False)
+    again = run_config(config, RunSettings(engine="standalone", data_root=data_root, progress=False))
     assert (result.save_dir / "xigsnr_records.jsonl").read_text().count("\n") == lines == 3
     assert again.results["full_testpred"] == metrics["full_testpred"]
 
@@ -246,11 +246,13 @@ def test_zc_fill_scores_every_architecture_of_the_file_and_resumes(data_root, tm
 
     monkeypatch.setattr(naslib_runner, "merge_zc_json", interrupted_merge)
     with pytest.raises(KeyboardInterrupt):
-        run_config(config, engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True, progress=False)
+        run_config(config, RunSettings(engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True,
+                                       progress=False))
     written = json.loads(zc.read_text())["cifar10"]
     assert calls == [2] and sum("xi_gsnr" in e for e in written.values()) == 3
     monkeypatch.setattr(naslib_runner, "merge_zc_json", real_merge)
-    result = run_config(config, engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True, progress=False)
+    result = run_config(config, RunSettings(engine="standalone", data_root=data_root, zc_json=zc, zc_fill=True,
+                                            progress=False))
     x = result.results["xigsnr"]
     assert x["archs"] == keys and x["n_scored"] == 1 and x["n_reused"] == 3
     written = json.loads(zc.read_text())["cifar10"]
@@ -270,6 +272,6 @@ def test_every_architecture_failing_fails_the_run_with_the_errors_logged(data_ro
     config = write_yaml(tmp_path, TINY.format(predictor="zico", out=tmp_path / "run"))
     with caplog.at_level("ERROR", logger="xigsnr_naslib.integrations.naslib.runner"):
         with pytest.raises(naslib_runner.RunFailed, match=r"zico failed on every one of the 3 architectures"):
-            run_config(config, engine="standalone", data_root=data_root, progress=False)
+            run_config(config, RunSettings(engine="standalone", data_root=data_root, progress=False))
     logged = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(logged) == 3 and all("zico failed on architecture (" in r.getMessage() for r in logged)

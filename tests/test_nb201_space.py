@@ -120,6 +120,12 @@ def _benchmark_flag_forward(cell, x):
         cell.evaluate_every_edge = False
 
 
+#: (channels, cells per stage, image size): a tiny network in the fast loop; two cells per stage
+#: (a cell fed by a cell) and CIFAR-size images in the full suite
+SIZES = [pytest.param(4, 1, 8, id="tiny"), pytest.param(8, 2, 32, id="cifar", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("channels,cells,hw", SIZES)
 @pytest.mark.parametrize("reference", [_benchmark_cell_forward, _benchmark_flag_forward])
 @pytest.mark.parametrize("arch", [
     "|none~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|",   # none beside others
@@ -127,10 +133,10 @@ def _benchmark_flag_forward(cell, x):
     "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|",                   # output all none
     "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|",
 ])
-def test_skipping_none_edges_keeps_values_and_gradients(arch, reference, monkeypatch):
+def test_skipping_none_edges_keeps_values_and_gradients(arch, reference, channels, cells, hw, monkeypatch):
     """Cells skip ``none`` terms; values and every gradient equal the benchmark's x*0 sums."""
-    space = create_space("nb201", channels=8, cells_per_stage=2)
-    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    space = create_space("nb201", channels=channels, cells_per_stage=cells)
+    x, y = torch.randn(16, 3, hw, hw), torch.randint(0, 10, (16,))
     results = []
     for forward in (Cell.forward, reference):
         monkeypatch.setattr(Cell, "forward", forward)
@@ -161,15 +167,16 @@ def test_as_benchmark_code_evaluates_every_edge_with_native_pooling():
     assert len(calls) == 5 * len(cells)  # all five none edges of every cell ran
 
 
+@pytest.mark.parametrize("channels,cells,hw", SIZES)
 @pytest.mark.parametrize("mode", ["official", "paper"])
-def test_scores_equal_on_the_benchmark_form(mode):
+def test_scores_equal_on_the_benchmark_form(mode, channels, cells, hw):
     """End to end: the library's network (exact pooling, none terms left out) scores exactly
     as the benchmark's form of the same network."""
     from xigsnr_naslib.core.gsnr import xi_gsnr
 
-    space = create_space("nb201", channels=8, cells_per_stage=2)
+    space = create_space("nb201", channels=channels, cells_per_stage=cells)
     gen = torch.Generator().manual_seed(3)
-    batches = [(torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen))
+    batches = [(torch.randn(16, 3, hw, hw, generator=gen), torch.randint(0, 10, (16,), generator=gen))
                for _ in range(3)]
     for arch in ("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|",
                  "|nor_conv_1x1~0|+|none~0|none~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"):

@@ -77,14 +77,13 @@ def _own_passes(model, batches, loss_fn):
     return xi_gsnr(model, batches, loss_fn)
 
 
-def test_function_proxies_get_a_network_of_their_own(archs, batches, monkeypatch):
-    from xigsnr_naslib import proxies as registry
-    from xigsnr_naslib.proxies import register_function
+def test_function_proxies_get_a_network_of_their_own(archs, batches):
+    from xigsnr_naslib.proxies import function_proxy
+    from xigsnr_naslib.registry import registered
 
-    monkeypatch.setattr(registry._PROXIES, "_items", dict(registry._PROXIES._items))  # registered for this test only
-    register_function("own_xi_gsnr", description="xi-GSNR through a plain function")(_own_passes)
-    assert get_proxy("own_xi_gsnr").fresh_model
-    records = study(["xi_gsnr", "own_xi_gsnr", "params"]).score(archs[:2])
+    with registered(function_proxy("own_xi_gsnr", _own_passes, description="xi-GSNR through a plain function")):
+        assert get_proxy("own_xi_gsnr").fresh_model
+        records = study(["xi_gsnr", "own_xi_gsnr", "params"]).score(archs[:2])
     by_key = {(r["index"], r["proxy"]): r for r in records}
     for index, _ in archs[:2]:
         own = by_key[(index, "own_xi_gsnr")]

@@ -1,4 +1,4 @@
-"""Pass requests (xigsnr_naslib.passes.requests): closed forms on tiny networks, the network left as
+"""Pass requests (xigsnr_naslib.passes): closed forms on tiny networks, the network left as
 found, and a proxy's "not computable" recorded as such through the study."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import Protocol, Study
-from xigsnr_naslib.passes.requests import Activations, BatchGradients, CodeKernel, InputGradients, NotComputable
+from xigsnr_naslib.passes import Activations, BatchGradients, CodeKernel, InputGradients, NotComputable
 from xigsnr_naslib.proxies import Proxy, run_passes
 
 
@@ -202,7 +202,7 @@ def _same_state(model, state):
 
 
 def test_image_activations_forward_the_first_images_alone(one_torch_thread):
-    from xigsnr_naslib.passes.requests import ImageActivations
+    from xigsnr_naslib.passes import ImageActivations
 
     model, data = tiny(), batches(b=5)
     bn = model[2]
@@ -220,7 +220,7 @@ def test_image_activations_forward_the_first_images_alone(one_torch_thread):
 
 
 def test_image_activations_refuse_more_images_than_a_batch_holds():
-    from xigsnr_naslib.passes.requests import ImageActivations
+    from xigsnr_naslib.passes import ImageActivations
 
     proxy = Proxy("needs_8_images", lambda r: 0.0, (ImageActivations(images=8),))
     with pytest.raises(ValueError, match="'needs_8_images' is not computable: it reads 8 images.*hold 5"):
@@ -229,7 +229,7 @@ def test_image_activations_refuse_more_images_than_a_batch_holds():
 
 def test_stage_features_are_the_stage_outputs_of_a_reinitialised_copy_on_seeded_noise(one_torch_thread):
     from xigsnr_naslib.core.initialisation import reinitialise
-    from xigsnr_naslib.passes.requests import StageFeatures
+    from xigsnr_naslib.passes import StageFeatures
 
     model = _tiny_nb201()
     state = _state(model)
@@ -254,7 +254,7 @@ def test_stage_features_are_the_stage_outputs_of_a_reinitialised_copy_on_seeded_
 
 
 def test_stage_features_of_a_network_without_stages_say_why(one_torch_thread):
-    from xigsnr_naslib.passes.requests import StageFeatures
+    from xigsnr_naslib.passes import StageFeatures
 
     maps = run_passes(tiny(), batches(), F.cross_entropy, [StageFeatures()])[StageFeatures()]
     assert maps.features == [] and "does not name its feature stages" in maps.reason
@@ -277,7 +277,7 @@ def test_reinitialise_draws_kaiming_normal_fan_in_weights():
 
 
 def test_logit_jacobians_leave_the_network_as_found(one_torch_thread):
-    from xigsnr_naslib.passes.requests import LogitJacobians
+    from xigsnr_naslib.passes import LogitJacobians
 
     model = _tiny_nb201()
     state = _state(model)

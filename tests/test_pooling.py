@@ -135,16 +135,22 @@ def test_under_vmap_and_grad(backend):
     assert torch.equal(batched, torch.stack([torch.func.grad(loss_native)(t) for t in x]))
 
 
-def test_nb201_network_gradients_equal_with_native_pooling(backend):
+#: (channels, image size) of the NB201 networks below: tiny in the fast loop, CIFAR-size images in
+#: the full suite (the pooling itself is checked at every CIFAR size above)
+NETWORK_SIZES = [pytest.param(4, 8, id="tiny"), pytest.param(8, 32, id="cifar", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("channels,hw", NETWORK_SIZES)
+def test_nb201_network_gradients_equal_with_native_pooling(backend, channels, hw):
     arch = "|avg_pool_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-    space = create_space("nb201", channels=8, cells_per_stage=1)
+    space = create_space("nb201", channels=channels, cells_per_stage=1)
     torch.manual_seed(0)
     fast = space.build(arch)
     torch.manual_seed(0)
     native = use_native_pooling(space.build(arch))
     assert any(isinstance(m, ExactAvgPool2d) for m in fast.modules())
     assert not any(isinstance(m, ExactAvgPool2d) for m in native.modules())
-    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    x, y = torch.randn(16, 3, hw, hw), torch.randint(0, 10, (16,))
     for model in (fast, native):
         F.cross_entropy(model(x), y).backward()
     for (name, p_fast), p_native in zip(fast.named_parameters(), native.parameters()):
@@ -191,13 +197,14 @@ def test_unknown_backend_setting_is_named(monkeypatch, value):
         pooling_backend()
 
 
+@pytest.mark.parametrize("channels,hw", NETWORK_SIZES)
 @pytest.mark.parametrize("mode", ["official", "per_sample"])
-def test_scores_equal_bit_for_bit_with_the_native_kernel(monkeypatch, mode):
+def test_scores_equal_bit_for_bit_with_the_native_kernel(monkeypatch, mode, channels, hw):
     """What the networks are for: a score is the same number with either implementation."""
     arch = "|avg_pool_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-    space = create_space("nb201", channels=8, cells_per_stage=1)
+    space = create_space("nb201", channels=channels, cells_per_stage=1)
     gen = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)) for _ in range(2)]
+    batches = [(torch.randn(8, 3, hw, hw, generator=gen), torch.randint(0, 10, (8,), generator=gen)) for _ in range(2)]
     scores = {}
     for backend in ("torch", "native"):
         monkeypatch.setenv("XIGSNR_POOLING", backend)

@@ -313,14 +313,14 @@ def test_darts_sampling_scores_genotypes_built_by_the_nds_builder():
     assert score == count_nds_params(study.space.net(best), 10, "cifar")
 
 
-def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkeypatch):
-    from xigsnr_naslib import proxies as proxy_registry
+def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path):
     from xigsnr_naslib.proxies.ensemble import Member, ensemble_proxy
+    from xigsnr_naslib.registry import registered
     # two members of known value: log(params) and log(flops), each standardised with scale 1
     ensemble = ensemble_proxy("test_ensemble", [Member("params", "log", 13.0), Member("flops", "log", 18.0)])
-    monkeypatch.setitem(proxy_registry._PROXIES._items, "test_ensemble", ensemble)
-    study = Study("nb201", None, ["test_ensemble"], execution=Execution(workers=0), store=tmp_path / "s.jsonl")
-    best, score, records = sample_search(study, 8, seed=4)
+    with registered(ensemble):
+        study = Study("nb201", None, ["test_ensemble"], execution=Execution(workers=0), store=tmp_path / "s.jsonl")
+        best, score, records = sample_search(study, 8, seed=4)
     drawn = draw_architectures(study.space, 8, 4)
     nets = [NB201Network(a) for a in drawn]
     from xigsnr_naslib.core.complexity import count_flops
@@ -328,22 +328,22 @@ def test_an_ensemble_is_a_search_fitness_on_cells_and_supernets(tmp_path, monkey
     assert best == drawn[int(np.argmax(values))] and score == pytest.approx(max(values), rel=1e-12)
     check_supernet_proxy(ensemble)  # its members are defined on a supernet: so is it
     table_only = Proxy("table_only", lambda r: 1.0, needs_data=False, on_supernet=False)
-    monkeypatch.setitem(proxy_registry._PROXIES._items, "table_only", table_only)
-    with pytest.raises(ValueError, match="not computable on a supernet"):
+    with registered(table_only), pytest.raises(ValueError, match="not computable on a supernet"):
         check_supernet_proxy(ensemble_proxy("mixed", [Member("params", "log", 13.0), Member("table_only", "identity")]))
 
 
 def test_the_algorithm_flag_table_holds_the_parser_defaults():
-    """check_algorithm_flags refuses a flag set to anything but its default: the table's
-    defaults must be the parser's, or a flag left alone would be refused (or a set one missed)."""
+    """The command line refuses a flag of another algorithm set to anything but its default: the
+    table's defaults (the settings classes') must be the parser's, or a flag left alone would be
+    refused (or a set one missed)."""
     import argparse
 
-    from xigsnr_naslib.cli.search import add_search_parser
+    from xigsnr_naslib.cli.search import _flag_value, add_search_parser
     from xigsnr_naslib.search.zero_shot import ALGORITHM_FLAGS
 
     parser = argparse.ArgumentParser()
     add_search_parser(parser.add_subparsers())
-    defaults = vars(parser.parse_args(["search", "--space", "nb201"]))
+    args = parser.parse_args(["search", "--space", "nb201"])
     for flags in ALGORITHM_FLAGS.values():
         for name, default in flags.items():
-            assert defaults[name] == default, name
+            assert _flag_value(args, name) == default, name

@@ -116,6 +116,7 @@ def rounding_bounds(model, batches) -> dict[str, float]:
     return bounds
 
 
+@pytest.mark.slow  # five proxies on three benchmark-size NB201 networks (the released records): ~10 s on a core
 def test_scores_of_the_previous_release_are_reproduced(data_root):
     """Recomputes the released file's scores through the new path: the reshaping changed no score.
 

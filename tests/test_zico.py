@@ -44,13 +44,17 @@ def test_partly_constant_entries_are_left_out():
     assert score_zico(moments) == pytest.approx(math.log(2.0 + 1.0), rel=1e-12)
 
 
-def test_conv_net_agrees_with_numpy_two_pass():
+@pytest.mark.parametrize("channels,cells,hw", [
+    (4, 1, 8),  # tiny: the fast loop
+    pytest.param(8, 2, 32, marks=pytest.mark.slow),  # two cells per stage, CIFAR-size images: the full suite
+])
+def test_conv_net_agrees_with_numpy_two_pass(channels, cells, hw):
     """Released-algorithm style (zeroed grads per batch, host copies, np.std) vs the streamed moments."""
     torch.manual_seed(0)
     model = NB201Network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
-                         channels=8, cells_per_stage=2)
+                         channels=channels, cells_per_stage=cells)
     gen = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(12, 3, 32, 32, generator=gen), torch.randint(0, 10, (12,), generator=gen))
+    batches = [(torch.randn(12, 3, hw, hw, generator=gen), torch.randint(0, 10, (12,), generator=gen))
                for _ in range(3)]
     params = select_parameters(model, "conv_linear")
     copies = {n: [] for n, _ in params}
@@ -87,7 +91,7 @@ def test_registered_proxy_and_abs_means_guard():
 
 
 def test_single_batch_is_not_computable_and_nan_is_recorded():
-    from xigsnr_naslib.passes.requests import NotComputable
+    from xigsnr_naslib.passes import NotComputable
     model = nn.Linear(4, 3, bias=False)
     with pytest.raises(NotComputable, match="1 batch"):
         zico(model, [(torch.randn(3, 4), torch.randn(3, 3))], half_squared_error)
@@ -109,7 +113,7 @@ def test_zico_moments_in_train_mode_leave_the_model_clean():
     torch.manual_seed(1)
     model = NB201Network("|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
                          channels=4, cells_per_stage=1)
-    batches = [(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))) for _ in range(2)]
+    batches = [(torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))) for _ in range(2)]
     moments = zico_moments(model, batches)
     assert moments.count == 2 and set(moments.abs_means()) <= {n for n, _ in select_parameters(model)}
     assert all(p.requires_grad for p in model.parameters())

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib.passes.requests import LogitJacobians, NotComputable, first_entry_jacobians_loop
+from xigsnr_naslib.passes import LogitJacobians, NotComputable, first_entry_jacobians_loop
 from xigsnr_naslib.proxies import get_proxy, list_proxies, run_passes
 from xigsnr_naslib.benchmarks import create_space
 from xigsnr_naslib.benchmarks.nb201.space import NB201Network
@@ -301,7 +301,7 @@ def test_logit_jacobians_batched_equal_the_per_image_loop_and_the_fisher_its_cla
 
 def test_batched_first_entry_jacobians_with_per_image_batchnorm_equal_the_loop():
     from xigsnr_naslib.core.gradients import batchnorm_running_stats_off
-    from xigsnr_naslib.passes.requests import _first_entry_jacobians_batched
+    from xigsnr_naslib.passes.jacobians import _first_entry_jacobians_batched
 
     model = tiny_nb201().double()  # train mode: each image forwarded alone is normalised by its own statistics
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64)

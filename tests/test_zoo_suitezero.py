@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from xigsnr_naslib import Protocol, Study, get_proxy
-from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.passes import NotComputable
 from xigsnr_naslib.proxies.zoo.activation_patterns import epe_nas_score, jacov_score, nwot_score
 from xigsnr_naslib.proxies.zoo.zen import zen_score
 

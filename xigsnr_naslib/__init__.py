@@ -15,7 +15,9 @@ __version__ = "0.1.0"
 from xigsnr_naslib.core.gsnr import MODES, VARIANTS, XiGSNR, gradient_moments, score_moments, xi_gsnr
 from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard, NASLibCodec, UnknownChoiceError, get_card, list_cards, register_card
 from xigsnr_naslib.data.protocol import PAPER_NB201, RELEASED_NB101, Protocol, draw_batches
-from xigsnr_naslib.proxies import Moments, PassResults, Proxy, get_proxy, list_proxies, register_function, register_proxy
+from xigsnr_naslib.proxies import Moments, PassResults, Proxy, get_proxy, list_proxies, register_compute, register_function, \
+    register_proxy
+from xigsnr_naslib.registry import registered
 from xigsnr_naslib.benchmarks import SearchSpace, create_space, list_spaces
 from xigsnr_naslib.scoring.study import Execution, Study
 
@@ -38,7 +40,8 @@ def __getattr__(name: str):
 __all__ = [
     "MODES", "VARIANTS", "XiGSNR", "xi_gsnr", "gradient_moments", "score_moments",
     "Protocol", "PAPER_NB201", "RELEASED_NB101", "draw_batches",
-    "Proxy", "Moments", "PassResults", "get_proxy", "list_proxies", "register_proxy", "register_function",
+    "Proxy", "Moments", "PassResults", "get_proxy", "list_proxies", "register_proxy", "register_compute", "register_function",
+    "registered",
     "BenchmarkCard", "DatasetCard", "NASLibCodec", "UnknownChoiceError", "get_card", "list_cards", "register_card",
     "SearchSpace", "create_space", "list_spaces", "Execution", "Study", "correlate", "Selection",
 ]

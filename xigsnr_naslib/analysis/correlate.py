@@ -17,10 +17,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.analysis.metrics import correlation_report
 from xigsnr_naslib.data.data_root import reading
 from xigsnr_naslib.registry import choose
-from xigsnr_naslib.scoring.results import record_score
+from xigsnr_naslib.scoring.results import Status, record_score
 from xigsnr_naslib.scoring.study import Study
 
 __all__ = ["NOT_COMPUTABLE_POLICIES", "Selection", "correlate", "CorrelationResult", "scores_table", "write_report"]
@@ -48,11 +50,11 @@ class Selection:
         if self.indices is not None:
             missing = [i for i in self.indices if i not in known]
             if missing:
-                raise KeyError(f"indices not in the ground truth: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+                raise UsageError(f"indices not in the ground truth: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
             return list(dict.fromkeys(int(i) for i in self.indices))
         if self.sample is not None:
             if self.sample > len(available_list):
-                raise ValueError(f"cannot sample {self.sample} of {len(available_list)} architectures")
+                raise UsageError(f"cannot sample {self.sample} of {len(available_list)} architectures")
             return sorted(random.Random(self.sample_seed).sample(available_list, self.sample))
         start, stop = (0, self.first) if self.first is not None else (self.start, self.stop)
         return [i for i in available_list if i >= start and (stop is None or i < stop)]
@@ -72,7 +74,7 @@ def scores_table(records: list[dict], not_computable: str = "drop") -> pd.DataFr
     choose(not_computable, NOT_COMPUTABLE_POLICIES, "not-computable policy")
     last = not_computable == "last"
     rows = [{"index": r["index"], "proxy": r["proxy"],
-             "score": -math.inf if last and r.get("status") == "not computable" else record_score(r)}
+             "score": -math.inf if last and r.get("status") == Status.NOT_COMPUTABLE else record_score(r)}
             for r in records]
     if not rows:
         return pd.DataFrame()
@@ -110,7 +112,7 @@ def correlate(study: Study | str = "nb201", selection: Selection | None = None, 
     truth = study.card.load_ground_truth(study.dataset, study.data_root, accuracy)
     chosen = (selection or Selection()).apply(truth.index)
     if not chosen:
-        raise ValueError("no architectures selected")
+        raise UsageError("no architectures selected")
     with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
         archs = [(int(i), study.space.decode(truth.at[i, "arch"])) for i in chosen]
     records = study.score(archs)
@@ -119,9 +121,9 @@ def correlate(study: Study | str = "nb201", selection: Selection | None = None, 
                for p in study.proxies}
     for p in study.proxies:
         statuses = [r["status"] for r in records if r["proxy"] == p.name]
-        metrics[p.name]["n_nonfinite"] = statuses.count("nonfinite")
-        metrics[p.name]["n_error"] = statuses.count("error")
-        metrics[p.name]["n_not_computable"] = statuses.count("not computable")
+        metrics[p.name]["n_nonfinite"] = statuses.count(Status.NONFINITE)
+        metrics[p.name]["n_error"] = statuses.count(Status.ERROR)
+        metrics[p.name]["n_not_computable"] = statuses.count(Status.NOT_COMPUTABLE)
         seconds = [r.get("seconds", np.nan) for r in records if r["proxy"] == p.name]
         metrics[p.name]["seconds_per_arch"] = float(np.nanmean(seconds)) if seconds else float("nan")
     return CorrelationResult(metrics, table, records, truth.attrs.get("definition", ""))
@@ -129,5 +131,6 @@ def correlate(study: Study | str = "nb201", selection: Selection | None = None, 
 
 def write_report(result: CorrelationResult, path: str | Path) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=True) + "\n")
+    with writing(path, "report"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=True) + "\n")

@@ -46,6 +46,8 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["CellGraph", "path_statistics", "operation_sets", "cell_features", "graph_features", "feature_names",
            "graph_feature_table", "graph_spaces", "nb201_graph", "nb101_graph", "darts_graphs"]
 
@@ -64,7 +66,7 @@ class CellGraph:
     def __post_init__(self) -> None:
         for s, t, _ in self.edges:
             if not 0 <= s < t < self.n_vertices:
-                raise ValueError(f"edge ({s}, {t}) is not a forward edge of a DAG of {self.n_vertices} vertices "
+                raise UsageError(f"edge ({s}, {t}) is not a forward edge of a DAG of {self.n_vertices} vertices "
                                  "numbered in topological order")
 
 
@@ -197,7 +199,7 @@ def graph_spaces() -> list[str]:
 
 def _space(space: str):
     if space not in _SPACES:
-        raise ValueError(f"no graph features for space {space!r}; spaces with them: {', '.join(graph_spaces())}")
+        raise UsageError(f"no graph features for space {space!r}; spaces with them: {', '.join(graph_spaces())}")
     from xigsnr_naslib.benchmarks.card import get_card
 
     return get_card(space).create_space()

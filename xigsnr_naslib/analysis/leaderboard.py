@@ -1,6 +1,13 @@
 """The proxy leaderboard: every proxy ranked on the same architectures, with the same metrics.
 
-:func:`build_leaderboard` is what ``xigsnr-naslib leaderboard`` runs. Its sources:
+:func:`build_leaderboard` is what ``xigsnr-naslib leaderboard`` runs: a study (what to compute,
+and how) and a :class:`LeaderboardSettings` (tables, exclusions, the architecture set, metrics)::
+
+    board = build_leaderboard(Study("nb201", "cifar10", ["xi_gsnr"], store="scores.jsonl"),
+                              LeaderboardSettings(sample=200, seed=0, bootstrap=Bootstrap(n_boot=1000)))
+    board.write("results/leaderboard/nb201_cifar10")
+
+Its sources:
 
 * the ground truth of the search space (its benchmark card's reader: test accuracy as the
   paper uses it), the target ``test_accuracy``;
@@ -38,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 import platform
 import time
@@ -48,6 +56,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import find_file, reading, resolve_data_root
 from xigsnr_naslib.registry import choose
 from xigsnr_naslib.analysis.metrics import Metric, metric_table, standard_metrics
@@ -60,8 +70,8 @@ from xigsnr_naslib.analysis.score_tables import TABLE_FORMATS, ProxyTable, read_
 from xigsnr_naslib.analysis.correlate import Selection, scores_table
 from xigsnr_naslib.scoring.study import Study
 
-__all__ = ["DEFAULT_PROXIES", "default_proxies", "default_proxies_for", "Leaderboard", "build_leaderboard",
-           "load_tables"]
+__all__ = ["DEFAULT_PROXIES", "default_proxies", "default_proxies_for", "Leaderboard", "LeaderboardSettings",
+           "Bootstrap", "build_leaderboard", "load_tables"]
 
 #: the proxies this project computes by default, those of them that are registered: the
 #: xi-GSNR modes, the whole zoo (:data:`xigsnr_naslib.proxies.zoo.BASELINES`) and the ensemble
@@ -134,7 +144,7 @@ def load_tables(study: Study, names: Sequence[str] | None = None, zc_json: Seque
         tables.append(read_zc_json(path, space=space, dataset=dataset))
     taken = [t.name for t in tables]
     if len(set(taken)) != len(taken):
-        raise ValueError(f"two tables with the same name among {', '.join(taken)}; rename a zc json file")
+        raise UsageError(f"two tables with the same name among {', '.join(taken)}; rename a zc json file")
     return tables
 
 
@@ -190,28 +200,29 @@ class Leaderboard:
     def write(self, out: str | Path, figures: bool = True) -> dict[str, Path]:
         """Write ``leaderboard.md``, ``leaderboard.csv``, ``scores.csv``, ``run.json`` and the figures."""
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv",
-                   "scores": out / "scores.csv", "run": out / "run.json"}
-        self.summary().to_csv(written["csv"], index=False, float_format="%.6g")
-        self.scores.to_csv(written["scores"], float_format="%.9g")
-        run = {"space": self.space, "dataset": self.dataset, "n_architectures": self.n_archs,
-               "targets": self.targets, "proxies": {k: {"name": n, "source": s} for k, (n, s) in self.proxies.items()},
-               "settings": self.settings, "notes": self.notes}
-        written["run"].write_text(json.dumps(run, indent=2, allow_nan=True, default=str) + "\n")
-        if figures:
-            from xigsnr_naslib.analysis.figures import correlation_bars, score_scatter
+        with writing(out, "leaderboard"):
+            out.mkdir(parents=True, exist_ok=True)
+            written = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv",
+                       "scores": out / "scores.csv", "run": out / "run.json"}
+            self.summary().to_csv(written["csv"], index=False, float_format="%.6g")
+            self.scores.to_csv(written["scores"], float_format="%.9g")
+            run = {"space": self.space, "dataset": self.dataset, "n_architectures": self.n_archs,
+                   "targets": self.targets, "proxies": {k: {"name": n, "source": s} for k, (n, s) in self.proxies.items()},
+                   "settings": self.settings, "notes": self.notes}
+            written["run"].write_text(json.dumps(run, indent=2, allow_nan=True, default=str) + "\n")
+            if figures:
+                from xigsnr_naslib.analysis.figures import correlation_bars, score_scatter
 
-            for target in self.targets:
-                path = out / f"bars_{target}.png"
-                correlation_bars(self, target, path)
-                written[f"bars_{target}"] = path
-            for key in self.proxies:
-                if self.proxies[key][1] == "computed" and key.startswith("xi_gsnr"):
-                    path = out / f"scatter_{key}.png"
-                    score_scatter(self, key, TEST_TARGET, path)
-                    written[f"scatter_{key}"] = path
-        written["markdown"].write_text(self.to_markdown() + _figure_links(written, out))
+                for target in self.targets:
+                    path = out / f"bars_{target}.png"
+                    correlation_bars(self, target, path)
+                    written[f"bars_{target}"] = path
+                for key in self.proxies:
+                    if self.proxies[key][1] == "computed" and key.startswith("xi_gsnr"):
+                        path = out / f"scatter_{key}.png"
+                        score_scatter(self, key, TEST_TARGET, path)
+                        written[f"scatter_{key}"] = path
+            written["markdown"].write_text(self.to_markdown() + _figure_links(written, out))
         return written
 
 
@@ -242,8 +253,22 @@ def _cell(value: float, best: bool, low: float | None = None, high: float | None
 
 
 def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
-    s = board.settings
     lines = [f"## {board.space} on {board.dataset}: {board.n_archs:,} architectures", ""]
+    lines += _run_lines(board)
+    for target, definition in board.targets.items():
+        lines += _target_table(board, target, definition, ci_metrics)
+    lines += _legend_lines(board)
+    if board.notes:
+        lines += ["", "### Notes on the sources: what left the architecture set, and why", ""]
+        lines += [f"- {n}" for n in board.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _run_lines(board: "Leaderboard") -> list[str]:
+    """The paragraph under the title: the architecture set, the computed proxies and their
+    protocol, the tables, the machine and the intervals."""
+    s = board.settings
+    lines = []
     chosen = ("the requested indices" if s.get("indices") else
               "all" if s.get("sample") is None else f"a seeded sample (seed {s.get('seed')}) of {s.get('n_selected'):,}")
     lines.append(f"Every proxy is ranked on the same {board.n_archs:,} architectures: {chosen} of the "
@@ -265,26 +290,36 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
         lines.append(f"Intervals: {s['level']:.0%} percentile bootstrap over architectures, {s['n_boot']} resamples "
                      f"(seed {s.get('seed')}), the same resamples for every proxy; all intervals are in "
                      "`leaderboard.csv`.")
-    for target, definition in board.targets.items():
-        frame = board.metrics[target].loc[board.ranking(target)]
-        metrics = board.metric_names()
-        # best = the highest value at the printed precision; a column without variation has none
-        best = {m: (frame[m].max(skipna=True) if frame[m].round(3).nunique() > 1 else np.nan) for m in metrics}
-        lines += ["", f"### Against {_TARGET_TITLES.get(target, target)}", "", f"Target: {definition}.", ""]
-        heads = ["#", "proxy (source)"] + [_header(m) + (" [CI]" if m in ci_metrics and s.get("n_boot") else "")
-                                          for m in metrics]
-        lines.append("| " + " | ".join(heads) + " |")
-        lines.append("|" + "|".join(["---:", ":---"] + ["---:"] * len(metrics)) + "|")
-        for key, rank in zip(frame.index, _rank_marks(frame)):
-            name, source = board.proxies[key]
-            cells = [rank, f"{name} ({source})"]
-            for m in metrics:
-                value = frame.at[key, m]
-                is_best = bool(np.isfinite(value) and np.isfinite(best[m]) and round(value, 3) == round(best[m], 3))
-                ci = (frame.at[key, f"{m}_low"], frame.at[key, f"{m}_high"]) \
-                    if m in ci_metrics and f"{m}_low" in frame else (None, None)
-                cells.append(_cell(value, is_best, *ci))
-            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _target_table(board: "Leaderboard", target: str, definition: str, ci_metrics: Sequence[str]) -> list[str]:
+    """The section of one target: a row per proxy (best first), a column per metric, best in bold."""
+    frame = board.metrics[target].loc[board.ranking(target)]
+    metrics = board.metric_names()
+    # best = the highest value at the printed precision; a column without variation has none
+    best = {m: (frame[m].max(skipna=True) if frame[m].round(3).nunique() > 1 else np.nan) for m in metrics}
+    lines = ["", f"### Against {_TARGET_TITLES.get(target, target)}", "", f"Target: {definition}.", ""]
+    with_ci = bool(board.settings.get("n_boot"))
+    heads = ["#", "proxy (source)"] + [_header(m) + (" [CI]" if m in ci_metrics and with_ci else "") for m in metrics]
+    lines.append("| " + " | ".join(heads) + " |")
+    lines.append("|" + "|".join(["---:", ":---"] + ["---:"] * len(metrics)) + "|")
+    for key, rank in zip(frame.index, _rank_marks(frame)):
+        name, source = board.proxies[key]
+        cells = [rank, f"{name} ({source})"]
+        for m in metrics:
+            value = frame.at[key, m]
+            is_best = bool(np.isfinite(value) and np.isfinite(best[m]) and round(value, 3) == round(best[m], 3))
+            ci = (frame.at[key, f"{m}_low"], frame.at[key, f"{m}_high"]) \
+                if m in ci_metrics and f"{m}_low" in frame else (None, None)
+            cells.append(_cell(value, is_best, *ci))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _legend_lines(board: "Leaderboard") -> list[str]:
+    """What the sources, the rank marks and the metrics mean."""
+    lines = []
     if any(source == "aggregate" for _, source in board.proxies.values()):
         lines += ["", "Source `aggregate`: its authors' rule over a population, ranked within these architectures: "
                   "the sum of the log-ranks of computed proxies (aznas: AZ-NAS's four components; vkdnw_agg: "
@@ -299,10 +334,7 @@ def _markdown(board: "Leaderboard", ci_metrics: Sequence[str]) -> str:
               "outside the clean case: pairs with a missing value are dropped and tied scores are not left to "
               "argsort order (the metrics module says how); NaN where K exceeds the architectures; nDCG@K with gain "
               "2^accuracy − 1 (accuracy in percent) and discount 1/log2(1 + position)."]
-    if board.notes:
-        lines += ["", "### Notes on the sources: what left the architecture set, and why", ""]
-        lines += [f"- {n}" for n in board.notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _rank_marks(frame: pd.DataFrame, metric: str = "kendall_tau") -> list[str]:
@@ -342,181 +374,305 @@ class Bootstrap:
     level: float = 0.95
 
 
-def build_leaderboard(study: Study, *, tables: Sequence[str] | None = None, zc_json: Sequence[str | Path] = (),
-                      exclude: Sequence[str] = (), sample: int | None = 500, seed: int = 0,
-                      bootstrap: Bootstrap = Bootstrap(), metrics: Mapping[str, Metric] | None = None,
-                      indices: Sequence[int] | None = None, log: Callable[[str], None] = print) -> Leaderboard:
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class LeaderboardSettings:
+    """What a leaderboard ranks, and how: everything of :func:`build_leaderboard` but the study.
+
+    Parameters
+    ----------
+    tables : sequence of str or None
+        Precomputed tables the space's card lists for the dataset (None: the card's default
+        ones; ``()`` for none).
+    zc_json : sequence of path
+        NASLib ``zc_<space>.json`` files of precomputed scores.
+    exclude : sequence of str
+        Proxy keys to leave out: ``"xi_gsnr"`` (computed), ``"naswot.naswot"`` (table.proxy),
+        ``"aznas"`` (a population aggregate).
+    sample : int or None
+        The size of the seeded sample of the candidates (None: every candidate).
+    seed : int
+        Seeds the sample and the bootstrap.
+    bootstrap : Bootstrap
+        Resamples and level of the metrics' intervals.
+    metrics : mapping or None
+        Metric name -> function (default :func:`~xigsnr_naslib.analysis.metrics.standard_metrics`).
+    indices : sequence of int or None
+        These benchmark indices instead of a sample (those missing from a source leave with
+        a note; an index the ground truth lacks raises ``KeyError`` naming it).
+
+    Raises
+    ------
+    ValueError
+        Naming the bad value: a sample below 1, a negative seed, a bare string where a
+        sequence of names belongs.
+    TypeError
+        ``bootstrap`` not a :class:`Bootstrap`.
+    """
+
+    tables: Sequence[str] | None = None
+    zc_json: Sequence[str | Path] = ()
+    exclude: Sequence[str] = ()
+    sample: int | None = 500
+    seed: int = 0
+    bootstrap: Bootstrap = Bootstrap()
+    metrics: Mapping[str, Metric] | None = None
+    indices: Sequence[int] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("tables", "zc_json", "exclude", "indices"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes, os.PathLike)):
+                raise UsageError(f"{name} must be a sequence, got the single value {value!r}; "
+                                 f"write {name}=[{value!r}]")
+            if value is not None:  # a copy: the caller's list stays theirs
+                object.__setattr__(self, name, tuple(value))
+        if self.sample is not None and not (_whole(self.sample) and self.sample >= 1):
+            raise UsageError(f"sample must be a whole number >= 1 or None, got {self.sample!r}")
+        if not (_whole(self.seed) and self.seed >= 0):
+            raise UsageError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        if not isinstance(self.bootstrap, Bootstrap):
+            raise TypeError(f"bootstrap must be a Bootstrap, got {type(self.bootstrap).__name__}")
+
+
+def build_leaderboard(study: Study, settings: LeaderboardSettings = LeaderboardSettings(), *,
+                      log: Callable[[str], None] = print) -> Leaderboard:
     """Build the leaderboard of the study's space and dataset (see the module docstring).
 
     ``study``: the card, dataset, proxies to compute (``[]`` for none), protocol, execution
     and results store (scores found there are reused; only what is missing is scored);
-    ``tables``: names the card lists (default: its default ones; ``[]`` for none);
-    ``zc_json``: NASLib ``zc_<space>.json`` files; ``exclude``: proxy keys to leave out
-    (``"naswot.naswot"``, ``"xi_gsnr"``); ``sample``: the sample size (None: every
-    candidate); ``seed``: seeds the sample and the bootstrap; ``indices``: these benchmark
-    indices instead of a sample (those missing from a source leave with a note; an index the
-    ground truth lacks raises ``KeyError`` naming it).
+    ``settings``: the tables, exclusions, architecture set and metrics
+    (:class:`LeaderboardSettings`); ``log``: receives each progress line.
     """
-    started = time.perf_counter()
-    space, dataset, protocol = study.card.name, study.dataset, study.protocol
-    new_records = 0
-    n_boot, level = bootstrap.n_boot, bootstrap.level
-    notes: list[str] = []
+    if not isinstance(settings, LeaderboardSettings):
+        raise TypeError(f"settings must be a LeaderboardSettings, got {type(settings).__name__}")
+    build = _Build(study, settings, log)
+    build.read_ground_truth()
+    build.join_tables()
+    build.apply_exclusions()
+    build.find_candidates()
+    build.select()
+    build.score()
+    return build.result()
 
-    def note(text: str) -> None:
-        notes.append(text)
-        log(f"  - {text}")
+
+class _Build:
+    """The steps of :func:`build_leaderboard`, in order, on one growing frame.
+
+    ``frame``: one row per architecture (index: benchmark index), ``arch``, the targets,
+    one column per proxy key; ``proxy_info``: key -> (name, source); ``proxies``: the
+    computed proxies still on the board.
+    """
+
+    def __init__(self, study: Study, settings: LeaderboardSettings, log: Callable[[str], None]):
+        self.started = time.perf_counter()
+        self.study, self.settings, self.log = study, settings, log
+        self.space, self.dataset, self.protocol = study.card.name, study.dataset, study.protocol
+        self.search_space = study.space
+        self.notes: list[str] = []
+        self.proxy_info: dict[str, tuple[str, str]] = {}
+        self.proxies = []
+        self.records: list[dict] = []
+        self.new_records = 0
+        self.computed_columns: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.log(f"  - {text}")
 
     # 1. ground truth
-    truth = study.card.load_ground_truth(dataset, study.data_root)
-    search_space = study.space
-    with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
-        archs = [search_space.encode(search_space.decode(a)) for a in truth["arch"]]
-    frame = pd.DataFrame({"arch": archs, TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
-    repeated = frame["arch"][frame["arch"].duplicated(keep=False)]
-    if len(repeated):  # each architecture counts once: two spellings of one are one architecture
-        first = repeated.iloc[0]
-        same = [int(i) for i in repeated.index[repeated == first]]
-        raise ValueError(f"the {space} ground truth lists one architecture at indices {same} "
-                         f"(canonical string {first!r}): {len(repeated)} rows hold repeated architectures")
-    targets = {TEST_TARGET: truth.attrs.get("definition", "test accuracy")}
-    log(f"ground truth: {len(frame):,} {space} architectures on {dataset} ({targets[TEST_TARGET]})")
+    def read_ground_truth(self) -> None:
+        study, space = self.study, self.space
+        truth = study.card.load_ground_truth(self.dataset, study.data_root)
+        with reading(truth.attrs.get("source", "the ground truth"), f"{study.card.name} ground truth"):
+            archs = [self.search_space.encode(self.search_space.decode(a)) for a in truth["arch"]]
+        frame = pd.DataFrame({"arch": archs, TEST_TARGET: truth["accuracy"].to_numpy(dtype=float)}, index=truth.index)
+        repeated = frame["arch"][frame["arch"].duplicated(keep=False)]
+        if len(repeated):  # each architecture counts once: two spellings of one are one architecture
+            first = repeated.iloc[0]
+            same = [int(i) for i in repeated.index[repeated == first]]
+            raise UsageError(f"the {space} ground truth lists one architecture at indices {same} "
+                             f"(canonical string {first!r}): {len(repeated)} rows hold repeated architectures")
+        self.frame = frame
+        self.targets = {TEST_TARGET: truth.attrs.get("definition", "test accuracy")}
+        self.log(f"ground truth: {len(frame):,} {space} architectures on {self.dataset} ({self.targets[TEST_TARGET]})")
 
     # 2. precomputed tables
-    proxy_info: dict[str, tuple[str, str]] = {}
-    for table in load_tables(study, tables, zc_json):
-        log(f"table {table.name}: {len(table):,} architectures, {len(table.proxies)} proxies ({table.source})")
-        for text in table.notes:
-            note(f"{table.name}: {text}")
-        outside = int((~table.scores.index.isin(frame["arch"])).sum())
-        if outside:
-            note(f"{table.name}: {outside:,} architecture(s) not in the ground truth are left out")
-        keys = {p: f"{table.name}.{p}" for p in table.proxies}
-        frame = frame.join(table.scores.rename(columns=keys), on="arch")
-        proxy_info.update({key: (p, table.name) for p, key in keys.items()})
-        if VAL_TARGET in table.targets and VAL_TARGET not in targets:
-            frame = frame.join(table.targets[[VAL_TARGET]], on="arch")
-            targets[VAL_TARGET] = _VAL_DEFINITION.format(table=table.name)
-    if VAL_TARGET not in targets:
-        log(f"no table for {space}/{dataset} carries NASLib's validation accuracy: only the test target")
+    def join_tables(self) -> None:
+        for table in load_tables(self.study, self.settings.tables, self.settings.zc_json):
+            self.log(f"table {table.name}: {len(table):,} architectures, {len(table.proxies)} proxies ({table.source})")
+            for text in table.notes:
+                self.note(f"{table.name}: {text}")
+            outside = int((~table.scores.index.isin(self.frame["arch"])).sum())
+            if outside:
+                self.note(f"{table.name}: {outside:,} architecture(s) not in the ground truth are left out")
+            keys = {p: f"{table.name}.{p}" for p in table.proxies}
+            self.frame = self.frame.join(table.scores.rename(columns=keys), on="arch")
+            self.proxy_info.update({key: (p, table.name) for p, key in keys.items()})
+            if VAL_TARGET in table.targets and VAL_TARGET not in self.targets:
+                self.frame = self.frame.join(table.targets[[VAL_TARGET]], on="arch")
+                self.targets[VAL_TARGET] = _VAL_DEFINITION.format(table=table.name)
+        if VAL_TARGET not in self.targets:
+            self.log(f"no table for {self.space}/{self.dataset} carries NASLib's validation accuracy: "
+                     "only the test target")
 
-    computed_names = [p.name for p in study.proxies]
-    unknown = [k for k in exclude if k not in proxy_info and k not in computed_names and k not in POPULATION_AGGREGATES]
-    if unknown:
-        raise KeyError(f"cannot exclude {', '.join(map(repr, unknown))}: no such proxy here; proxies are named "
-                       f"like 'xi_gsnr' (computed) or 'suitezero.synflow' (table.proxy)")
-    for key in exclude:
-        if key in proxy_info:
-            del proxy_info[key]
-            frame = frame.drop(columns=key)
-        log(f"excluded on request: {key}")
-    proxy_objs = [p for p in study.proxies if p.name not in exclude]
+    def apply_exclusions(self) -> None:
+        exclude, proxy_info = self.settings.exclude, self.proxy_info
+        computed_names = [p.name for p in self.study.proxies]
+        unknown = [k for k in exclude
+                   if k not in proxy_info and k not in computed_names and k not in POPULATION_AGGREGATES]
+        if unknown:
+            raise UsageError(f"cannot exclude {', '.join(map(repr, unknown))}: no such proxy here; proxies are named "
+                           f"like 'xi_gsnr' (computed) or 'suitezero.synflow' (table.proxy)")
+        for key in exclude:
+            if key in proxy_info:
+                del proxy_info[key]
+                self.frame = self.frame.drop(columns=key)
+            self.log(f"excluded on request: {key}")
+        self.proxies = [p for p in self.study.proxies if p.name not in exclude]
 
     # 3. the candidates: a finite value in every source
-    value_columns = [c for c in frame.columns if c != "arch"]
-    finite = pd.DataFrame(np.isfinite(frame[value_columns].to_numpy(dtype=float)), index=frame.index,
-                          columns=value_columns)
-    total = len(frame)
-    for target in targets:
-        absent = int((~finite[target]).sum())
-        if absent:
-            note(f"{target}: no finite value for {_fmt_count(absent, total)} ground-truth architectures")
-    for table_name in dict.fromkeys(source for _, source in proxy_info.values()):
-        columns = [k for k, (_, source) in proxy_info.items() if source == table_name]
-        covered, complete = int(finite[columns].any(axis=1).sum()), int(finite[columns].all(axis=1).sum())
-        if complete < total:
-            note(f"{table_name}: has {_fmt_count(covered, total)} ground-truth architectures, {complete:,} of them "
-                 "with every score finite; the others leave the set")
-    candidates = frame.index[finite.all(axis=1)]
-    log(f"candidates (a finite value in every source): {len(candidates):,} architectures")
-    if len(candidates) == 0:
-        raise ValueError("no architecture is in every source; drop a table (--table) or a proxy (--exclude)")
+    def find_candidates(self) -> None:
+        frame, proxy_info = self.frame, self.proxy_info
+        value_columns = [c for c in frame.columns if c != "arch"]
+        finite = pd.DataFrame(np.isfinite(frame[value_columns].to_numpy(dtype=float)), index=frame.index,
+                              columns=value_columns)
+        total = len(frame)
+        for target in self.targets:
+            absent = int((~finite[target]).sum())
+            if absent:
+                self.note(f"{target}: no finite value for {_fmt_count(absent, total)} ground-truth architectures")
+        for table_name in dict.fromkeys(source for _, source in proxy_info.values()):
+            columns = [k for k, (_, source) in proxy_info.items() if source == table_name]
+            covered, complete = int(finite[columns].any(axis=1).sum()), int(finite[columns].all(axis=1).sum())
+            if complete < total:
+                self.note(f"{table_name}: has {_fmt_count(covered, total)} ground-truth architectures, {complete:,} "
+                          "of them with every score finite; the others leave the set")
+        self.candidates = frame.index[finite.all(axis=1)]
+        self.log(f"candidates (a finite value in every source): {len(self.candidates):,} architectures")
+        if len(self.candidates) == 0:
+            raise UsageError("no architecture is in every source; drop a table (--table) or a proxy (--exclude)")
 
     # 4. the sample
-    if indices is not None:
+    def select(self) -> None:
+        indices, sample, seed = self.settings.indices, self.settings.sample, self.settings.seed
+        candidates = self.candidates
+        if indices is not None:
+            chosen = self._requested(indices)
+        elif sample is None:
+            chosen = list(candidates)
+        else:
+            if sample > len(candidates):
+                raise UsageError(f"cannot sample {sample} architectures: only {len(candidates):,} are in every "
+                                 "source (see the notes above); ask for fewer, or drop a table")
+            chosen = Selection(sample=sample, sample_seed=seed).apply(candidates)
+        self.log(f"selected: {len(chosen):,} architectures "
+                 + ("(the requested indices)" if indices is not None else
+                    "(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
+        self.chosen = chosen
+        self.frame = self.frame.loc[chosen]
+
+    def _requested(self, indices: Sequence[int]) -> list:
+        frame = self.frame
         unknown = [i for i in indices if i not in frame.index]
         if unknown:
-            raise KeyError(f"indices not in the {space} ground truth: {unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
+            raise UsageError(f"indices not in the {self.space} ground truth: "
+                           f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
                            f" (valid: {frame.index.min()}..{frame.index.max()})")
         wanted = list(dict.fromkeys(int(i) for i in indices))
-        in_set = set(candidates)
+        in_set = set(self.candidates)
         chosen = [i for i in wanted if i in in_set]
         if len(chosen) < len(wanted):
-            note(f"{len(wanted) - len(chosen)} of the {len(wanted)} requested architectures lack a finite value in "
-                 "some source and leave the set")
-    elif sample is None:
-        chosen = list(candidates)
-    else:
-        if sample > len(candidates):
-            raise ValueError(f"cannot sample {sample} architectures: only {len(candidates):,} are in every source "
-                             "(see the notes above); ask for fewer, or drop a table")
-        chosen = Selection(sample=sample, sample_seed=seed).apply(candidates)
-    log(f"selected: {len(chosen):,} architectures "
-        + ("(the requested indices)" if indices is not None else
-           "(all candidates)" if sample is None else f"(seeded sample, seed {seed})"))
-    frame = frame.loc[chosen]
+            self.note(f"{len(wanted) - len(chosen)} of the {len(wanted)} requested architectures lack a finite "
+                      "value in some source and leave the set")
+        return chosen
 
     # 5. the computed scores
-    records: list[dict] = []
-    if proxy_objs:
+    def score(self) -> None:
+        if self.proxies:
+            computed = self._computed_scores()
+            self.frame = self.frame.join(computed)
+            self.proxy_info = {**{p.name: (p.name, "computed") for p in self.proxies}, **self.proxy_info}
+            keep = np.isfinite(self.frame[list(computed.columns)].to_numpy(dtype=float)).all(axis=1)
+            self.frame = self.frame[keep]
+            self.computed_columns = list(computed.columns)
+        if len(self.frame) < 2:
+            raise UsageError(f"only {len(self.frame)} architecture(s) left in every source: nothing to rank")
+        if self.proxies:
+            self._add_aggregates()
+        self.log(f"final set: {len(self.frame):,} architectures, ranked by {len(self.proxy_info)} proxies")
+
+    def _computed_scores(self) -> pd.DataFrame:
+        """Score the chosen architectures with the study (resuming from its store); a proxy
+        without a finite score on most of them leaves the board, with a note."""
+        study, chosen = self.study, self.chosen
         if study.store is not None:
-            log(f"computed scores: {study.store.path} (resumed where present)")
-        study = dataclasses.replace(study, proxies=proxy_objs)
+            self.log(f"computed scores: {study.store.path} (resumed where present)")
+        study = self.study = dataclasses.replace(study, proxies=self.proxies)
         stored_before = len(study._done_records())
-        records = study.score((int(i), search_space.decode(frame.at[i, "arch"])) for i in chosen)
-        new_records = len(study._done_records()) - stored_before
-        computed = scores_table(records).reindex(index=chosen, columns=[p.name for p in proxy_objs])
-        for proxy in list(proxy_objs):
+        self.records = study.score((int(i), self.search_space.decode(self.frame.at[i, "arch"])) for i in chosen)
+        self.new_records = len(study._done_records()) - stored_before
+        computed = scores_table(self.records).reindex(index=chosen, columns=[p.name for p in self.proxies])
+        for proxy in list(self.proxies):
             failed = computed.index[~np.isfinite(computed[proxy.name].to_numpy(dtype=float))]
             if not len(failed):
                 continue
-            mine = {r["index"]: r for r in records if r["proxy"] == proxy.name}
+            mine = {r["index"]: r for r in self.records if r["proxy"] == proxy.name}
             if 2 * len(failed) > len(chosen):
                 # a proxy the space does not suit (zen without global average pooling, say) leaves
                 # the board; it does not take the architectures with it
                 reasons = sorted({mine[i].get("reason") or mine[i].get("error") or mine[i].get("status", "missing")
                                   for i in failed if i in mine} or {"missing"})
-                note(f"{proxy.name}: no finite score for {len(failed)} of the {len(chosen)} selected architectures "
-                     f"({'; '.join(map(str, reasons[:2]))}): it leaves the leaderboard, the architectures stay")
+                self.note(f"{proxy.name}: no finite score for {len(failed)} of the {len(chosen)} selected "
+                          f"architectures ({'; '.join(map(str, reasons[:2]))}): it leaves the leaderboard, the "
+                          "architectures stay")
                 computed = computed.drop(columns=proxy.name)
-                proxy_objs.remove(proxy)
+                self.proxies.remove(proxy)
                 continue
             examples = ", ".join(f"{i} ({mine.get(i, {}).get('status', 'missing')})" for i in list(failed)[:5])
-            note(f"{proxy.name}: no finite score for {len(failed)} selected architecture(s), which leave the set "
-                 f"for every proxy: index {examples}{' ...' if len(failed) > 5 else ''}")
-        frame = frame.join(computed)
-        proxy_info = {**{p.name: (p.name, "computed") for p in proxy_objs}, **proxy_info}
-        keep = np.isfinite(frame[list(computed.columns)].to_numpy(dtype=float)).all(axis=1)
-        frame = frame[keep]
-    if len(frame) < 2:
-        raise ValueError(f"only {len(frame)} architecture(s) left in every source: nothing to rank")
-    if proxy_objs:
-        # population aggregates of computed proxies (AZ-NAS's log-rank sum): ranks within this set
+            self.note(f"{proxy.name}: no finite score for {len(failed)} selected architecture(s), which leave the "
+                      f"set for every proxy: index {examples}{' ...' if len(failed) > 5 else ''}")
+        return computed
+
+    def _add_aggregates(self) -> None:
+        """Population aggregates of computed proxies (AZ-NAS's log-rank sum): ranks within this set."""
         for name, (members, rule) in POPULATION_AGGREGATES.items():
-            if name not in exclude and all(m in computed.columns for m in members):
-                frame[name] = rank_combine(frame[list(members)], rule)
-                proxy_info[name] = (name, "aggregate")
-    log(f"final set: {len(frame):,} architectures, ranked by {len(proxy_info)} proxies")
+            if name not in self.settings.exclude and all(m in self.computed_columns for m in members):
+                self.frame[name] = rank_combine(self.frame[list(members)], rule)
+                self.proxy_info[name] = (name, "aggregate")
 
     # 6. metrics
-    order = [k for k in proxy_info]
-    columns = ["arch", *targets, *order]
-    frame = frame[columns]
-    metric_fns = dict(metrics if metrics is not None else standard_metrics())
-    results_by_target = {
-        target: metric_table({k: frame[k].to_numpy() for k in order}, frame[target].to_numpy(), metric_fns,
-                             n_boot=n_boot, level=level, seed=seed)
-        for target in targets
-    }
-    seconds = {}
-    for proxy in proxy_objs:
-        values = [r.get("seconds") for r in records if r["proxy"] == proxy.name and r.get("seconds") is not None]
-        seconds[proxy.name] = float(np.mean(values)) if values else math.nan
-    settings = {"sample": sample, "indices": indices is not None, "seed": seed, "n_candidates": int(len(candidates)), "n_selected": len(chosen),
-                "n_boot": n_boot, "level": level, "protocol": protocol.settings(), "device": study.execution.device,
-                "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values()) if t not in ("computed", "aggregate")],
-                "computed": [p.name for p in proxy_objs], "seconds_per_arch": seconds,
+    def result(self) -> Leaderboard:
+        targets, proxy_info, settings = self.targets, self.proxy_info, self.settings
+        order = [k for k in proxy_info]
+        frame = self.frame[["arch", *targets, *order]]
+        metric_fns = dict(settings.metrics if settings.metrics is not None else standard_metrics())
+        results_by_target = {
+            target: metric_table({k: frame[k].to_numpy() for k in order}, frame[target].to_numpy(), metric_fns,
+                                 n_boot=settings.bootstrap.n_boot, level=settings.bootstrap.level, seed=settings.seed)
+            for target in targets
+        }
+        return Leaderboard(self.space, self.dataset, frame, proxy_info, targets, results_by_target, self.notes,
+                           self._run_settings())
+
+    def _run_settings(self) -> dict:
+        """How the run was made (``Leaderboard.settings``, the ``settings`` of ``run.json``)."""
+        settings, study, proxy_info = self.settings, self.study, self.proxy_info
+        seconds = {}
+        for proxy in self.proxies:
+            values = [r.get("seconds") for r in self.records
+                      if r["proxy"] == proxy.name and r.get("seconds") is not None]
+            seconds[proxy.name] = float(np.mean(values)) if values else math.nan
+        return {"sample": settings.sample, "indices": settings.indices is not None, "seed": settings.seed,
+                "n_candidates": int(len(self.candidates)), "n_selected": len(self.chosen),
+                "n_boot": settings.bootstrap.n_boot, "level": settings.bootstrap.level,
+                "protocol": self.protocol.settings(), "device": study.execution.device,
+                "tables": [t for t in dict.fromkeys(s for _, s in proxy_info.values())
+                           if t not in ("computed", "aggregate")],
+                "computed": [p.name for p in self.proxies], "seconds_per_arch": seconds,
                 "results": str(study.store.path) if study.store is not None else None,
-                "machine": machine_description(study.execution.device), "new_records": new_records,
-                "wall_seconds": round(time.perf_counter() - started, 1)}
-    return Leaderboard(space, dataset, frame, proxy_info, targets, results_by_target, notes, settings)
+                "machine": machine_description(study.execution.device), "new_records": self.new_records,
+                "wall_seconds": round(time.perf_counter() - self.started, 1)}

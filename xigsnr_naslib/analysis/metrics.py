@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["expected_best_of_n", "kendall_tau", "spearman_rho", "pearson_r", "precision_at_top", "top_membership", "finite_pairs", "correlation_report",
            "p_at_topk", "kd_at_topk", "ndcg_at_k", "bootstrap_ci", "bootstrap_indices", "standard_metrics",
            "metric_table"]
@@ -73,7 +75,7 @@ def finite_pairs(scores: Sequence[float], accuracy: Sequence[float]) -> tuple[np
     s = np.asarray(scores, dtype=float)
     a = np.asarray(accuracy, dtype=float)
     if s.shape != a.shape or s.ndim != 1:
-        raise ValueError(f"scores and accuracy must be 1-d and of equal length, got {s.shape} and {a.shape}")
+        raise UsageError(f"scores and accuracy must be 1-d and of equal length, got {s.shape} and {a.shape}")
     keep = ~(np.isnan(s) | np.isnan(a))
     return s[keep], a[keep]
 
@@ -158,7 +160,7 @@ def precision_at_top(scores, accuracy, fraction: float) -> float:
     boundary this is the plain count; with ties it does not depend on the input order.
     """
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise UsageError(f"fraction must be in (0, 1], got {fraction}")
     s, a = finite_pairs(scores, accuracy)
     m = len(s)
     if m == 0:
@@ -169,7 +171,7 @@ def precision_at_top(scores, accuracy, fraction: float) -> float:
 
 def _check_k(k) -> int:
     if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive whole number of architectures, got {k!r}")
+        raise UsageError(f"k must be a positive whole number of architectures, got {k!r}")
     return int(k)
 
 
@@ -205,7 +207,7 @@ def ndcg_at_k(scores, accuracy, k: int, gain: str = "exp2") -> float:
     try:
         to_gain = _GAINS[gain]
     except KeyError:
-        raise ValueError(f"unknown gain {gain!r}; known: {', '.join(_GAINS)}") from None
+        raise UsageError(f"unknown gain {gain!r}; known: {', '.join(_GAINS)}") from None
     s, a = finite_pairs(scores, accuracy)
     m = len(s)
     if m == 0:
@@ -227,7 +229,7 @@ def ndcg_at_k(scores, accuracy, k: int, gain: str = "exp2") -> float:
 def bootstrap_indices(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """``(n_boot, n)`` resample indices drawn with replacement from ``default_rng(seed)``."""
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+        raise UsageError(f"n_boot must be at least 1, got {n_boot}")
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
@@ -241,7 +243,7 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
 
 def _check_level(level: float) -> None:
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise UsageError(f"level must be in (0, 1), got {level}")
 
 
 def bootstrap_ci(metric: Metric, scores, accuracy, *, n_boot: int = 1000, level: float = 0.95,
@@ -294,7 +296,7 @@ def metric_table(scores: Mapping[str, Sequence[float]], accuracy: Sequence[float
     for name, values in scores.items():
         s = np.asarray(values, dtype=float)
         if s.shape != a.shape:
-            raise ValueError(f"scores of {name!r} have shape {s.shape}, accuracy {a.shape}")
+            raise UsageError(f"scores of {name!r} have shape {s.shape}, accuracy {a.shape}")
         row: dict[str, float] = {"n": int(len(finite_pairs(s, a)[0]))}
         for metric_name, metric in metrics.items():
             row[metric_name] = metric(s, a)
@@ -367,21 +369,21 @@ def expected_best_of_n(scores, accuracy, n: int) -> tuple[float, float]:
     arrays = []
     for name, values in (("scores", scores), ("accuracy", accuracy)):
         if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
-            raise ValueError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
+            raise UsageError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}")
         try:
             arrays.append(np.asarray(values, dtype=float))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must hold numbers: {exc}") from None
+            raise UsageError(f"{name} must hold numbers: {exc}") from None
     s, a = arrays
     if len(s) != len(a):
-        raise ValueError(f"scores and accuracy differ in length: {len(s)} vs {len(a)}")
+        raise UsageError(f"scores and accuracy differ in length: {len(s)} vs {len(a)}")
     if len(s) == 0:
-        raise ValueError("the pool is empty")
+        raise UsageError("the pool is empty")
     if not np.isfinite(a).all():
-        raise ValueError("accuracy has NaN or infinite values; leave those architectures out of the pool")
+        raise UsageError("accuracy has NaN or infinite values; leave those architectures out of the pool")
     m = len(s)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= m:
-        raise ValueError(f"n must be an integer in [1, {m}] (the pool's size), got {n!r}")
+        raise UsageError(f"n must be an integer in [1, {m}] (the pool's size), got {n!r}")
     key = np.where(np.isnan(s), -np.inf, s)
     order = np.argsort(-key, kind="stable")
     rest = m - np.arange(1, m + 1)  # architectures ranked below the i-th

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.analysis.graph_features import feature_names as graph_feature_names
 from xigsnr_naslib.analysis.graph_features import graph_feature_table, graph_spaces
 
@@ -71,7 +73,7 @@ def make_learner(name: str, random_state: int = 0, params: Mapping[str, Any] | N
     gain importances (total loss reduction per feature, not split counts).
     """
     if name not in LEARNERS:
-        raise ValueError(f"unknown learner {name!r}; known: {', '.join(LEARNERS)}")
+        raise UsageError(f"unknown learner {name!r}; known: {', '.join(LEARNERS)}")
     params = dict(params or {})
     try:
         if name == "xgboost":
@@ -126,15 +128,15 @@ def read_score_table(path: str | Path, space: str, arch_column: str = "arch") ->
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"score table {path} not found")
+        raise MissingDataError(f"score table {path} not found")
     frame = pd.read_csv(path)
     if arch_column not in frame.columns:
-        raise ValueError(f"{path}: no {arch_column!r} column; columns: {', '.join(frame.columns)}")
+        raise UsageError(f"{path}: no {arch_column!r} column; columns: {', '.join(frame.columns)}")
     card, space_obj = _codec(space)
     codes = [_canonical(space_obj, card, a) for a in frame[arch_column]]
     twice = pd.Index(codes)[pd.Index(codes).duplicated()]
     if len(twice):
-        raise ValueError(f"{path}: architecture {twice[0]!r} is listed more than once")
+        raise UsageError(f"{path}: architecture {twice[0]!r} is listed more than once")
     columns = [c for c in frame.columns if c not in NON_FEATURES and c != arch_column]
     values = frame[columns].apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
     return values.set_axis(pd.Index(codes, name="arch"), axis=0)
@@ -172,7 +174,7 @@ def proxy_frame(source, codes: Sequence[str], proxies: Sequence[str]) -> pd.Data
         from xigsnr_naslib.scoring.study import Study
 
         if not isinstance(source, Study):
-            raise ValueError(f"a proxy source is a score table (DataFrame, ProxyTable) or a Study, got "
+            raise UsageError(f"a proxy source is a score table (DataFrame, ProxyTable) or a Study, got "
                              f"{type(source).__name__}")
         study = Study(source.card, source.dataset_card, list(proxies), source.protocol, source.execution,
                       source.store, source.data_root, source.images, dict(source.space_options))
@@ -182,7 +184,7 @@ def proxy_frame(source, codes: Sequence[str], proxies: Sequence[str]) -> pd.Data
                             columns=list(proxies), dtype=float)
     missing = pd.Index(codes).difference(table.index)
     if len(missing):
-        raise ValueError(f"{len(missing)} architecture(s) are not in the score table, e.g. {missing[0]!r}")
+        raise UsageError(f"{len(missing)} architecture(s) are not in the score table, e.g. {missing[0]!r}")
     frame = table.loc[list(codes), list(proxies)].astype(float)
     return frame.replace([np.inf, -np.inf], np.nan).set_axis(list(codes), axis=0)
 
@@ -272,38 +274,38 @@ class ZeroCostPredictor(_NASLibPredictor, RegressorMixin, BaseEstimator):
         names = list(offered or []) if isinstance(self.proxies, str) and self.proxies == "all" else (
             [self.proxies] if isinstance(self.proxies, str) else list(self.proxies))
         if names and self.source is None:
-            raise ValueError(f"proxies {names} need a source of scores (a score table or a Study)")
+            raise UsageError(f"proxies {names} need a source of scores (a score table or a Study)")
         bad = [p for p in names if p in NON_FEATURES]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not a feature (an accuracy, a key or a label-selected combination)")
+            raise UsageError(f"{bad[0]!r} is not a feature (an accuracy, a key or a label-selected combination)")
         if offered is not None:
             unknown = [p for p in names if p not in offered]
             if unknown:
-                raise ValueError(f"proxy {unknown[0]!r} is not in the score table; it has: {', '.join(offered)}")
+                raise UsageError(f"proxy {unknown[0]!r} is not in the score table; it has: {', '.join(offered)}")
         else:
             from xigsnr_naslib.proxies import list_proxies
 
             unknown = [p for p in names if p not in list_proxies()]
             if unknown:
-                raise ValueError(f"unknown proxy {unknown[0]!r}; registered: {', '.join(list_proxies())}")
+                raise UsageError(f"unknown proxy {unknown[0]!r}; registered: {', '.join(list_proxies())}")
         return names
 
     def _check_params(self) -> list[str]:
         if self.learner not in LEARNERS:
-            raise ValueError(f"unknown learner {self.learner!r}; known: {', '.join(LEARNERS)}")
+            raise UsageError(f"unknown learner {self.learner!r}; known: {', '.join(LEARNERS)}")
         if self.target not in TARGETS:
-            raise ValueError(f"unknown target {self.target!r}; known: {', '.join(TARGETS)}")
+            raise UsageError(f"unknown target {self.target!r}; known: {', '.join(TARGETS)}")
         if self.graph and self.space not in graph_spaces():
-            raise ValueError(f"no graph features for space {self.space!r} (graph=True); spaces with them: "
+            raise UsageError(f"no graph features for space {self.space!r} (graph=True); spaces with them: "
                              f"{', '.join(graph_spaces())}")
         names = self._proxy_names()
         if not names and not self.graph:
-            raise ValueError("no features: give proxies, or graph=True")
+            raise UsageError("no features: give proxies, or graph=True")
         return names
 
     def _codes(self, X) -> list[str]:
         if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
-            raise ValueError(f"X must be a sequence of architectures, got {type(X).__name__}")
+            raise UsageError(f"X must be a sequence of architectures, got {type(X).__name__}")
         card, space_obj = _codec(self.space)
         return [_canonical(space_obj, card, a) for a in list(X)]
 
@@ -325,13 +327,13 @@ class ZeroCostPredictor(_NASLibPredictor, RegressorMixin, BaseEstimator):
         """Fit on architectures ``X`` and their accuracies ``y`` (NASLib: ``fit(xtrain, ytrain, info)``)."""
         y = np.array(y, dtype=float)  # a copy: the caller's array is never changed
         if y.ndim != 1 or not np.all(np.isfinite(y)):
-            raise ValueError(f"y must be a 1-d sequence of finite accuracies, got shape {y.shape} with "
+            raise UsageError(f"y must be a 1-d sequence of finite accuracies, got shape {y.shape} with "
                              f"{int(np.sum(~np.isfinite(y))) if y.ndim == 1 else 'some'} non-finite value(s)")
         if len(y) < 2:
-            raise ValueError(f"fit needs at least 2 architectures, got {len(y)}")
+            raise UsageError(f"fit needs at least 2 architectures, got {len(y)}")
         features = self.feature_frame(X)
         if len(features) != len(y):
-            raise ValueError(f"X has {len(features)} architectures but y has {len(y)} accuracies")
+            raise UsageError(f"X has {len(features)} architectures but y has {len(y)} accuracies")
         started = time.perf_counter()
         self.y_sorted_ = np.sort(y)
         target = (pd.Series(y).rank(method="average").to_numpy() - 0.5) / len(y) if self.target == "quantile" else y
@@ -345,10 +347,10 @@ class ZeroCostPredictor(_NASLibPredictor, RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted accuracies of architectures ``X``."""
         if not hasattr(self, "model_"):
-            raise ValueError("this ZeroCostPredictor is not fitted yet: call fit(archs, accuracies) first")
+            raise UsageError("this ZeroCostPredictor is not fitted yet: call fit(archs, accuracies) first")
         features = self.feature_frame(X)
         if list(features.columns) != list(self.feature_names_in_):
-            raise ValueError("the features differ from those the predictor was fitted on (the source changed?)")
+            raise UsageError("the features differ from those the predictor was fitted on (the source changed?)")
         raw = np.asarray(self.model_.predict(features.to_numpy(dtype=float)), dtype=float)
         if self.target == "raw":
             return raw
@@ -387,9 +389,9 @@ def draw_split(n_cells: int, n_train: int, n_test: int, seed: int) -> tuple[np.n
     cells of one seed are the same whatever ``n_train`` is)."""
     for name, value, least in (("n_train", n_train, 2), ("n_test", n_test, 2)):
         if isinstance(value, bool) or int(value) != value or value < least:
-            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+            raise UsageError(f"{name} must be a whole number >= {least}, got {value!r}")
     if n_train + n_test > n_cells:
-        raise ValueError(f"{n_train} training + {n_test} test cells exceed the {n_cells} cells available")
+        raise UsageError(f"{n_train} training + {n_test} test cells exceed the {n_cells} cells available")
     order = np.random.default_rng(seed).permutation(n_cells)
     return np.sort(order[:n_train]), np.sort(order[n_cells - n_test:])
 
@@ -404,7 +406,7 @@ def evaluate_split(predictor: ZeroCostPredictor, archs: Sequence[Hashable], accu
     acc = np.asarray(accuracy, dtype=float)
     train, test = np.asarray(train, dtype=int), np.asarray(test, dtype=int)
     if np.intersect1d(train, test).size:
-        raise ValueError("training and test cells overlap")
+        raise UsageError("training and test cells overlap")
     archs = list(archs)
     model = clone(predictor)
     started = time.perf_counter()

@@ -49,6 +49,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.card import get_card
 from xigsnr_naslib.data.data_root import reads_data_file
 
@@ -114,44 +115,88 @@ def _examples(values, limit: int = 3) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _from_frame(frame: pd.DataFrame, *, name: str, source: str, space: str, arch_column: str,
-                proxy_columns: Mapping[str, str], target_columns: Mapping[str, str],
-                key_to_arch: Callable[[str], str] | None = None, notes: list[str] | None = None) -> ProxyTable:
-    """Clean ``frame`` into a :class:`ProxyTable` (see the module docstring for the rules).
+@dataclass(frozen=True)
+class _Columns:
+    """Where a table's file keeps what: the architecture column, and the proxy and target
+    columns mapped to the names they get (a column missing from the file is a note).
 
-    ``proxy_columns`` / ``target_columns`` map a file column to the name it gets.
+    ``key_to_arch`` turns the file's architecture key into the space's string (default:
+    the key is that string).
     """
+
+    arch: str
+    proxies: Mapping[str, str]
+    targets: Mapping[str, str] = field(default_factory=dict)
+    key_to_arch: Callable[[str], str] | None = None
+
+
+def _from_frame(frame: pd.DataFrame, columns: _Columns, *, name: str, source: str, space: str,
+                notes: list[str] | None = None) -> ProxyTable:
+    """Clean ``frame`` into a :class:`ProxyTable` (see the module docstring for the rules),
+    adding to ``notes`` (the reader's own) what was dropped or changed; each note is also a
+    :class:`ProxyTableWarning`."""
     notes = list(notes or [])
-    if arch_column not in frame.columns:
-        raise ValueError(f"{source}: no architecture column {arch_column!r}; columns: {', '.join(map(str, frame.columns))}")
-    present = {c: n for c, n in proxy_columns.items() if c in frame.columns}
-    missing = [c for c in proxy_columns if c not in frame.columns]
+    present, targets = _present_columns(frame, columns, source, notes)
+    values = _numbers(frame, {**present, **targets}, notes)
+    values = _by_architecture(values, frame[columns.arch], _canonicalizer(space, columns.key_to_arch), space, notes)
+    values = _without_repeats(values, notes)
+    scores = _checked_scores(values[list(present.values())], notes)
+    for target in targets.values():
+        absent = int((~np.isfinite(values[target].to_numpy())).sum())
+        if absent:
+            notes.append(f"target {target}: {absent} architecture(s) without a finite value")
+    table = ProxyTable(name, scores, values[list(targets.values())], str(source), notes)
+    for note in notes:
+        warnings.warn(f"{name} ({source}): {note}", ProxyTableWarning, stacklevel=3)
+    return table
+
+
+def _present_columns(frame: pd.DataFrame, columns: _Columns, source: str,
+                     notes: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The proxy and target columns the file has (file column -> name); an absent
+    architecture column, or no proxy column at all, is an error."""
+    if columns.arch not in frame.columns:
+        raise UsageError(f"{source}: no architecture column {columns.arch!r}; columns: "
+                         f"{', '.join(map(str, frame.columns))}")
+    present = {c: n for c, n in columns.proxies.items() if c in frame.columns}
+    missing = [c for c in columns.proxies if c not in frame.columns]
     if not present:
-        raise ValueError(f"{source}: none of the proxy columns {', '.join(proxy_columns)} is present")
+        raise UsageError(f"{source}: none of the proxy columns {', '.join(columns.proxies)} is present")
     if missing:
         notes.append(f"proxy column(s) {', '.join(missing)} missing from the file: those proxies are left out")
-    targets = {c: n for c, n in target_columns.items() if c in frame.columns}
-    for column in target_columns:
+    targets = {c: n for c, n in columns.targets.items() if c in frame.columns}
+    for column in columns.targets:
         if column not in frame.columns:
-            notes.append(f"target column {column!r} missing from the file: no {target_columns[column]} from this table")
+            notes.append(f"target column {column!r} missing from the file: "
+                         f"no {columns.targets[column]} from this table")
+    return present, targets
 
+
+def _numbers(frame: pd.DataFrame, renames: Mapping[str, str], notes: list[str]) -> pd.DataFrame:
+    """The ``renames`` columns of ``frame`` as floats, under their new names; what is not a
+    number is NaN, and counted in a note."""
     values = pd.DataFrame(index=frame.index)
-    for column, new_name in {**present, **targets}.items():
+    for column, new_name in renames.items():
         numbers = pd.to_numeric(frame[column], errors="coerce")
         bad = int(numbers.isna().sum() - frame[column].isna().sum())
         if bad:
             notes.append(f"{bad} non-numeric value(s) in column {column!r} read as NaN")
         values[new_name] = numbers.astype(float)
+    return values
 
-    canonical = _canonicalizer(space, key_to_arch)
+
+def _by_architecture(values: pd.DataFrame, keys: pd.Series, canonical: Callable[[str], str], space: str,
+                     notes: list[str]) -> pd.DataFrame:
+    """``values`` indexed by the canonical string of each row's key (``arch``); rows whose
+    key is not an architecture of ``space`` are dropped with a note naming examples."""
     known: dict = {}
     unknown: dict = {}
-    for raw in dict.fromkeys(frame[arch_column]):
+    for raw in dict.fromkeys(keys):
         try:
             known[raw] = canonical(raw)
         except (ValueError, TypeError, KeyError) as exc:
             unknown[raw] = str(exc)
-    archs = [known.get(raw) for raw in frame[arch_column]]
+    archs = [known.get(raw) for raw in keys]
     values.index = pd.Index(archs, name="arch")
     if unknown:
         n_rows = sum(a is None for a in archs)
@@ -159,7 +204,12 @@ def _from_frame(frame: pd.DataFrame, *, name: str, source: str, space: str, arch
         notes.append(f"dropped {n_rows} row(s) whose architecture is not a {space} architecture: "
                      f"{_examples(unknown)} (e.g. {first[1]})")
         values = values[values.index.notna()]
+    return values
 
+
+def _without_repeats(values: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """One row per architecture: repeats with identical values collapse into one, an
+    architecture listed with different values is dropped altogether (notes say which)."""
     duplicated = values.index.duplicated(keep=False)
     if duplicated.any():
         conflicting = [arch for arch, rows in values[duplicated].groupby(level=0, sort=False)
@@ -172,8 +222,12 @@ def _from_frame(frame: pd.DataFrame, *, name: str, source: str, space: str, arch
         if repeats.any():
             notes.append(f"{int(repeats.sum())} repeated row(s) with identical values collapsed into one")
             values = values[~repeats]
+    return values
 
-    scores = values[list(present.values())]
+
+def _checked_scores(scores: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """``scores`` with every non-finite value as NaN; NaN, infinite and NASLib's failure
+    marker are counted in notes."""
     for proxy in scores.columns:
         column = scores[proxy]
         nonfinite = int((~np.isfinite(column.to_numpy())).sum())
@@ -184,15 +238,7 @@ def _from_frame(frame: pd.DataFrame, *, name: str, source: str, space: str, arch
         if failed:
             notes.append(f"proxy {proxy}: {failed} score(s) of {NASLIB_FAILED:g} (NASLib's failure marker) kept as "
                          "the lowest score, as NASLib ranks them")
-    scores = scores.where(np.isfinite(scores))
-    for target in targets.values():
-        absent = int((~np.isfinite(values[target].to_numpy())).sum())
-        if absent:
-            notes.append(f"target {target}: {absent} architecture(s) without a finite value")
-    table = ProxyTable(name, scores, values[list(targets.values())], str(source), notes)
-    for note in notes:
-        warnings.warn(f"{name} ({source}): {note}", ProxyTableWarning, stacklevel=3)
-    return table
+    return scores.where(np.isfinite(scores))
 
 
 def _read_csv(path: str | Path) -> pd.DataFrame:
@@ -215,9 +261,9 @@ def read_suitezero_csv(path: str | Path, space: str = "nb201", dataset: str | No
     reader has the same signature.
     """
     frame = _read_csv(path)
-    return _from_frame(frame, name=name, source=str(path), space=space, arch_column="arch_str",
-                       proxy_columns={p: p for p in SUITEZERO_PROXIES},
-                       target_columns={"val_accs": "naslib_val", "test_acc": "naslib_test"})
+    columns = _Columns("arch_str", {p: p for p in SUITEZERO_PROXIES},
+                       {"val_accs": "naslib_val", "test_acc": "naslib_test"})
+    return _from_frame(frame, columns, name=name, source=str(path), space=space)
 
 
 @reads_data_file('a NASWOT score table (CSV)')
@@ -225,8 +271,8 @@ def read_naswot_csv(path: str | Path, space: str = "nb201", dataset: str | None 
                     name: str = "naswot") -> ProxyTable:
     """NASWOT scores (Mellor et al. 2021): ``arch_str`` and ``naswot_v1_score`` -> proxy ``naswot``."""
     frame = _read_csv(path)
-    return _from_frame(frame, name=name, source=str(path), space=space, arch_column="arch_str",
-                       proxy_columns={"naswot_v1_score": "naswot"}, target_columns={})
+    return _from_frame(frame, _Columns("arch_str", {"naswot_v1_score": "naswot"}), name=name, source=str(path),
+                       space=space)
 
 
 @reads_data_file("NASLib's zero-cost subset table (CSV)")
@@ -235,16 +281,16 @@ def read_naslib_subset_csv(path: str | Path, space: str = "nb201", dataset: str 
     """A NASLib zero-cost table flattened to CSV, one row per (``dataset``, ``arch_str``)."""
     frame = _read_csv(path)
     if "dataset" not in frame.columns:
-        raise ValueError(f"{path}: no 'dataset' column; columns: {', '.join(frame.columns)}")
+        raise UsageError(f"{path}: no 'dataset' column; columns: {', '.join(frame.columns)}")
     datasets = sorted(frame["dataset"].dropna().unique())
     if dataset not in datasets:
-        raise ValueError(f"{path}: no rows for dataset {dataset!r}; it has {', '.join(datasets)}")
+        raise UsageError(f"{path}: no rows for dataset {dataset!r}; it has {', '.join(datasets)}")
     frame = frame[frame["dataset"] == dataset]
     known = {"dataset", "op_indices", "arch_str", "nb201_index", "naslib_idx", "val_accuracy", "test_accuracy"}
     proxies = [c for c in frame.columns if c not in known]
-    return _from_frame(frame, name=name, source=f"{path} [{dataset}]", space=space, arch_column="arch_str",
-                       proxy_columns={p: p for p in proxies},
-                       target_columns={"val_accuracy": "naslib_val", "test_accuracy": "naslib_test"})
+    columns = _Columns("arch_str", {p: p for p in proxies},
+                       {"val_accuracy": "naslib_val", "test_accuracy": "naslib_test"})
+    return _from_frame(frame, columns, name=name, source=f"{path} [{dataset}]", space=space)
 
 
 @reads_data_file('a NASLib zc_<space>.json')
@@ -267,15 +313,15 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON ({exc.msg}, line {exc.lineno}); expected NASLib's zc_<space>.json "
+            raise UsageError(f"{path}: not JSON ({exc.msg}, line {exc.lineno}); expected NASLib's zc_<space>.json "
                              "layout") from None
         except (UnicodeDecodeError, OSError) as exc:  # not text, or a .gz that is not gzip
-            raise ValueError(f"{path}: not JSON text ({exc}); expected NASLib's zc_<space>.json layout") from None
+            raise UsageError(f"{path}: not JSON text ({exc}); expected NASLib's zc_<space>.json layout") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path}: not in NASLib's zc_<space>.json layout ({{dataset: {{arch: {{proxy: "
+        raise UsageError(f"{path}: not in NASLib's zc_<space>.json layout ({{dataset: {{arch: {{proxy: "
                          "{{'score': ...}}}}}}}})")
     if dataset not in data:
-        raise ValueError(f"{path}: no dataset {dataset!r}; it has {', '.join(map(str, data))}")
+        raise UsageError(f"{path}: no dataset {dataset!r}; it has {', '.join(map(str, data))}")
     if key_to_arch is None:
         codec = get_card(space).naslib
         key_to_arch = codec.from_naslib if codec is not None else None
@@ -295,17 +341,16 @@ def read_zc_json(path: str | Path, space: str = "nb201", dataset: str = "cifar10
         notes.append(f"dropped {len(malformed)} entr(y/ies) that are not a dict of scores: {_examples(malformed)}")
     frame = pd.DataFrame(rows)
     if frame.empty:
-        raise ValueError(f"{path}: dataset {dataset!r} has no architectures")
+        raise UsageError(f"{path}: dataset {dataset!r} has no architectures")
     proxies = [c for c in frame.columns if c not in ("arch_key", "val_accuracy", "test_accuracy")]
     if not proxies:
-        raise ValueError(f"{path}: dataset {dataset!r} holds no proxy scores ({{'<proxy>': {{'score': ...}}}})")
+        raise UsageError(f"{path}: dataset {dataset!r} holds no proxy scores ({{'<proxy>': {{'score': ...}}}})")
     targets = {c: n for c, n in (("val_accuracy", "naslib_val"), ("test_accuracy", "naslib_test")) if c in frame}
     if "val_accuracy" not in targets:
         notes.append("no 'val_accuracy' in any entry: no NASLib validation target from this file")
     stem = Path(path.name.removesuffix(".gz")).stem
-    return _from_frame(frame, name=name or stem, source=f"{path} [{dataset}]", space=space, arch_column="arch_key",
-                       proxy_columns={p: p for p in proxies}, target_columns=targets, key_to_arch=key_to_arch,
-                       notes=notes)
+    return _from_frame(frame, _Columns("arch_key", {p: p for p in proxies}, targets, key_to_arch),
+                       name=name or stem, source=f"{path} [{dataset}]", space=space, notes=notes)
 
 
 #: table formats by name (a card's :class:`~xigsnr_naslib.benchmarks.card.ScoreTableSpec` names one)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.protocol import Protocol
 from xigsnr_naslib.registry import Registry, UnknownChoiceError, choose
 
@@ -36,9 +37,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = ["create_space", "list_spaces", "DatasetCard", "ScoreTableSpec", "NASLibCodec", "BenchmarkCard", "UnknownChoiceError", "register_card",
-           "get_card", "list_cards", "card_for_naslib", "ENTRY_POINT_GROUP"]
+           "get_card", "list_cards", "card_for_naslib", "ENTRY_POINT_GROUP", "SEARCH_REPORTS"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.spaces"
+
+#: what ``xigsnr-naslib search`` reports on a space (``BenchmarkCard.search_report``)
+SEARCH_REPORTS = {
+    "population": "the --top-k best architectures of an evolution, with FLOPs and parameters",
+    "architecture": "the chosen architecture with its proxy score, ground truth, rank, size and CPU seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ class DatasetCard:
         no ground truth.
     score_tables : mapping
         Precomputed score tables by name (:class:`ScoreTableSpec`).
+    validation_ground_truth : callable or None
+        ``validation_ground_truth(data_root) -> DataFrame`` (columns ``arch`` and ``accuracy``,
+        as :meth:`BenchmarkCard.load_ground_truth`): a second accuracy that search reports give
+        beside the test accuracy, as ``valid`` (NAS-Bench-201 CIFAR-10: the ``cifar10-valid``
+        validation accuracy); ``None``: none.
     """
 
     name: str
@@ -88,6 +100,7 @@ class DatasetCard:
     proxy: str = "xi_gsnr"
     accuracies: tuple[str, ...] = ()
     score_tables: Mapping[str, ScoreTableSpec] = field(default_factory=dict)
+    validation_ground_truth: Callable[[Any], "pd.DataFrame"] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -145,6 +158,23 @@ class BenchmarkCard:
     supernet : callable or None
         ``supernet(**options) -> SupernetSpace`` (:mod:`xigsnr_naslib.benchmarks.supernet`): the
         space's supernet for the pruning search; ``None``: the space has none.
+    search_report : {"population", "architecture"}
+        What ``xigsnr-naslib search`` reports (:data:`SEARCH_REPORTS`): ``population`` (default),
+        the ``--top-k`` best architectures of an evolution with their FLOPs and parameters;
+        ``architecture`` (the benchmark spaces ``nb201``, ``darts``), the one architecture
+        chosen, with its proxy score, ground truth and rank on every dataset of the card,
+        parameters, FLOPs and CPU seconds, under a run header that refuses changed settings.
+    evaluation_network : callable or None
+        ``evaluation_network(space, arch, num_classes) -> (model, description)``: the network
+        the space's paper trains from a found architecture when it is not the scored one (DARTS:
+        36 channels, 20 cells); search reports give its size and ``description`` (plain data).
+        ``None``: the scored network is the one reported.
+    genotype_json : bool
+        The canonical encodings are JSON genotypes (DARTS: an NDS record's ``net.genotype``):
+        search reports carry the chosen one parsed, as ``genotype``.
+    size : int or None
+        How many architectures the space holds when it is a finite list (NAS-Bench-201:
+        15,625); a ``sample`` search asking for more is refused. ``None``: not listed.
     """
 
     name: str
@@ -156,10 +186,17 @@ class BenchmarkCard:
     space_options: Mapping[str, Any] = field(default_factory=dict)
     search_algorithms: tuple[str, ...] = ("evolution",)
     supernet: Callable[..., Any] | None = None
+    search_report: str = "population"
+    evaluation_network: Callable[..., tuple[Any, dict]] | None = None
+    genotype_json: bool = False
+    size: int | None = None
 
     def __post_init__(self) -> None:
         if not self.datasets:
-            raise ValueError(f"card {self.name!r} offers no dataset")
+            raise UsageError(f"card {self.name!r} offers no dataset")
+        choose(self.search_report, list(SEARCH_REPORTS), "search report", f"of card {self.name!r}")
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1):
+            raise UsageError(f"card {self.name!r}: size must be a whole number >= 1 or None, got {self.size!r}")
 
     @property
     def default_dataset(self) -> str:

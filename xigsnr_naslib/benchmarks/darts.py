@@ -26,6 +26,7 @@ import json
 import random
 from typing import Any
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.space import SearchSpace
 from xigsnr_naslib.benchmarks.nds.space import Genotype, NDSNet, NDSNetwork, canonical_genotype, count_nds_params, parse_net
 
@@ -64,7 +65,7 @@ class DartsSpace(SearchSpace):
 
     def __init__(self, width: int = 16, depth: int = 8):
         if width < 2 or width % 2 or depth < 1:
-            raise ValueError(f"DARTS networks need an even width >= 2 and depth >= 1, got width {width}, depth {depth}")
+            raise UsageError(f"DARTS networks need an even width >= 2 and depth >= 1, got width {width}, depth {depth}")
         self.width = width
         self.depth = depth
 
@@ -72,16 +73,16 @@ class DartsSpace(SearchSpace):
         for kind, pairs, concat in (("normal", genotype.normal, genotype.normal_concat),
                                     ("reduce", genotype.reduce, genotype.reduce_concat)):
             if len(pairs) != 2 * DARTS_STEPS or tuple(concat) != _CONCAT:
-                raise ValueError(f"not a DARTS {kind} cell: {2 * DARTS_STEPS} [op, input] pairs and concat "
+                raise UsageError(f"not a DARTS {kind} cell: {2 * DARTS_STEPS} [op, input] pairs and concat "
                                  f"{list(_CONCAT)} expected, got {len(pairs)} pairs and concat {list(concat)}")
             for step in range(DARTS_STEPS):
                 (op_a, a), (op_b, b) = pairs[2 * step], pairs[2 * step + 1]
                 bad = [op for op in (op_a, op_b) if op not in DARTS_OPERATIONS]
                 if bad:
-                    raise ValueError(f"operation {bad[0]!r} of the DARTS {kind} cell is not one of: "
+                    raise UsageError(f"operation {bad[0]!r} of the DARTS {kind} cell is not one of: "
                                      f"{', '.join(DARTS_OPERATIONS)}")
                 if a == b:
-                    raise ValueError(f"node {step + 2} of the DARTS {kind} cell reads input {a} twice")
+                    raise UsageError(f"node {step + 2} of the DARTS {kind} cell reads input {a} twice")
         return genotype
 
     def encode(self, arch: Any) -> str:
@@ -95,7 +96,7 @@ class DartsSpace(SearchSpace):
         try:
             data = json.loads(code) if isinstance(code, str) else code
         except json.JSONDecodeError as exc:
-            raise ValueError(f"not a DARTS genotype (JSON with normal, normal_concat, reduce, reduce_concat): "
+            raise UsageError(f"not a DARTS genotype (JSON with normal, normal_concat, reduce, reduce_concat): "
                              f"{code!r} ({exc})") from None
         net = parse_net({"genotype": data, "width": self.width, "depth": self.depth}, "DARTS genotype")
         return self._check(net.genotype)

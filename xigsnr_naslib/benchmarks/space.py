@@ -13,6 +13,8 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["SearchSpace", "canonical_order", "canonical_record"]
 
 
@@ -70,7 +72,7 @@ def canonical_order(fixed: int, nodes: Sequence[int], predecessors: Mapping[int,
             return
         ready = [v for v in remaining if all(u in numbers for u in predecessors[v])]
         if not ready:
-            raise ValueError(f"not a DAG over {list(nodes)}: a cycle among {remaining}")
+            raise UsageError(f"not a DAG over {list(nodes)}: a cycle among {remaining}")
         described = [(describe(v, numbers), v) for v in ready]
         least = min(d for d, _ in described)
         for d, v in described:

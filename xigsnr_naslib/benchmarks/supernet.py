@@ -37,6 +37,7 @@ from typing import Any, Hashable, Sequence
 import torch
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = ["SupernetSpace", "NB201Supernet", "DartsSupernet", "State"]
@@ -79,14 +80,14 @@ class SupernetSpace(SearchSpace):
     def _check(self, state: Sequence[Sequence[str]]) -> State:
         state = tuple(tuple(ops) for ops in state)
         if len(state) != len(self.edge_names):
-            raise ValueError(f"a {self.name} state has {len(self.edge_names)} edges, got {len(state)}")
+            raise UsageError(f"a {self.name} state has {len(self.edge_names)} edges, got {len(state)}")
         for name, ops in zip(self.edge_names, state):
             bad = [op for op in ops if op not in self.operations]
             if bad:
-                raise ValueError(f"operation {bad[0]!r} on edge {name} of {self.name} is not one of: "
+                raise UsageError(f"operation {bad[0]!r} on edge {name} of {self.name} is not one of: "
                                  f"{', '.join(self.operations)}")
             if list(ops) != sorted(set(ops), key=self.operations.index):
-                raise ValueError(f"edge {name} of {self.name}: operations must be distinct and in the order "
+                raise UsageError(f"edge {name} of {self.name}: operations must be distinct and in the order "
                                  f"{', '.join(self.operations)}; got {', '.join(ops)}")
         return state
 
@@ -109,10 +110,10 @@ def _candidates(given, allowed: Sequence[str], space: str) -> tuple[str, ...]:
     if given is None:
         return tuple(allowed)
     if isinstance(given, str) or not given:
-        raise ValueError(f"operations of the {space} supernet: a non-empty list of: {', '.join(allowed)}; got {given!r}")
+        raise UsageError(f"operations of the {space} supernet: a non-empty list of: {', '.join(allowed)}; got {given!r}")
     bad = [op for op in given if op not in allowed]
     if bad:
-        raise ValueError(f"unknown operation {bad[0]!r} for the {space} supernet; choose among: {', '.join(allowed)}")
+        raise UsageError(f"unknown operation {bad[0]!r} for the {space} supernet; choose among: {', '.join(allowed)}")
     return tuple(op for op in allowed if op in given)
 
 
@@ -177,7 +178,7 @@ class NB201Supernet(SupernetSpace):
         from xigsnr_naslib.benchmarks.nb201.space import EDGES, OPERATIONS
 
         if channels < 1 or cells_per_stage < 1:
-            raise ValueError(f"the supernet needs channels >= 1 and cells_per_stage >= 1, got {channels}, "
+            raise UsageError(f"the supernet needs channels >= 1 and cells_per_stage >= 1, got {channels}, "
                              f"{cells_per_stage}")
         self.channels = channels
         self.cells_per_stage = cells_per_stage
@@ -193,7 +194,7 @@ class NB201Supernet(SupernetSpace):
     def final(self, state: State) -> tuple[str, ...]:
         state = self.decode(state)
         if any(len(ops) != 1 for ops in state):
-            raise ValueError(f"not a single-path NAS-Bench-201 state: {self.encode(state)}")
+            raise UsageError(f"not a single-path NAS-Bench-201 state: {self.encode(state)}")
         return tuple(ops[0] for ops in state)
 
 
@@ -229,7 +230,7 @@ class _DartsSupernetCell(nn.Module):
                     total = y if total is None else total + y
                 edge += 1
             if total is None:
-                raise ValueError(f"node {step + 2} of a DARTS supernet cell has no input left")
+                raise UsageError(f"node {step + 2} of a DARTS supernet cell has no input left")
             states.append(total)
         return torch.cat(states[2:], dim=1)
 
@@ -279,7 +280,7 @@ class DartsSupernet(SupernetSpace):
         from xigsnr_naslib.benchmarks.darts import DARTS_OPERATIONS, DARTS_STEPS
 
         if width < 2 or width % 2 or depth < 1:
-            raise ValueError(f"the DARTS supernet needs an even width >= 2 and depth >= 1, got {width}, {depth}")
+            raise UsageError(f"the DARTS supernet needs an even width >= 2 and depth >= 1, got {width}, {depth}")
         self.width = width
         self.depth = depth
         self.operations = _candidates(operations, DARTS_OPERATIONS, "darts")
@@ -307,7 +308,7 @@ class DartsSupernet(SupernetSpace):
             for step in range(DARTS_STEPS):
                 kept = [(ops[0], source) for source, ops in enumerate(half[edge:edge + 2 + step]) if ops]
                 if len(kept) != 2 or any(len(ops) > 1 for ops in half[edge:edge + 2 + step]):
-                    raise ValueError(f"not a final DARTS state (node {step + 2} must keep two edges of one "
+                    raise UsageError(f"not a final DARTS state (node {step + 2} must keep two edges of one "
                                      f"operation each): {self.encode(state)}")
                 pairs.extend(kept)
                 edge += 2 + step

@@ -21,14 +21,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from xigsnr_naslib.errors import UsageError, XiGSNRError
+
 __all__ = ["main", "build_parser"]
 
 #: subcommands contributed by other modules: name -> (module, "add_parser function name")
 _EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("xigsnr_naslib.cli.search", "add_search_parser"),
     "leaderboard": ("xigsnr_naslib.cli.leaderboard", "add_parser"),
-    "naslib-run": ("xigsnr_naslib.integrations.naslib.runner", "add_parser"),
-    "cifar10-layout": ("xigsnr_naslib.integrations.naslib.data", "add_parser"),
+    "naslib-run": ("xigsnr_naslib.cli.naslib", "add_naslib_run_parser"),
+    "cifar10-layout": ("xigsnr_naslib.cli.naslib", "add_cifar10_layout_parser"),
     "predictor-eval": ("xigsnr_naslib.cli.predictor", "add_parser"),
 }
 
@@ -265,19 +267,16 @@ USAGE_ERROR, DATA_ERROR = 2, 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0, :data:`USAGE_ERROR`, :data:`DATA_ERROR`,
-    130 when interrupted). Errors are one line on stderr, never a traceback."""
-    from xigsnr_naslib.data.data_root import DataRootError, MissingDataError
-
+    130 when interrupted). The project's errors (:mod:`xigsnr_naslib.errors`) are one line on
+    stderr; any other exception is a bug and propagates with its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = _COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
         return handler(args)
-    except (MissingDataError, OSError, KeyError, ValueError, TypeError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"xigsnr-naslib {args.command}: error: {message}", file=sys.stderr)
-        data = isinstance(exc, (MissingDataError, OSError)) and not isinstance(exc, DataRootError)
-        return DATA_ERROR if data else USAGE_ERROR
+    except XiGSNRError as exc:  # the project's own errors; anything else is a bug: its traceback shows
+        print(f"xigsnr-naslib {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR if isinstance(exc, UsageError) else DATA_ERROR
     except KeyboardInterrupt:
         print("interrupted: finished records are in the results file; rerun the same command to resume",
               file=sys.stderr)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["add_parser"]
 
 
@@ -69,9 +71,9 @@ def read_indices(path: str) -> list[int]:
         tokens = text.replace(",", " ").split()
         bad = [t for t in tokens if not t.isdigit()]
         if bad:
-            raise ValueError(f"not a benchmark index: {bad[0]!r} (expected whole numbers)")
+            raise UsageError(f"not a benchmark index: {bad[0]!r} (expected whole numbers)")
         if not tokens:
-            raise ValueError("no index in the file")
+            raise UsageError("no index in the file")
     return [int(t) for t in tokens]
 
 
@@ -81,17 +83,28 @@ def _names(values: list[str] | None) -> list[str] | None:
     return [] if [v.lower() for v in values] == ["none"] else values
 
 
+def settings_from_args(args):
+    """The :class:`~xigsnr_naslib.analysis.leaderboard.LeaderboardSettings` of the command's flags."""
+    from xigsnr_naslib.analysis.leaderboard import Bootstrap, LeaderboardSettings
+    from xigsnr_naslib.analysis.metrics import standard_metrics
+
+    return LeaderboardSettings(
+        tables=_names(args.table), zc_json=args.zc_json, exclude=args.exclude,
+        sample=None if (args.all or args.archs_file) else args.sample, seed=args.sample_seed,
+        indices=read_indices(args.archs_file) if args.archs_file else None, bootstrap=Bootstrap(args.n_boot, args.level),
+        metrics=standard_metrics(naslib_ks=args.naslib_k, ndcg_ks=args.ndcg_k))
+
+
 def run(args) -> int:
     from xigsnr_naslib.benchmarks.card import get_card
     from xigsnr_naslib.cli.app import protocol_from_args, study_from_args
-    from xigsnr_naslib.analysis.leaderboard import Bootstrap, build_leaderboard, default_proxies_for
-    from xigsnr_naslib.analysis.metrics import standard_metrics
+    from xigsnr_naslib.analysis.leaderboard import build_leaderboard, default_proxies_for
 
     if not args.no_figures:
         try:
             import matplotlib  # noqa: F401  (fail now, not after an hour of scoring)
         except ImportError:
-            raise ValueError("the figures need matplotlib: pip install 'xigsnr-naslib[plot]', or pass --no-figures")
+            raise UsageError("the figures need matplotlib: pip install 'xigsnr-naslib[plot]', or pass --no-figures")
     dataset_card = get_card(args.space).dataset(args.dataset)
     dataset = dataset_card.name
     out = Path(args.out or f"results/leaderboard/{args.space}_{dataset}")
@@ -102,11 +115,7 @@ def run(args) -> int:
         for text in left_out:
             print(f"  - {text}")
     study = study_from_args(args, proxies=proxies, results=results)
-    board = build_leaderboard(
-        study, tables=_names(args.table), zc_json=args.zc_json, exclude=args.exclude,
-        sample=None if (args.all or args.archs_file) else args.sample, seed=args.sample_seed,
-        indices=read_indices(args.archs_file) if args.archs_file else None, bootstrap=Bootstrap(args.n_boot, args.level),
-        metrics=standard_metrics(naslib_ks=args.naslib_k, ndcg_ks=args.ndcg_k))
+    board = build_leaderboard(study, settings_from_args(args))
     board.notes[:0] = left_out
     written = board.write(out, figures=not args.no_figures)
     print()

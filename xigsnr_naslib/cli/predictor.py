@@ -28,6 +28,8 @@ import argparse
 import warnings
 from pathlib import Path
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["add_parser", "parse_features", "DEFAULT_TABLES"]
 
 #: the checked-in zoo leaderboards (paths from the project root), by (space, dataset)
@@ -68,13 +70,13 @@ def parse_features(text: str, offered: list[str] | None) -> tuple[list[str] | st
 
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise ValueError(f"--features {text!r} names no feature; give proxy names, 'proxies' or 'graph'")
+        raise UsageError(f"--features {text!r} names no feature; give proxy names, 'proxies' or 'graph'")
     known = offered if offered is not None else list_proxies()
     bad = [t for t in items if t not in ("proxies", "graph") and t not in known]
     if bad:
-        raise ValueError(f"--features: unknown feature {bad[0]!r}; choices: proxies, graph, {', '.join(known)}")
+        raise UsageError(f"--features: unknown feature {bad[0]!r}; choices: proxies, graph, {', '.join(known)}")
     if "proxies" in items and offered is None:
-        raise ValueError("--features proxies needs a score table (--table); with --store name the proxies")
+        raise UsageError("--features proxies needs a score table (--table); with --store name the proxies")
     proxies = "all" if "proxies" in items else [t for t in items if t != "graph"]
     return proxies, "graph" in items
 
@@ -102,7 +104,7 @@ def _source(space: str, dataset: str, table: str | None, store: str | None, data
         default = DEFAULT_TABLES.get((space, dataset))
         path = Path(__file__).resolve().parents[2] / default if default else None
         if path is None or not path.is_file():
-            raise ValueError(f"no checked-in score table for {space} {dataset} here: give --table PATH or NAME "
+            raise UsageError(f"no checked-in score table for {space} {dataset} here: give --table PATH or NAME "
                              f"({', '.join(card.dataset(dataset).score_tables) or 'the card lists none'}) or --store")
         table = str(path)
     return read_score_table(table, space), f"table {table}"
@@ -121,7 +123,7 @@ def run(args) -> int:
     source, described = _source(args.space, dataset, args.table, args.store, args.data_root)
     proxies, graph = parse_features(args.features, source_proxies(source))
     if graph and args.space not in graph_spaces():
-        raise ValueError(f"--features graph: no graph features for space {args.space!r}; spaces with them: "
+        raise UsageError(f"--features graph: no graph features for space {args.space!r}; spaces with them: "
                          f"{', '.join(graph_spaces())}")
     truth = card.load_ground_truth(dataset, args.data_root)
     space = card.create_space()

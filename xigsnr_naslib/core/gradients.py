@@ -47,6 +47,8 @@ import threading
 import torch
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = [
     "LossFn",
     "logits_of",
@@ -81,7 +83,7 @@ def check_batches(batches: Sequence[Batch]) -> None:
             raise TypeError(f"batch {k} is a {got}; a batch must be an (inputs, targets) pair of tensors "
                             "(convert dict batches with (b['image'], b['label']) or the like)")
         if len(batch[0]) != len(batch[1]):
-            raise ValueError(f"batch {k} has {len(batch[0])} inputs but {len(batch[1])} targets")
+            raise UsageError(f"batch {k} has {len(batch[0])} inputs but {len(batch[1])} targets")
 
 
 def _clear(params: Sequence[nn.Parameter]) -> None:
@@ -174,7 +176,7 @@ def _parameter_names(model: nn.Module, params: Sequence[nn.Parameter]) -> list[s
     by_id = {id(p): n for n, p in model.named_parameters()}
     missing = [i for i, p in enumerate(params) if id(p) not in by_id]
     if missing:
-        raise ValueError(f"parameters {missing} are not parameters of the model")
+        raise UsageError(f"parameters {missing} are not parameters of the model")
     return [by_id[id(p)] for p in params]
 
 
@@ -197,7 +199,7 @@ def stacked_batch_gradients(
         return []
     shapes = {(tuple(x.shape), tuple(y.shape)) for x, y in groups}
     if len(shapes) != 1:
-        raise ValueError(f"stacked gradients need groups of one shape, got {sorted(shapes)}")
+        raise UsageError(f"stacked gradients need groups of one shape, got {sorted(shapes)}")
     xs = torch.stack([x for x, _ in groups])
     ys = torch.stack([y for _, y in groups])
     names = _parameter_names(model, params)
@@ -244,7 +246,7 @@ def scoring_state(model: nn.Module, mode: str = "train", restore_buffers: bool =
     modules' ``mode`` and restores it (the outer one restores the rest).
     """
     if mode not in SCORING_MODES:
-        raise ValueError(f"unknown scoring mode {mode!r}; choose one of: {', '.join(SCORING_MODES)}")
+        raise UsageError(f"unknown scoring mode {mode!r}; choose one of: {', '.join(SCORING_MODES)}")
     guarded = _GUARDED.__dict__.setdefault("ids", set())
     modules = list(model.modules())
     modes = [m.training for m in modules]

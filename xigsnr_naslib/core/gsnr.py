@@ -71,6 +71,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.core.gradients import (
     Batch,
     LossFn,
@@ -83,7 +84,7 @@ from xigsnr_naslib.core.gradients import (
     scoring_state,
     stacked_batch_gradients,
 )
-from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.passes.protocol import NotComputable
 from xigsnr_naslib.core.statistics import RunningMoments, StackedMoments
 
 __all__ = [
@@ -120,7 +121,7 @@ _SAMPLERS = {
 
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+        raise UsageError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
 
 
 def select_parameters(model: nn.Module, params: str = "conv_linear") -> list[tuple[str, nn.Parameter]]:
@@ -255,7 +256,7 @@ def _term(mean: torch.Tensor, var: torch.Tensor, variant: str, xi: float) -> tor
 
 
 def check_variation(moments: RunningMoments | StackedMoments) -> None:
-    """Raise :class:`~xigsnr_naslib.passes.requests.NotComputable` when no gradient entry varies
+    """Raise :class:`~xigsnr_naslib.passes.NotComputable` when no gradient entry varies
     across the samples (or no parameter got a gradient).
 
     Then every layer's variance is zero: the released code skips every layer and the ratio
@@ -282,7 +283,7 @@ def score_moments(
 ) -> float:
     """The score of one variant from streamed moments, as a Python float.
 
-    Raises :class:`~xigsnr_naslib.passes.requests.NotComputable` when no gradient varies
+    Raises :class:`~xigsnr_naslib.passes.NotComputable` when no gradient varies
     (:func:`check_variation`): the score is undefined, not 0.
     """
     _check_choice(variant, VARIANTS, "variant")
@@ -416,17 +417,33 @@ def xi_gsnr(
     xi: float = 1e-8,
     variant: str = "xi_gsnr",
     params: str = "conv_linear",
-    layer_skip: bool | None = None,
-    strategy: str = "loop",
+    **options,
 ) -> float:
     """xi-GSNR of ``model`` on ``batches`` (an iterable of ``(inputs, targets)``).
 
-    See the module documentation for ``mode``, ``variant``, ``params``, the layer-skip
-    rule (``None`` picks the mode's default) and ``strategy``. Put the model on its device;
-    it is scored in train mode whatever mode it is in, and left as found.
+    Parameters
+    ----------
+    model : nn.Module
+        On its device; scored in train mode whatever mode it is in, and left as found.
+    batches : iterable of (inputs, targets)
+    loss_fn : callable
+        ``loss_fn(logits, targets)``, the mean over the batch.
+    mode, xi, variant, params
+        As :class:`XiGSNR` (module documentation).
+    **options
+        The rarely set ones, as :class:`XiGSNR`: ``layer_skip`` (bool, or ``None`` for the
+        mode's default) and ``strategy`` (``"loop"`` or ``"vmap"``). Another name is a
+        ``TypeError`` naming it and these.
     """
-    return XiGSNR(mode=mode, xi=xi, variant=variant, params=params,
-                  layer_skip=layer_skip, strategy=strategy).score(model, batches, loss_fn)
+    for name in options:
+        if name not in XI_GSNR_OPTIONS:
+            raise TypeError(f"xi_gsnr() got an unknown option {name!r}; choose from: {', '.join(XI_GSNR_OPTIONS)} "
+                            "(or mode, xi, variant, params)")
+    return XiGSNR(mode=mode, xi=xi, variant=variant, params=params, **options).score(model, batches, loss_fn)
+
+
+#: the keyword options of :func:`xi_gsnr` besides mode, xi, variant and params
+XI_GSNR_OPTIONS = ("layer_skip", "strategy")
 
 
 @dataclass
@@ -467,7 +484,7 @@ class XiGSNR:
         _check_choice(self.variant, VARIANTS, "variant")
         _check_choice(self.params, PARAMETER_SELECTIONS, "parameter selection")
         if not (self.xi >= 0):
-            raise ValueError(f"xi must be >= 0, got {self.xi}")
+            raise UsageError(f"xi must be >= 0, got {self.xi}")
 
     def moments(self, model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_entropy) -> RunningMoments:
         """The moments of ``model``'s gradient samples (scored in train mode, left as found)."""

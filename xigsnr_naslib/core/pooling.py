@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["ExactAvgPool2d", "avg_pool_exact", "avg_pool_stride1", "pooling_backend", "pooling_backend_note",
            "use_native_pooling"]
 
@@ -45,7 +47,7 @@ _divisor_cache: dict[tuple, torch.Tensor] = {}
 def _requested_backend() -> str:
     value = os.environ.get("XIGSNR_POOLING", "auto").strip().lower() or "auto"
     if value not in _BACKENDS:
-        raise ValueError(f"XIGSNR_POOLING={value!r}: expected one of {_BACKENDS}")
+        raise UsageError(f"XIGSNR_POOLING={value!r}: expected one of {_BACKENDS}")
     return value
 
 

@@ -19,6 +19,8 @@ from typing import Sequence
 
 import torch
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["RunningMoments", "StackedMoments", "cumulative_sums"]
 
 
@@ -72,10 +74,10 @@ class StackedMoments:
     def __init__(self, names: Sequence[str], samples: Sequence[torch.Tensor], cumulative: bool = False,
                  dtype: torch.dtype = torch.float64):
         if len(names) != len(samples):
-            raise ValueError(f"expected {len(names)} sample tensors, got {len(samples)}")
+            raise UsageError(f"expected {len(names)} sample tensors, got {len(samples)}")
         counts = {s.shape[0] for s in samples}
         if len(counts) > 1:
-            raise ValueError(f"every tensor needs the same number of samples, got {sorted(counts)}")
+            raise UsageError(f"every tensor needs the same number of samples, got {sorted(counts)}")
         self.names = list(names)
         self.dtype = dtype
         self.count = counts.pop() if counts else 0
@@ -150,7 +152,7 @@ class RunningMoments:
 
     def update(self, samples: Sequence[torch.Tensor | None]) -> None:
         if len(samples) != len(self.names):
-            raise ValueError(f"expected {len(self.names)} tensors, got {len(samples)}")
+            raise UsageError(f"expected {len(self.names)} tensors, got {len(samples)}")
         self.count += 1
         for i, sample in enumerate(samples):
             if sample is None:
@@ -200,7 +202,7 @@ class RunningMoments:
     def abs_means(self) -> dict[str, torch.Tensor]:
         """Per-tensor mean of the absolute values (only with ``track_abs_mean=True``)."""
         if not self.track_abs_mean:
-            raise ValueError("abs_means() needs RunningMoments(..., track_abs_mean=True)")
+            raise UsageError("abs_means() needs RunningMoments(..., track_abs_mean=True)")
         return {n: m for n, m in zip(self.names, self._abs_mean) if m is not None}
 
     def nbytes(self) -> int:

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from xigsnr_naslib.errors import DataError, UsageError
+
 __all__ = ["ENV_VAR", "resolve_data_root", "MissingDataError", "DataRootError", "DataFileError", "find_file",
            "reading", "reads_data_file"]
 
@@ -22,15 +24,15 @@ T = TypeVar("T")
 ENV_VAR = "XIGSNR_DATA_ROOT"
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(DataError, FileNotFoundError):
     """A file the run needs is not under the data root; the message says how to get it."""
 
 
-class DataRootError(MissingDataError):
+class DataRootError(MissingDataError, UsageError):
     """No data root was given, or it is not a folder (a usage error, not missing data)."""
 
 
-class DataFileError(OSError, ValueError):
+class DataFileError(DataError, ValueError):
     """A data file exists but cannot be read as the format it should have (truncated, another
     format, missing columns...). The message names the file, the format expected and what
     failed; the command line reports it as a data error (exit status 1). It is a

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import MissingDataError, resolve_data_root, reads_data_file
 from xigsnr_naslib.data.image_folder import read_image_folder
 from xigsnr_naslib.data.image_set import ImageSet, read_npz
@@ -54,7 +55,7 @@ def canonical_dataset(name: str) -> str:
     """``cifar10``, ``cifar100``, ``ImageNet16-120`` or ``imagenet`` (accepts common spellings)."""
     name = DATASET_ALIASES.get(name, name)
     if name not in DATASET_CLASSES:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASET_CLASSES)}")
+        raise UsageError(f"unknown dataset {name!r}; known: {', '.join(DATASET_CLASSES)}")
     return name
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import reads_data_file
 
 __all__ = ["ImageSet", "read_npz"]
@@ -29,12 +30,12 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"{self.source}: expected uint8 images of shape N x H x W x 3, got "
+            raise UsageError(f"{self.source}: expected uint8 images of shape N x H x W x 3, got "
                              f"{self.images.dtype} {self.images.shape}")
         if len(self.images) != len(self.labels):
-            raise ValueError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
+            raise UsageError(f"{self.source}: {len(self.images)} images but {len(self.labels)} labels")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise ValueError(f"{self.source}: labels outside 0..{self.num_classes - 1}")
+            raise UsageError(f"{self.source}: labels outside 0..{self.num_classes - 1}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -64,6 +65,6 @@ def read_npz(path: str | Path, split: str = "train", num_classes: int | None = N
         elif "x" in data.files:
             x, y = data["x"], data["y"]
         else:
-            raise ValueError(f"{path}: no '{split}_x' or 'x' array (has {', '.join(data.files)})")
+            raise UsageError(f"{path}: no '{split}_x' or 'x' array (has {', '.join(data.files)})")
     y = np.asarray(y, dtype=np.int64)
     return ImageSet(np.ascontiguousarray(x), y, num_classes or int(y.max()) + 1, str(path))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.datasets import NORMALIZATION, ImageSet
 
 __all__ = ["Protocol", "BN_MODES", "PAPER_NB201", "RELEASED_NB101", "draw_batches", "normalize"]
@@ -64,12 +65,12 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.n_batches < 1 or self.batch_size < 1:
-            raise ValueError(f"need at least one batch of one image, got {self.n_batches} x {self.batch_size}")
+            raise UsageError(f"need at least one batch of one image, got {self.n_batches} x {self.batch_size}")
         if self.bn_mode not in BN_MODES:
-            raise ValueError(f"unknown BatchNorm mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
+            raise UsageError(f"unknown BatchNorm mode {self.bn_mode!r}; choose one of: {', '.join(BN_MODES)}")
         for name in ("data_seed", "init_seed"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def replace(self, **changes) -> "Protocol":
         """A copy with ``changes`` (``None`` values leave a field as it is)."""
@@ -110,7 +111,7 @@ def draw_batches(images: ImageSet, protocol: Protocol, dataset: str, device: str
                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The protocol's batches from ``images``, on ``device``."""
     if protocol.batch_size > len(images):
-        raise ValueError(f"a batch of {protocol.batch_size} needs at least that many images; "
+        raise UsageError(f"a batch of {protocol.batch_size} needs at least that many images; "
                          f"{images.source} has {len(images)}")
     generator = torch.Generator().manual_seed(protocol.data_seed)
     norm = protocol.normalization or dataset

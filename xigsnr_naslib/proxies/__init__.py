@@ -20,11 +20,17 @@ parameter the caller froze (``requires_grad=False``) is scored like any other, a
 freshly built network a study scores (gradients reach it; ``trainable_layers`` counts it): a
 score depends on the network, not on how the caller set it up for training.
 
-``get_proxy("xi_gsnr")`` returns a registered proxy; ``list_proxies()`` names them all;
-``register_proxy(proxy)`` adds one, and ``@register_function(name)`` adds a function
-``(model, batches, loss_fn) -> float`` that runs passes of its own (it gets a freshly built
-network). Other packages add proxies through the entry-point group ``xigsnr_naslib.proxies``
-(an entry point's object: a :class:`Proxy`, or a function returning one or a list).
+``get_proxy("xi_gsnr")`` returns a registered proxy; ``list_proxies()`` names them all.
+Registration is explicit, in the style of timm's ``@register_model``: ``register_proxy(proxy)``
+adds a :class:`Proxy`; the decorator ``@register_compute(name, needs, ...)`` registers the
+``compute`` function below it as proxy ``name`` (how the project's own proxies are registered,
+each beside its definition); ``@register_function(name)`` adds a function ``(model, batches,
+loss_fn) -> float`` that runs passes of its own (it gets a freshly built network).
+``with registered(proxy): ...`` (:func:`xigsnr_naslib.registry.registered`) registers one for
+a block only. The built-in proxies' modules are imported at the first lookup
+(:func:`_import_builtin_proxies`), so ``import xigsnr_naslib`` stays light. Other packages
+add proxies through the entry-point group ``xigsnr_naslib.proxies`` (an entry point's object:
+a :class:`Proxy`, or a function returning one or a list).
 
 Names registered here:
 
@@ -56,64 +62,22 @@ from typing import Any, Callable, Iterable, Sequence
 import torch.nn as nn
 import torch.nn.functional as F
 
-from xigsnr_naslib.passes.requests import Activations, BatchGradients, NotComputable, PassRequest
-from xigsnr_naslib.registry import Registry, UnknownChoiceError, choose
+from xigsnr_naslib.errors import UsageError
+from xigsnr_naslib.passes import MIN_SAMPLES, SAMPLES, Activations, BatchGradients, Moments, NotComputable, PassRequest, \
+    run_shared_moments
+from xigsnr_naslib.registry import Registry, UnknownChoiceError, registered
 from xigsnr_naslib.core.complexity import count_flops, count_params
 from xigsnr_naslib.core.gradients import Batch, LossFn, check_batches, scoring_state
-from xigsnr_naslib.core.gsnr import JOINT_MODES, PARAMETER_SELECTIONS, VARIANTS, XiGSNR, check_variation, joint_gradient_moments, \
-    score_moments, \
-    score_tensor
+from xigsnr_naslib.core.gsnr import JOINT_MODES, VARIANTS, XiGSNR, check_variation, score_moments, score_tensor
 from xigsnr_naslib.core.statistics import RunningMoments
 
-__all__ = ["Moments", "MIN_SAMPLES", "check_computable", "check_batches", "PassResults", "Proxy", "run_passes", "register_proxy", "register_function", "get_proxy",
+__all__ = ["Moments", "MIN_SAMPLES", "check_computable", "check_batches", "PassResults", "Proxy", "run_passes", "register_proxy", "register_compute",
+           "register_function", "function_proxy", "get_proxy", "registered",
            "list_proxies", "xi_gsnr_proxies", "ENTRY_POINT_GROUP", "SAMPLES"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.proxies"
 
-#: kinds of gradient samples a pass produces, and the xi-GSNR mode that reads each
-SAMPLES = {"cumulative": "official", "independent": "paper", "per_sample": "per_sample"}
 _SAMPLES_OF_MODE = {mode: samples for samples, mode in SAMPLES.items()}
-
-
-@dataclass(frozen=True)
-class Moments(PassRequest):
-    """A pass request: streamed float64 moments of gradient samples of the selected parameters.
-
-    Parameters
-    ----------
-    samples : {"cumulative", "independent", "per_sample"}
-        ``independent``: the gradient g_k of each batch's mean loss (Eq. 10 of the paper,
-        ZiCo); ``cumulative``: their running sums G_k (the released xi-GSNR code); both come
-        from the same N backward passes. ``per_sample``: one backward per image.
-    params : {"conv_linear", "all"}
-        Which parameters (:func:`xigsnr_naslib.core.gsnr.select_parameters`).
-    abs_mean : bool
-        Also track the mean of ``|g|`` (ZiCo).
-    """
-
-    samples: str
-    params: str = "conv_linear"
-    abs_mean: bool = False
-
-    def __post_init__(self) -> None:
-        choose(self.samples, list(SAMPLES), "gradient samples")
-        choose(self.params, list(PARAMETER_SELECTIONS), "parameter selection")
-
-    def n_samples(self, n_batches: int, batch_size: int) -> int:
-        """How many gradient samples the pass gives for ``n_batches`` batches of ``batch_size``."""
-        return n_batches * batch_size if self.samples == "per_sample" else n_batches
-
-    def problem(self, n_batches: int, batch_size: int) -> str | None:
-        n = self.n_samples(n_batches, batch_size)
-        if n >= MIN_SAMPLES:
-            return None
-        what = "--batch-size (images per batch)" if self.samples == "per_sample" else "--n-batches"
-        return (f"{n} gradient sample(s) ({n_batches} x {batch_size} images, {self.samples} gradients) give no "
-                f"variance: it needs at least {MIN_SAMPLES}; raise {what}")
-
-
-#: a variance needs two samples: with fewer every moments-based score is undefined
-MIN_SAMPLES = 2
 
 
 def check_computable(proxies: Sequence["Proxy"], n_batches: int, batch_size: int) -> None:
@@ -129,7 +93,7 @@ def check_computable(proxies: Sequence["Proxy"], n_batches: int, batch_size: int
         for need in proxy.needs:
             problem = need.problem(n_batches, batch_size)
             if problem:
-                raise ValueError(f"proxy {proxy.name!r} is not computable: {problem}")
+                raise UsageError(f"proxy {proxy.name!r} is not computable: {problem}")
 
 
 @dataclass
@@ -140,8 +104,8 @@ class PassResults:
     ``(images N x C x H x W, labels N)``), ``loss_fn``, ``input_shape`` (one image, ``C x H x W``)
     and ``moments``: per requested pass, its result; for :class:`Moments` a
     :class:`~xigsnr_naslib.core.statistics.RunningMoments` (or ``StackedMoments`` under the
-    ``vmap`` strategy), for other :class:`~xigsnr_naslib.passes.requests.PassRequest` kinds what their
-    ``run`` returns. A ``compute`` raises :class:`~xigsnr_naslib.passes.requests.NotComputable` when
+    ``vmap`` strategy), for other :class:`~xigsnr_naslib.passes.PassRequest` kinds what their
+    ``run`` returns. A ``compute`` raises :class:`~xigsnr_naslib.passes.NotComputable` when
     the score is undefined for this architecture.
     """
 
@@ -157,7 +121,8 @@ def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, need
     """Run every pass ``needs`` asks for, each once: ``{request: result}``.
 
     Requests with the same ``params`` share their passes (``independent`` and
-    ``cumulative`` one set of N backward passes, ``per_sample`` another). The network runs
+    ``cumulative`` one set of N backward passes, ``per_sample`` another:
+    :func:`~xigsnr_naslib.passes.moments.run_shared_moments`). The network runs
     in train mode and is left exactly as found (module documentation). With
     ``strategy="loop"`` every moment is bit for bit what the request alone would give.
     """
@@ -167,15 +132,7 @@ def run_passes(model: nn.Module, batches: Sequence[Batch], loss_fn: LossFn, need
         for need in needs:
             if not isinstance(need, Moments):
                 out[need] = need.run(model, batches, loss_fn, strategy)
-        moments_needs = [n for n in needs if isinstance(n, Moments)]
-        for params in dict.fromkeys(n.params for n in moments_needs):
-            group = [n for n in moments_needs if n.params == params]
-            modes = list(dict.fromkeys(SAMPLES[n.samples] for n in group))
-            abs_modes = [SAMPLES[n.samples] for n in group if n.abs_mean]
-            moments = joint_gradient_moments(model, batches, loss_fn, modes, params, strategy,
-                                             update_batchnorm_stats=False, abs_mean_modes=abs_modes)
-            for n in group:
-                out[n] = moments[SAMPLES[n.samples]]
+        out.update(run_shared_moments(model, batches, loss_fn, [n for n in needs if isinstance(n, Moments)], strategy))
     return out
 
 
@@ -195,8 +152,8 @@ class Proxy:
         ``compute(results: PassResults) -> float``; must be picklable (a module-level
         function or an instance of a module-level class) to run in worker processes.
     needs : tuple of PassRequest
-        The passes it consumes (:class:`Moments`, :class:`~xigsnr_naslib.passes.requests.BatchGradients`,
-        :class:`~xigsnr_naslib.passes.requests.Activations`, ...); empty for proxies that read only the
+        The passes it consumes (:class:`Moments`, :class:`~xigsnr_naslib.passes.BatchGradients`,
+        :class:`~xigsnr_naslib.passes.Activations`, ...); empty for proxies that read only the
         network or run passes of their own.
     settings : dict
         Everything that defines the score besides the protocol (recorded in every record).
@@ -275,17 +232,43 @@ def _member_values(members: Sequence[Proxy], model: nn.Module, batches: list, lo
     return {p.name: values[p.name] for p in members}
 
 
-#: the project's modules that register more proxies when imported (kept lazy: the core stays light)
-#: (the ensemble last: its members must be registered first)
-_BUILTIN_PROXY_MODULES = ("xigsnr_naslib.proxies.zico", "xigsnr_naslib.proxies.zoo.pruning_at_init", "xigsnr_naslib.proxies.zoo.activation_patterns",
-                          "xigsnr_naslib.proxies.zoo.zen", "xigsnr_naslib.proxies.zoo.meco", "xigsnr_naslib.proxies.zoo.swap",
-                          "xigsnr_naslib.proxies.zoo.aznas", "xigsnr_naslib.proxies.zoo.vkdnw", "xigsnr_naslib.proxies.zoo.trainable_layers",
-                          "xigsnr_naslib.proxies.ensemble")
-_PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _BUILTIN_PROXY_MODULES)
+def _import_builtin_proxies() -> None:
+    """The project's proxies outside this module: each module registers its own when imported.
+    Run at the first lookup, not at import (the core stays light); the ensemble last (its
+    members must be registered first)."""
+    from xigsnr_naslib.proxies import zico  # noqa: F401
+    from xigsnr_naslib.proxies.zoo import pruning_at_init, activation_patterns, zen, meco, swap, aznas, vkdnw, \
+        trainable_layers  # noqa: F401
+    from xigsnr_naslib.proxies import ensemble  # noqa: F401
+
+
+_PROXIES = Registry(Proxy, ENTRY_POINT_GROUP, "proxy", _import_builtin_proxies)
 
 
 #: ``register_proxy(proxy)``, ``get_proxy(name)``, ``list_proxies()``: the one door to every proxy
 register_proxy, get_proxy, list_proxies = _PROXIES.register, _PROXIES.get, _PROXIES.names
+
+
+def register_compute(name: str, needs: Sequence[PassRequest] = (), *, settings: dict | None = None,
+                     description: str = "", needs_data: bool = True, on_supernet: bool = True) -> Callable:
+    """Decorator: register the ``compute(results: PassResults) -> float`` below it as the proxy
+    ``name`` consuming the passes ``needs`` (the other arguments as :class:`Proxy`'s); returns
+    the function unchanged, so a module-level one stays picklable::
+
+        @register_compute("mean_abs_gradient", (Moments("independent", abs_mean=True),),
+                          description="sum of mean |g|")
+        def mean_abs_gradient(results):
+            return float(results.moments[...].abs_mean.sum())
+
+    A name already registered for another proxy is a ``ValueError``.
+    """
+
+    def decorator(compute: Callable[[PassResults], float]) -> Callable[[PassResults], float]:
+        register_proxy(Proxy(name, compute, tuple(needs), dict(settings or {}), description, needs_data,
+                             on_supernet=on_supernet))
+        return compute
+
+    return decorator
 
 
 class OwnPasses:
@@ -316,10 +299,17 @@ def register_function(name: str, *, settings: dict | None = None, description: s
     """
 
     def decorator(fn: Callable[[nn.Module, list, LossFn], float]) -> Callable:
-        register_proxy(Proxy(name, OwnPasses(fn), (), dict(settings or {}), description, needs_data, fresh_model=True))
+        register_proxy(function_proxy(name, fn, settings=settings, description=description, needs_data=needs_data))
         return fn
 
     return decorator
+
+
+def function_proxy(name: str, fn: Callable[[nn.Module, list, LossFn], float], *, settings: dict | None = None,
+                   description: str = "", needs_data: bool = True) -> Proxy:
+    """The proxy :func:`register_function` registers, not registered (pass it to a study as
+    an object, or register it for a block with :func:`~xigsnr_naslib.registry.registered`)."""
+    return Proxy(name, OwnPasses(fn), (), dict(settings or {}), description, needs_data, fresh_model=True)
 
 
 # --- xi-GSNR, every mode and Table 9 variant -----------------------------------------------------
@@ -396,16 +386,14 @@ for _name, _description, _settings in [
 
 # --- proxies that read only the network -----------------------------------------------------------
 
+@register_compute("params", description="number of parameters", needs_data=False)
 def _params(results: PassResults) -> float:
     return float(count_params(results.model))
 
 
+@register_compute("flops", description="multiply-adds of Conv2d/Linear layers for one image", needs_data=False)
 def _flops(results: PassResults) -> float:
     return float(count_flops(results.model, results.input_shape))
 
-
-register_proxy(Proxy("params", _params, description="number of parameters", needs_data=False))
-register_proxy(Proxy("flops", _flops, description="multiply-adds of Conv2d/Linear layers for one image",
-                     needs_data=False))
 
 __all__ += ["NotComputable", "PassRequest", "BatchGradients", "Activations", "UnknownChoiceError", "gsnr_proxy", "estimator_of", "OwnPasses", "GSNRScore"]

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.errors import UsageError
+from xigsnr_naslib.passes import NotComputable
 from xigsnr_naslib.proxies import Proxy, get_proxy, register_proxy
 from xigsnr_naslib.registry import choose
 
@@ -74,9 +75,9 @@ class Member:
     def __post_init__(self) -> None:
         choose(self.transform, TRANSFORMS, "transform")
         if not (self.scale > 0 and math.isfinite(self.scale)):
-            raise ValueError(f"scale of member {self.proxy!r} must be a positive number, got {self.scale!r}")
+            raise UsageError(f"scale of member {self.proxy!r} must be a positive number, got {self.scale!r}")
         if not (math.isfinite(self.centre) and math.isfinite(self.weight)):
-            raise ValueError(f"centre and weight of member {self.proxy!r} must be finite")
+            raise UsageError(f"centre and weight of member {self.proxy!r} must be finite")
 
     def standardised(self, value: float) -> float:
         return (transform(self.transform, value, self.proxy) - self.centre) / self.scale
@@ -102,14 +103,14 @@ def ensemble_proxy(name: str, members: Sequence[Member], description: str = "") 
     """The proxy ``name`` combining ``members`` (registered proxy names, checked here)."""
     members = tuple(members)
     if len(members) < 1:
-        raise ValueError("an ensemble needs at least one member")
+        raise UsageError("an ensemble needs at least one member")
     names = [m.proxy for m in members]
     if len(set(names)) != len(names):
-        raise ValueError(f"a member appears twice in {names}")
+        raise UsageError(f"a member appears twice in {names}")
     proxies = [get_proxy(n) for n in names]
     nested = [p.name for p in proxies if p.members]
     if nested:
-        raise ValueError(f"members must be proxies of their own, not ensembles: {nested}")
+        raise UsageError(f"members must be proxies of their own, not ensembles: {nested}")
     return Proxy(name, WeightedSum(members), settings={"members": [asdict(m) for m in members]},
                  description=description or f"ensemble of {', '.join(names)}",
                  needs_data=any(p.needs_data for p in proxies), members=tuple(names),
@@ -132,13 +133,13 @@ def fit_members(scores: pd.DataFrame, transforms: Mapping[str, str] | None = Non
         values = scores[name].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         if len(values) < 2:
-            raise ValueError(f"member {name!r} has fewer than two finite values on the tuning sample")
+            raise UsageError(f"member {name!r} has fewer than two finite values on the tuning sample")
         kind = (transforms or {}).get(name) or ("log" if values.min() > 0 and values.max() > 10 * values.min()
                                                  else "identity")
         t = np.log(values) if kind == "log" else values
         spread = stats.iqr(t) / 1.349 or float(np.std(t))
         if not spread > 0:
-            raise ValueError(f"member {name!r} takes one value on the whole tuning sample")
+            raise UsageError(f"member {name!r} takes one value on the whole tuning sample")
         out.append(Member(name, kind, float(np.median(t)), float(spread), float((weights or {}).get(name, 1.0))))
     return out
 
@@ -183,7 +184,7 @@ def load_choice(path: str | Path = CHOICE_FILE) -> Proxy:
     with reading(path, "an ensemble choice (JSON with 'name' and 'members')"):
         data = json.loads(Path(path).read_text())
         if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data.get("members"):
-            raise ValueError("expected an object with a 'name' and a non-empty 'members' list")
+            raise UsageError("expected an object with a 'name' and a non-empty 'members' list")
         members = [Member(**m) for m in data["members"]]
     tuning = data.get("tuning", {})
     return ensemble_proxy(data["name"], members,

@@ -11,7 +11,7 @@ the authors' released code:
 * entries whose standard deviation is zero are left out of a layer's sum;
 * a layer whose sum is zero (every entry left out, or every mean |g| zero) contributes
   nothing (the logarithm of zero is never taken); when no layer contributes the score is
-  undefined (:class:`~xigsnr_naslib.passes.requests.NotComputable`; the released code returns 0);
+  undefined (:class:`~xigsnr_naslib.passes.NotComputable`; the released code returns 0);
 * the gradients are those of the mean loss of each batch, the network in train mode
   (BatchNorm normalises with each batch's statistics): :func:`zico` and :func:`zico_moments`
   score a network in train mode whatever mode it is in, every parameter counted as trainable,
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from xigsnr_naslib.core.gradients import Batch, LossFn, batchnorm_running_stats_off, check_batches, independent_batch_gradients, \
     scoring_state
 from xigsnr_naslib.core.gsnr import _only_these_require_grad, select_parameters
-from xigsnr_naslib.passes.requests import NotComputable
-from xigsnr_naslib.proxies import Moments, PassResults, Proxy, register_proxy
+from xigsnr_naslib.passes import Moments, NotComputable
+from xigsnr_naslib.proxies import PassResults, register_compute
 from xigsnr_naslib.core.statistics import RunningMoments
 
 __all__ = ["zico_moments", "score_zico", "zico", "ZICO_PASS"]
@@ -91,13 +91,12 @@ def zico(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn = F.cross_e
     return score_zico(zico_moments(model, batches, loss_fn, params))
 
 
-def _zico_compute(results: PassResults) -> float:
-    return score_zico(results.moments[ZICO_PASS])
-
-
 #: ZiCo's pass: independent per-batch gradients of the Conv2d/Linear weights, with mean |g|
 #: (shared with xi-GSNR's passes in a study: the same N backward passes)
 ZICO_PASS = Moments("independent", "conv_linear", abs_mean=True)
 
-register_proxy(Proxy("zico", _zico_compute, (ZICO_PASS,), {"params": "conv_linear", "gradients": "independent"},
-                     "ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g)"))
+
+@register_compute("zico", (ZICO_PASS,), settings={"params": "conv_linear", "gradients": "independent"},
+                  description="ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g)")
+def _zico_compute(results: PassResults) -> float:
+    return score_zico(results.moments[ZICO_PASS])

@@ -85,80 +85,111 @@ def _process_worker(scorer, threads: int, inbox, outbox, worker_id: int, flags: 
 
 def run_processes(scorer, tasks: Sequence[Task], workers: int, threads: int = 1, device="cpu",
                   start_method: str | None = None, poll_seconds: float = 0.5) -> Iterator[tuple[int, list[dict]]]:
-    """Score ``tasks`` in ``workers`` local processes; yield ``(task_id, records)`` as they finish."""
+    """Score ``tasks`` in ``workers`` local processes; yield ``(task_id, records)`` as they finish.
+
+    ``start_method`` (default: ``fork`` for single-threaded CPU workers where the platform
+    has it, else ``spawn``) starts the workers; the parent looks for dead workers every
+    ``poll_seconds`` while no result arrives.
+    """
     tasks = list(tasks)
     if not tasks:
         return
     if start_method is None:
-        # fork only single-threaded CPU workers: a forked child inherits the parent's OpenMP
-        # state but not its threads, and its first multi-threaded operator waits for ever at
-        # the team barrier (libgomp); CUDA cannot be forked either
-        on_cuda = torch.device(device).type != "cpu"
-        can_fork = "fork" in mp.get_all_start_methods() and not on_cuda and threads == 1
-        start_method = "fork" if can_fork else "spawn"
-    ctx = mp.get_context(start_method)
-    flags = _precision_flags()
-    outbox = ctx.Queue()
-    pending = list(reversed(tasks))  # popped from the end: original order
-    procs: dict[int, tuple] = {}  # worker id -> (process, inbox)
-    holding: dict[int, Task] = {}  # worker id -> the task it is scoring
-    finished: set[int] = set()
-    next_id = 0
-    restarts_left = workers + len(tasks)
+        start_method = _default_start_method(device, threads)
+    pool = _WorkerPool(scorer, tasks, threads, mp.get_context(start_method), restarts=workers + len(tasks))
+    try:
+        for worker_id in [pool.start_worker() for _ in range(min(workers, len(tasks)))]:  # fork all, then feed
+            pool.feed(worker_id)
+        while len(pool.finished) < len(tasks):
+            try:
+                worker_id, task_id, records = pool.outbox.get(timeout=poll_seconds)
+            except queue.Empty:
+                yield from pool.replace_dead()
+                continue
+            if task_id not in pool.finished:
+                pool.finished.add(task_id)
+                yield task_id, records
+            if worker_id in pool.procs:
+                pool.feed(worker_id)
+    finally:
+        pool.close()
 
-    def start_worker() -> int:
-        nonlocal next_id
-        worker_id, next_id = next_id, next_id + 1
-        inbox = ctx.Queue()
-        proc = ctx.Process(target=_process_worker,
-                           args=(scorer, threads, inbox, outbox, worker_id, flags, os.getpid()), daemon=True)
+
+def _default_start_method(device, threads: int) -> str:
+    """``fork`` only for single-threaded CPU workers: a forked child inherits the parent's
+    OpenMP state but not its threads, and its first multi-threaded operator waits for ever at
+    the team barrier (libgomp); CUDA cannot be forked either."""
+    on_cuda = torch.device(device).type != "cpu"
+    can_fork = "fork" in mp.get_all_start_methods() and not on_cuda and threads == 1
+    return "fork" if can_fork else "spawn"
+
+
+class _WorkerPool:
+    """The worker processes of :func:`run_processes` and what each one holds.
+
+    The parent hands one task at a time to each worker (``feed``), so it knows which task a
+    dead worker took with it: :meth:`replace_dead` turns that task into error records and
+    starts a replacement while tasks are pending, at most ``restarts`` times in all.
+    """
+
+    def __init__(self, scorer, tasks: list[Task], threads: int, ctx, restarts: int):
+        self.scorer, self.threads, self.ctx = scorer, threads, ctx
+        self.n_tasks = len(tasks)
+        self.flags = _precision_flags()
+        self.outbox = ctx.Queue()
+        self.pending = list(reversed(tasks))  # popped from the end: original order
+        self.procs: dict[int, tuple] = {}  # worker id -> (process, inbox)
+        self.holding: dict[int, Task] = {}  # worker id -> the task it is scoring
+        self.finished: set[int] = set()
+        self.next_id = 0
+        self.restarts_left = restarts
+
+    def start_worker(self) -> int:
+        worker_id, self.next_id = self.next_id, self.next_id + 1
+        inbox = self.ctx.Queue()
+        proc = self.ctx.Process(target=_process_worker, daemon=True,
+                                args=(self.scorer, self.threads, inbox, self.outbox, worker_id, self.flags,
+                                      os.getpid()))
         proc.start()
-        procs[worker_id] = (proc, inbox)
+        self.procs[worker_id] = (proc, inbox)
         return worker_id
 
-    def feed(worker_id: int) -> None:
-        _, inbox = procs[worker_id]
-        if pending:
-            holding[worker_id] = pending.pop()
-            inbox.put(holding[worker_id])
+    def feed(self, worker_id: int) -> None:
+        """Give the worker the next pending task, or tell it to stop when none is left."""
+        _, inbox = self.procs[worker_id]
+        if self.pending:
+            self.holding[worker_id] = self.pending.pop()
+            inbox.put(self.holding[worker_id])
         else:
-            holding.pop(worker_id, None)
+            self.holding.pop(worker_id, None)
             inbox.put(None)
 
-    try:
-        for worker_id in [start_worker() for _ in range(min(workers, len(tasks)))]:  # fork all, then feed
-            feed(worker_id)
-        while len(finished) < len(tasks):
-            try:
-                worker_id, task_id, records = outbox.get(timeout=poll_seconds)
-            except queue.Empty:
-                for worker_id, (proc, _) in list(procs.items()):
-                    if proc.is_alive():
-                        continue
-                    del procs[worker_id]
-                    task = holding.pop(worker_id, None)
-                    if task is not None and task[0] not in finished:
-                        finished.add(task[0])
-                        yield task[0], scorer.failed(task[1], task[2], task[3],
-                                                     f"worker process died (exit code {proc.exitcode})")
-                    if pending:
-                        if restarts_left <= 0:
-                            raise RuntimeError("worker processes keep dying; giving up")
-                        restarts_left -= 1
-                        feed(start_worker())
-                if not procs and len(finished) < len(tasks):
-                    raise RuntimeError("every worker process exited with architectures left to score")
+    def replace_dead(self) -> Iterator[tuple[int, list[dict]]]:
+        """Yield ``(task_id, error records)`` for each task a dead worker held; replace the
+        dead while tasks are pending."""
+        for worker_id, (proc, _) in list(self.procs.items()):
+            if proc.is_alive():
                 continue
-            if task_id not in finished:
-                finished.add(task_id)
-                yield task_id, records
-            if worker_id in procs:
-                feed(worker_id)
-    finally:
-        for proc, inbox in procs.values():
+            del self.procs[worker_id]
+            task = self.holding.pop(worker_id, None)
+            if task is not None and task[0] not in self.finished:
+                self.finished.add(task[0])
+                yield task[0], self.scorer.failed(task[1], task[2], task[3],
+                                                  f"worker process died (exit code {proc.exitcode})")
+            if self.pending:
+                if self.restarts_left <= 0:
+                    raise RuntimeError("worker processes keep dying; giving up")
+                self.restarts_left -= 1
+                self.feed(self.start_worker())
+        if not self.procs and len(self.finished) < self.n_tasks:
+            raise RuntimeError("every worker process exited with architectures left to score")
+
+    def close(self) -> None:
+        """End the workers still alive, and wait for each (5 s at most)."""
+        for proc, inbox in self.procs.values():
             if proc.is_alive():
                 proc.terminate()
-        for proc, _ in procs.values():
+        for proc, _ in self.procs.values():
             proc.join(timeout=5)
 
 

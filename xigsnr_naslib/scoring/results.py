@@ -50,26 +50,45 @@ import json
 import math
 import os
 import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["ResultsStore", "StoreBusyError", "StoreNotWritableError", "STATUSES", "RETRIED_STATUSES",
+from xigsnr_naslib.errors import DataError, UsageError
+
+__all__ = ["ResultsStore", "Status", "StoreBusyError", "StoreNotWritableError", "STATUSES", "RETRIED_STATUSES",
            "NO_VALUE_DEVICES", "record_key", "record_problem", "reusable", "score_fields", "record_score",
            "upgrade_record"]
 
+
+class Status(str, Enum):
+    """A record's ``status`` (module documentation). A member is the string it stands for:
+    it equals, hashes and prints as that string, and JSON writes it as that string, so a
+    record read back from a store (plain strings) compares equal to one just computed."""
+
+    OK = "ok"
+    NONFINITE = "nonfinite"
+    ERROR = "error"
+    NOT_COMPUTABLE = "not computable"
+
+    __hash__ = str.__hash__
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
 #: every status a record can have (module documentation)
-STATUSES = ("ok", "nonfinite", "error", "not computable")
+STATUSES = tuple(s.value for s in Status)
 #: statuses that are failures of the run that wrote them: scored again by the next run
-RETRIED_STATUSES = frozenset({"error"})
+RETRIED_STATUSES = frozenset({Status.ERROR.value})
 #: torch device types whose tensors hold no values: nothing computed there is reused
 NO_VALUE_DEVICES = frozenset({"meta"})
 
 
-class StoreBusyError(ValueError):
+class StoreBusyError(UsageError):
     """Another run is writing the results file."""
 
 
-class StoreNotWritableError(PermissionError):
+class StoreNotWritableError(DataError, PermissionError):
     """The run has records to append and the results file (or its folder) is not writable."""
 
 
@@ -148,7 +167,7 @@ def record_problem(record) -> str | None:
         if key in record and (not isinstance(value, types) or isinstance(value, bool)):
             return f"field {key!r} is {_type_name(value)} {value!r}"[:200]
     score = record.get("score")
-    if record["status"] == "ok":
+    if record["status"] == Status.OK:
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
             return f"status 'ok' with score {score!r}, not a finite number"[:200]
     elif score is not None:
@@ -166,13 +185,13 @@ def record_problem(record) -> str | None:
 def score_fields(score: float) -> dict:
     """``score``/``status`` fields for a float, recording a non-finite value as such."""
     if math.isfinite(score):
-        return {"score": float(score), "status": "ok"}
-    return {"score": None, "status": "nonfinite", "value": "nan" if math.isnan(score) else ("inf" if score > 0 else "-inf")}
+        return {"score": float(score), "status": Status.OK}
+    return {"score": None, "status": Status.NONFINITE, "value": "nan" if math.isnan(score) else ("inf" if score > 0 else "-inf")}
 
 
 def record_score(record: dict) -> float:
     """The record's score as a float (NaN for non-finite or failed records)."""
-    if record.get("status") == "ok":
+    if record.get("status") == Status.OK:
         return float(record["score"])
     value = record.get("value")
     return float(value) if value in ("inf", "-inf") else float("nan")

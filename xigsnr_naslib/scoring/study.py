@@ -38,6 +38,7 @@ from typing import Any, Hashable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard, get_card
 from xigsnr_naslib.registry import choose
 from xigsnr_naslib.core.gradients import Batch, LossFn
@@ -45,7 +46,7 @@ from xigsnr_naslib.core.gsnr import STRATEGIES
 from xigsnr_naslib.data.image_set import ImageSet
 from xigsnr_naslib.data.protocol import Protocol, draw_batches
 from xigsnr_naslib.proxies import NotComputable, PassResults, Proxy, check_computable, get_proxy, run_passes
-from xigsnr_naslib.scoring.results import NO_VALUE_DEVICES, ResultsStore, record_key, reusable, score_fields, upgrade_record
+from xigsnr_naslib.scoring.results import NO_VALUE_DEVICES, ResultsStore, Status, record_key, reusable, score_fields, upgrade_record
 from xigsnr_naslib.benchmarks.space import SearchSpace, canonical_record
 
 __all__ = ["Execution", "Study", "build_model", "BACKENDS", "DEFAULT_THREADS", "available_devices", "check_device",
@@ -102,11 +103,11 @@ def check_device(device: str | torch.device) -> torch.device:
         try:
             parsed = torch.device(device)
         except (RuntimeError, TypeError, ValueError):
-            raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_KINDS} (available here: {usable})"
+            raise UsageError(f"unknown device {device!r}; choose one of: {DEVICE_KINDS} (available here: {usable})"
                              ) from None
         why = _unavailable(parsed)
     if why is not None:
-        raise ValueError(f"device {device!r} is not available with this torch ({torch.__version__}): {why}; "
+        raise UsageError(f"device {device!r} is not available with this torch ({torch.__version__}): {why}; "
                          f"choose one of: {usable}")
     return parsed
 
@@ -150,9 +151,9 @@ class Execution:
         choose(self.strategy, list(STRATEGIES), "strategy")
         choose(self.backend, list(BACKENDS), "backend")
         if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 0):
-            raise ValueError(f"workers must be a whole number >= 0 or 'auto', got {self.workers!r}")
+            raise UsageError(f"workers must be a whole number >= 0 or 'auto', got {self.workers!r}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+            raise UsageError(f"threads must be >= 1, got {self.threads}")
 
     def n_workers(self, n_tasks: int) -> int:
         """The workers this run uses for ``n_tasks`` architectures (resolves ``"auto"``)."""
@@ -245,21 +246,21 @@ class ArchitectureScorer:
         values, missing, failed = {}, [], []
         for name in proxy.members:
             member = member_records[name]
-            if member.get("status") == "ok":
+            if member.get("status") == Status.OK:
                 values[name] = float(member["score"])
             else:
                 why = member.get("reason") or member.get("error") or member.get("value") or ""
                 said = f"{name} is {member.get('status')}" + (f" ({why})" if why else "")
-                (failed if member.get("status") == "error" else missing).append(said)
+                (failed if member.get("status") == Status.ERROR else missing).append(said)
         if failed:  # a member's failure is the run's, not the architecture's: retried like it
-            record.update({"score": None, "status": "error", "error": "member " + "; ".join(failed)})
+            record.update({"score": None, "status": Status.ERROR, "error": "member " + "; ".join(failed)})
         elif missing:
-            record.update({"score": None, "status": "not computable", "reason": "member " + "; ".join(missing)})
+            record.update({"score": None, "status": Status.NOT_COMPUTABLE, "reason": "member " + "; ".join(missing)})
         else:
             try:
                 record.update(score_fields(float(proxy.compute(values))))
             except NotComputable as exc:
-                record.update({"score": None, "status": "not computable", "reason": str(exc)})
+                record.update({"score": None, "status": Status.NOT_COMPUTABLE, "reason": str(exc)})
         record["seconds"] = round(seconds, 4)  # the architecture's whole scoring: the members' passes
         return record
 
@@ -283,7 +284,7 @@ class ArchitectureScorer:
             try:
                 record.update(score_fields(float(proxy.compute(results))))
             except NotComputable as exc:
-                record.update({"score": None, "status": "not computable", "reason": str(exc)})
+                record.update({"score": None, "status": Status.NOT_COMPUTABLE, "reason": str(exc)})
             except (RuntimeError, ValueError) as exc:
                 self._fail([record], [proxy], exc)
             own = time.perf_counter() - began
@@ -293,7 +294,7 @@ class ArchitectureScorer:
 
     def _fail(self, records: list[dict], group: Sequence[Proxy], exc: Exception) -> None:
         for record in records:
-            record.update({"score": None, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
+            record.update({"score": None, "status": Status.ERROR, "error": f"{type(exc).__name__}: {exc}"})
         warnings.warn(f"{self.space.name} {records[0]['arch']}: {', '.join(p.name for p in group)} failed: {exc}")
 
     def failed(self, index, arch: Hashable, proxy_names: Sequence[str], reason: str) -> list[dict]:
@@ -303,7 +304,7 @@ class ArchitectureScorer:
         for p in self.proxies:
             if p.name in proxy_names:
                 record = self.base_record(index, code, p)
-                record.update({"score": None, "status": "error", "error": reason, "seconds": None})
+                record.update({"score": None, "status": Status.ERROR, "error": reason, "seconds": None})
                 records.append(record)
         return records
 
@@ -334,7 +335,7 @@ def _from_name(item):
         _, name, settings = item
         proxy = get_proxy(name)
         if proxy.settings != settings:
-            raise ValueError(f"proxy {name!r} has other settings in this worker: {proxy.settings} != {settings}")
+            raise UsageError(f"proxy {name!r} has other settings in this worker: {proxy.settings} != {settings}")
         return proxy
     return item
 

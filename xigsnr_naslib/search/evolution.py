@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Hashable
 
 
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.core.complexity import count_flops as _hook_flops
 from xigsnr_naslib.scoring.results import StoreBusyError
 from xigsnr_naslib.benchmarks.space import SearchSpace
@@ -70,7 +72,7 @@ def parse_amount(text: str | float | int | None) -> float | None:
     try:
         return float(t[:-1]) * scale if scale else float(t)
     except ValueError:
-        raise ValueError(f"not an amount: {text!r} (examples: 400M, 5G, 3e7)") from None
+        raise UsageError(f"not an amount: {text!r} (examples: 400M, 5G, 3e7)") from None
 
 
 def arch_size(space: SearchSpace, arch: Hashable, resolution: int | None = None, num_classes: int = 1000
@@ -199,12 +201,13 @@ class EvolutionSettings:
     max_tries: int = 10000
 
     def __post_init__(self) -> None:
-        if self.population_size < 2 or self.steps < 0 or self.sample_size < 1:
-            raise ValueError(f"need population_size >= 2, steps >= 0, sample_size >= 1; got "
-                             f"{self.population_size}, {self.steps}, {self.sample_size}")
-        rates = (self.crossover_rate, self.mutation_rate)
-        if not 0.0 <= self.crossover_rate <= 1.0 or (self.mutation_rate is not None and not 0.0 <= self.mutation_rate <= 1.0):
-            raise ValueError(f"rates must lie in [0, 1]; got mutation {rates[1]}, crossover {rates[0]}")
+        from xigsnr_naslib.search.settings import check_fraction, check_whole
+
+        for name, minimum in (("population_size", 2), ("steps", 0), ("sample_size", 1), ("seed", 0),
+                              ("checkpoint_every", 1), ("max_tries", 1)):
+            check_whole("evolution settings", name, getattr(self, name), minimum)
+        check_fraction("evolution settings", "mutation_rate", self.mutation_rate, optional=True)
+        check_fraction("evolution settings", "crossover_rate", self.crossover_rate)
 
 
 class RegularizedEvolution:
@@ -270,7 +273,7 @@ class RegularizedEvolution:
             size = self._admissible(arch)
             if size is not None:
                 return arch, size[0], size[1]
-        raise ValueError(f"{self.space.name}: no {what} within the constraints after {self.max_tries} draws "
+        raise UsageError(f"{self.space.name}: no {what} within the constraints after {self.max_tries} draws "
                          f"({self.constraints.settings()})")
 
     def _mutate(self, arch: Hashable, rng: random.Random) -> Hashable:
@@ -359,26 +362,27 @@ class RegularizedEvolution:
                 "rng": [version, list(state), gauss], "history": [asdict(c) for c in history],
                 "population": [c.step for c in population]}
         tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.checkpoint)
+        with writing(self.checkpoint, "checkpoint"):
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.checkpoint)
 
     def _load(self, rng: random.Random) -> tuple[list[Candidate], deque[Candidate]]:
         try:
             data = json.loads(self.checkpoint.read_text())
             if data.get("version") != CHECKPOINT_VERSION:
-                raise ValueError(f"version {data.get('version')!r}, expected {CHECKPOINT_VERSION}")
+                raise UsageError(f"version {data.get('version')!r}, expected {CHECKPOINT_VERSION}")
             saved = data["settings"]
             history = [_candidate(c, i) for i, c in enumerate(data["history"])]
             by_step = {c.step: c for c in history}
             population = deque(by_step[s] for s in data["population"])
             version, state, gauss = data["rng"]
         except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"checkpoint {self.checkpoint} is not readable: {exc}") from None
+            raise UsageError(f"checkpoint {self.checkpoint} is not readable: {exc}") from None
         current = json.loads(json.dumps(self.settings()))
         if saved != current:
             fields = _differences(saved, current)
-            raise ValueError(f"checkpoint {self.checkpoint} was written with other {', '.join(fields)} "
+            raise UsageError(f"checkpoint {self.checkpoint} was written with other {', '.join(fields)} "
                              f"({'; '.join(f'{f}: {_at(saved, f)!r} then, {_at(current, f)!r} now' for f in fields)}); "
                              "use another checkpoint file or the same settings")
         for c in history:  # the encodings must still be architectures of this space; earlier
@@ -386,7 +390,7 @@ class RegularizedEvolution:
         try:
             rng.setstate((version, tuple(state), gauss))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"checkpoint {self.checkpoint} is not readable: its random state: {exc}") from None
+            raise UsageError(f"checkpoint {self.checkpoint} is not readable: its random state: {exc}") from None
         return history, population
 
     def _retry_failed(self, history: list[Candidate]) -> bool:
@@ -409,13 +413,13 @@ def _candidate(entry, position: int) -> Candidate:
     types = {"arch": (str,), "fitness": (int, float, type(None)), "flops": (int, float), "params": (int, float),
              "step": (int,)}
     if not isinstance(entry, dict):
-        raise ValueError(f"history entry {position} is {json.dumps(entry)[:60]}, not a candidate object")
+        raise UsageError(f"history entry {position} is {json.dumps(entry)[:60]}, not a candidate object")
     missing = [k for k in types if k not in entry]
     if missing:
-        raise ValueError(f"history entry {position} lacks {', '.join(missing)}")
+        raise UsageError(f"history entry {position} lacks {', '.join(missing)}")
     for key, allowed in types.items():
         if isinstance(entry[key], bool) or not isinstance(entry[key], allowed):
-            raise ValueError(f"history entry {position}: {key} is {json.dumps(entry[key])[:60]}")
+            raise UsageError(f"history entry {position}: {key} is {json.dumps(entry[key])[:60]}")
     return Candidate(**{k: entry[k] for k in types})
 
 

@@ -39,6 +39,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
+from xigsnr_naslib.scoring.results import Status
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.supernet import State, SupernetSpace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,11 +92,11 @@ def removal_costs(supernet: SupernetSpace, state: State, candidates: Sequence[tu
         values = scorer(states)
         for s, v in zip(states, values):
             if not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"the indicator gave no finite score for the {supernet.name} state "
+                raise UsageError(f"the indicator gave no finite score for the {supernet.name} state "
                                  f"{supernet.encode(s)}: {v}")
         base = values[0]
         if base == 0:
-            raise ValueError(f"the indicator is 0 on the {supernet.name} state {supernet.encode(state)}: "
+            raise UsageError(f"the indicator is 0 on the {supernet.name} state {supernet.encode(state)}: "
                              "the relative change of a removal is undefined")
         for i, v in enumerate(values[1:]):
             totals[i] += (base - v) / abs(base)
@@ -109,7 +111,7 @@ def prune(supernet: SupernetSpace, scorers: Sequence[Scorer], progress: Callable
     ``progress(message)`` is told each decision.
     """
     if not scorers:
-        raise ValueError("pruning needs at least one scorer (repeat)")
+        raise UsageError("pruning needs at least one scorer (repeat)")
     scorers = [_Memo(supernet, scorer) for scorer in scorers]
     state = supernet.full()
     steps: list[PruneStep] = []
@@ -188,9 +190,9 @@ class StudyScorer:
         out = []
         for record in records:
             self.records[record["arch"]] = record
-            if record.get("status", "ok") not in ("ok", "nonfinite"):
+            if record.get("status", Status.OK) not in (Status.OK, Status.NONFINITE):
                 why = record.get("reason") or record.get("error") or record.get("status")
-                raise ValueError(f"proxy {self.proxy!r} failed on the {self.study.card.name} state {record['arch']}: "
+                raise UsageError(f"proxy {self.proxy!r} failed on the {self.study.card.name} state {record['arch']}: "
                                  f"{record.get('status')} ({why})")
             out.append(float("nan") if record.get("score") is None else float(record["score"]))
         return out

@@ -11,7 +11,9 @@ resume):
 * ``evolution``: the regularized evolution of :mod:`xigsnr_naslib.search.evolution`.
 
 Which algorithms a space offers is declared once, on its card
-(``BenchmarkCard.search_algorithms``); :func:`check_algorithm` refuses the others by name.
+(``BenchmarkCard.search_algorithms``); :func:`check_algorithm` refuses the others by name. The
+algorithms are registered in :data:`xigsnr_naslib.search.algorithms.ALGORITHMS` and run by the one
+door, :func:`xigsnr_naslib.search.search`; this module holds their building blocks.
 
 A run is described by its **header** (:func:`run_header`: algorithm and its settings,
 space, dataset, proxy and settings, protocol with both seeds, image fingerprint). The header
@@ -20,44 +22,39 @@ already scored is read from the store, so none is scored twice), and a changed h
 refused with the names of the fields that changed. The report of a run
 (:func:`describe_architecture`) gives the chosen architecture, its proxy score, its
 ground-truth accuracies on every dataset of the card (test, and CIFAR-10 validation for
-NAS-Bench-201), its rank in the space, its parameters and FLOPs, the CPU seconds and the
-number of networks scored.
+NAS-Bench-201: ``DatasetCard.validation_ground_truth``), its rank in the space, its parameters
+and FLOPs (DARTS: of its evaluation network, ``BenchmarkCard.evaluation_network``), the CPU
+seconds and the number of networks scored.
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import math
 import os
 import random
-import time
 from pathlib import Path
 from typing import Any, Hashable
 
+from xigsnr_naslib.scoring.results import Status
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard, UnknownChoiceError
-from xigsnr_naslib.search.pruning import REPEAT_SEED_STRIDE
-from xigsnr_naslib.registry import choose
+from xigsnr_naslib.search.algorithms import ALGORITHMS, get_algorithm
 
 __all__ = ["SEARCH_ALGORITHMS", "check_algorithm", "check_supernet_proxy", "supernet_card", "run_header",
-           "open_run", "draw_architectures", "sample_search", "describe_architecture", "cpu_seconds",
-           "search_images", "check_space_operations", "SPACE_OPERATIONS", "run_zero_shot"]
+           "open_run", "draw_architectures", "sample_search", "check_samples", "describe_architecture",
+           "cpu_seconds", "search_images", "check_space_operations", "SPACE_OPERATIONS", "ALGORITHM_FLAGS",
+           "write_run_file"]
 
 #: every search algorithm of ``xigsnr-naslib search``, with one line each; a card lists those it offers
-SEARCH_ALGORITHMS = {
-    "prune": "TE-NAS pruning of the space's supernet, the proxy as indicator",
-    "sample": "N architectures drawn uniformly with a seed, the proxy's best kept",
-    "evolution": "regularized (aging) evolution, the proxy as fitness",
-}
+SEARCH_ALGORITHMS = {name: algorithm.description for name, algorithm in ALGORITHMS.items()}
 
 
 def check_algorithm(card: BenchmarkCard, algorithm: str) -> str:
     """``algorithm`` if ``card`` offers it; ``UnknownChoiceError`` (a ``ValueError``) naming the
-    offered ones otherwise."""
-    choose(algorithm, list(SEARCH_ALGORITHMS), "search algorithm")
-    if algorithm not in card.search_algorithms:
-        raise UnknownChoiceError(f"space {card.name!r} does not offer search algorithm {algorithm!r}; "
-                                 f"it offers: {', '.join(card.search_algorithms)}")
+    offered ones otherwise (:func:`~xigsnr_naslib.search.algorithms.get_algorithm`)."""
+    get_algorithm(algorithm, card)
     return algorithm
 
 
@@ -74,7 +71,7 @@ def check_space_operations(space, algorithm: str) -> None:
     lacking = [op for op in SPACE_OPERATIONS.get(algorithm, ())
                if getattr(type(space), op, None) is getattr(SearchSpace, op, None)]
     if lacking:
-        raise ValueError(f"space {space.name!r} cannot run --algorithm {algorithm}: it has no "
+        raise UsageError(f"space {space.name!r} cannot run --algorithm {algorithm}: it has no "
                          f"{', '.join(lacking)} operation (score its architectures with 'xigsnr-naslib correlate'; "
                          "the DARTS cells are searched with --space darts)")
 
@@ -82,7 +79,7 @@ def check_space_operations(space, algorithm: str) -> None:
 def check_supernet_proxy(proxy) -> None:
     """Refuse, before any work, a proxy that is not defined on a supernet (``Proxy.on_supernet``)."""
     if not getattr(proxy, "on_supernet", True):
-        raise ValueError(f"proxy {proxy.name!r} is not computable on a supernet (it is defined on single-path "
+        raise UsageError(f"proxy {proxy.name!r} is not computable on a supernet (it is defined on single-path "
                          "networks only); use it with --algorithm sample or evolution")
 
 
@@ -125,23 +122,25 @@ def open_run(path: str | os.PathLike, header: dict) -> dict:
             data = json.loads(path.read_text())
             saved = data["header"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"run file {path} is not readable: {exc}") from None
+            raise UsageError(f"run file {path} is not readable: {exc}") from None
         if saved != header:
             fields = _differences(saved, header)
-            raise ValueError(f"run file {path} was written with other {', '.join(fields)} "
+            raise UsageError(f"run file {path} was written with other {', '.join(fields)} "
                              f"({'; '.join(f'{f}: {_at(saved, f)!r} then, {_at(header, f)!r} now' for f in fields)}); "
                              "use another --checkpoint or the same settings")
         return data
     data = {"header": header}
-    _write(path, data)
+    write_run_file(path, data)
     return data
 
 
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+def write_run_file(path: Path, data: dict) -> None:
+    """Write a run file whole (a temporary file renamed over it: never half written)."""
+    with writing(path, "run file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
+        os.replace(tmp, path)
 
 
 def cpu_seconds() -> float:
@@ -168,16 +167,14 @@ def draw_architectures(space, n: int, seed: int, max_draws: int | None = None) -
             out.append(arch)
             if len(out) == n:
                 return out
-    raise ValueError(f"{space.name}: only {len(out)} distinct architectures in {max_draws or 100 * n} draws; "
+    raise UsageError(f"{space.name}: only {len(out)} distinct architectures in {max_draws or 100 * n} draws; "
                      f"ask for fewer than {n}")
 
 
-def check_samples(space, n: int) -> None:
-    """Refuse ``n`` larger than a finite space (one that lists ``all_archs``)."""
-    if hasattr(space, "all_archs"):
-        size = len(space.all_archs())
-        if n > size:
-            raise ValueError(f"--samples {n} exceeds the {size} architectures of space {space.name!r}")
+def check_samples(card: BenchmarkCard, n: int) -> None:
+    """Refuse ``n`` larger than a finite space (``BenchmarkCard.size``)."""
+    if card.size is not None and n > card.size:
+        raise UsageError(f"--samples {n} exceeds the {card.size} architectures of space {card.name!r}")
 
 
 def sample_search(study, n: int, seed: int) -> tuple[Hashable, float, list[dict]]:
@@ -186,17 +183,17 @@ def sample_search(study, n: int, seed: int) -> tuple[Hashable, float, list[dict]
     Returns ``(architecture, score, records)`` (records in draw order; ties: the earliest
     drawn). Errors: ``ValueError`` when no architecture has a finite score.
     """
-    check_samples(study.space, n)
+    check_samples(study.card, n)
     archs = draw_architectures(study.space, n, seed)
     name = study.proxies[0].name
     records = [r for r in study.score([(None, a) for a in archs]) if r["proxy"] == name]
     best, best_score = None, -math.inf
     for arch, record in zip(archs, records):
         score = record.get("score")
-        if record.get("status") == "ok" and score is not None and score > best_score:
+        if record.get("status") == Status.OK and score is not None and score > best_score:
             best, best_score = arch, float(score)
     if best is None:
-        raise ValueError(f"proxy {name!r} gave no finite score to any of the {n} architectures drawn")
+        raise UsageError(f"proxy {name!r} gave no finite score to any of the {n} architectures drawn")
     return best, best_score, records
 
 
@@ -204,7 +201,9 @@ def sample_search(study, n: int, seed: int) -> tuple[Hashable, float, list[dict]
 
 def describe_architecture(card: BenchmarkCard, dataset: DatasetCard, space, arch: Hashable, data_root=None) -> dict:
     """Ground truth (every dataset of the card: test accuracy, rank and top percentage in the
-    space; NAS-Bench-201 CIFAR-10 validation too), parameters and FLOPs of ``arch``.
+    space; where the dataset card has ``validation_ground_truth``, that as ``valid`` too:
+    NAS-Bench-201 CIFAR-10), parameters and FLOPs of ``arch`` (of the card's
+    ``evaluation_network`` where it has one: DARTS).
 
     Ground truth that is not under the data root is reported as missing (``"missing"``: the
     reason), not an error. FLOPs are multiply-adds of one ``dataset.resolution`` image.
@@ -214,33 +213,25 @@ def describe_architecture(card: BenchmarkCard, dataset: DatasetCard, space, arch
 
     code = space.encode(arch)
     out: dict[str, Any] = {"arch": code}
-    if hasattr(space, "evaluation_net"):  # DARTS: the size of the network the paper trains
-        from xigsnr_naslib.benchmarks.nds.space import NDSNetwork, count_nds_params
-
-        net = space.evaluation_net(arch)
-        model = NDSNetwork(net, dataset.num_classes, "cifar")
-        out["evaluation_network"] = {"width": net.width, "depth": net.depth}
-        out["params"] = count_params(model)
-        assert out["params"] == count_nds_params(net, dataset.num_classes, "cifar")
+    if card.evaluation_network is not None:  # DARTS: the size of the network the paper trains
+        model, out["evaluation_network"] = card.evaluation_network(space, arch, dataset.num_classes)
     else:
         model = space.build(arch, num_classes=dataset.num_classes)
-        out["params"] = count_params(model)
+    out["params"] = count_params(model)
     out["flops"] = count_flops(model, dataset.input_shape)
     if card.ground_truth is None:
         return out
     truth: dict[str, Any] = {}
-    for name in card.datasets:
+    for name, spec in card.datasets.items():
         try:
             table = card.load_ground_truth(name, data_root)
         except (MissingDataError, OSError) as exc:
             truth[name] = {"missing": str(exc).splitlines()[0]}
             continue
         truth[name] = _standing(table, code)
-        if card.name == "nb201" and name == "cifar10":
-            from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_cifar10_validation
-
+        if spec.validation_ground_truth is not None:  # NAS-Bench-201 CIFAR-10: its validation accuracy
             try:
-                truth[name]["valid"] = _standing(nb201_cifar10_validation(data_root), code)
+                truth[name]["valid"] = _standing(spec.validation_ground_truth(data_root), code)
             except (MissingDataError, OSError, ValueError) as exc:
                 truth[name]["valid"] = {"missing": str(exc).splitlines()[0]}
     out["ground_truth"] = truth
@@ -260,7 +251,7 @@ def _standing(table, code: str) -> dict:
             "space_best": float(values.max()), "definition": table.attrs.get("definition", "")}
 
 
-# --- the command ----------------------------------------------------------------------------------
+# --- images -----------------------------------------------------------------------------------------
 
 def search_images(dataset: DatasetCard, protocol, source: str | None = None, synthetic: bool = False,
                   data_root=None, max_images: int = 1024):
@@ -294,182 +285,7 @@ def search_images(dataset: DatasetCard, protocol, source: str | None = None, syn
                                "--synthetic-images for a test without images.") from None
 
 
-#: the flags each algorithm reads, with the parser's defaults (``search_command``; a test checks
-#: they agree): a flag of another algorithm set to anything else is refused (it would be ignored)
-ALGORITHM_FLAGS = {
-    "prune": {"repeats": 3, "supernet_option": []},
-    "sample": {"samples": 100, "search_seed": 0},
-    "evolution": {"population": 128, "steps": 2000, "sample_size": 32, "mutation_rate": None,
-                  "crossover_rate": 0.25, "search_seed": 0},
-}
-
-
-def check_algorithm_flags(args, algorithm: str) -> None:
-    """Refuse a flag that only another algorithm reads (e.g. ``--samples`` with ``prune``),
-    naming the algorithms that read it. Errors: ``ValueError``."""
-    own = ALGORITHM_FLAGS.get(algorithm, {})
-    for flags in ALGORITHM_FLAGS.values():
-        for name, default in flags.items():
-            if name in own or getattr(args, name, default) == default:
-                continue
-            readers = [a for a, f in ALGORITHM_FLAGS.items() if name in f]
-            raise ValueError(f"--{name.replace('_', '-')} is for --algorithm {' or '.join(readers)}, not {algorithm}")
-
-
-def run_zero_shot(args) -> int:
-    """``xigsnr-naslib search`` on a space with a supernet (NAS-Bench-201, DARTS); see
-    :mod:`xigsnr_naslib.cli.search`."""
-    from xigsnr_naslib.cli.app import execution_from_args, protocol_from_args
-    from xigsnr_naslib.benchmarks.card import get_card
-    from xigsnr_naslib.proxies import get_proxy
-    from xigsnr_naslib.scoring.study import Study
-
-    card = get_card(args.space)
-    algorithm = check_algorithm(card, args.algorithm)
-    dataset = card.dataset(args.dataset)
-    changes = {k: v for k, v in (("num_classes", args.num_classes), ("resolution", args.resolution)) if v}
-    dataset = dataclasses.replace(dataset, **changes)
-    if args.proxy and len(args.proxy) > 1:
-        raise ValueError(f"a zero-shot search takes one --proxy (its indicator), got {len(args.proxy)}: "
-                         f"{', '.join(args.proxy)}")
-    proxy = get_proxy(args.proxy[0] if args.proxy else dataset.proxy)
-    supernet_options = dict(args.supernet_option)
-    check_algorithm_flags(args, algorithm)
-    if algorithm == "prune":
-        check_supernet_proxy(proxy)
-        sn_card = supernet_card(card, dataset)
-        sn_card.create_space(**supernet_options)  # an unknown or bad option is refused before any work
-    if args.paper_constraints:
-        raise ValueError(f"the paper gives no constraints for space {card.name!r}")
-    from xigsnr_naslib.search.evolution import Constraints, parse_amount
-
-    bounds = {name: parse_amount(getattr(args, name)) for name in ("max_flops", "min_flops", "max_params", "min_params")
-              if getattr(args, name) is not None}
-    if bounds and algorithm != "evolution":
-        flag = "--" + next(iter(bounds)).replace("_", "-")
-        raise ValueError(f"{flag} bounds --algorithm evolution only, not {algorithm}")
-    constraints = Constraints(resolution=args.constraint_resolution or dataset.resolution,
-                              num_classes=dataset.num_classes, **bounds)
-    protocol = protocol_from_args(args, dataset.protocol)
-    options = dict(args.space_option)
-    stem = f"results/search_{args.space}_{algorithm}"
-    store = args.results or f"results/search_{args.space}.scores.jsonl"
-    images = None
-    if proxy.needs_data:
-        images = search_images(dataset, protocol, args.images, args.synthetic_images, args.data_root,
-                               args.max_images)
-        if images.num_classes > dataset.num_classes:
-            raise ValueError(f"{images.source} has {images.num_classes} classes but the dataset has "
-                             f"{dataset.num_classes}; give --num-classes")
-    study = Study(card, dataset, [proxy], protocol, execution_from_args(args), store, args.data_root,
-                  images=images, space_options=options)
-    settings: dict[str, Any]
-    if algorithm == "prune":
-        settings = {"repeats": args.repeats, "supernet": sn_card.options(**supernet_options),
-                    "repeat_init_seeds": [protocol.init_seed + r * REPEAT_SEED_STRIDE for r in range(args.repeats)]}
-    elif algorithm == "sample":
-        settings = {"samples": args.samples, "seed": args.search_seed}
-    else:
-        settings = {"population": args.population, "steps": args.steps, "sample_size": args.sample_size,
-                    "seed": args.search_seed, "constraints": constraints.settings()}
-    check_space_operations(study.space, algorithm)
-    if algorithm == "sample":
-        check_samples(study.space, args.samples)
-    header = run_header(algorithm, settings, study)
-    checkpoint = Path(args.checkpoint or f"{stem}.checkpoint.json")
-    output = Path(args.output or f"{stem}.best.json")
-    _print_header(header, study)
-    run = open_run(checkpoint, header) if algorithm != "evolution" else {"header": header}
-    began_cpu, began_wall = cpu_seconds(), time.perf_counter()
-    stored_before = _stored_keys(study)
-    extra: dict[str, Any] = {}
-    if algorithm == "prune":
-        from xigsnr_naslib.search.pruning import prune, study_scorer
-
-        studies = [Study(sn_card, dataset, [proxy], protocol.replace(init_seed=seed), study.execution, study.store,
-                         args.data_root, images=study.images, space_options=supernet_options)
-                   for seed in settings["repeat_init_seeds"]]
-        scorers = [study_scorer(s) for s in studies]
-        result = prune(studies[0].space, scorers,
-                       progress=(lambda m: print(m, flush=True)) if args.progress else None)
-        arch = result.arch
-        used = [r for sc in scorers for r in sc.records.values()] + _records(study, [arch])
-        extra["steps"] = [dataclasses.asdict(s) for s in result.steps]
-        extra["supernet_state"] = studies[0].space.encode(result.state)
-    elif algorithm == "sample":
-        arch, _, used = sample_search(study, args.samples, args.search_seed)
-        extra["scores"] = {r["arch"]: r.get("score") for r in used}
-    else:
-        from xigsnr_naslib.search.evolution import EvolutionSettings, RegularizedEvolution
-
-        search = RegularizedEvolution(study.space, study, EvolutionSettings(
-            population_size=args.population, steps=args.steps, sample_size=args.sample_size,
-            mutation_rate=args.mutation_rate, crossover_rate=args.crossover_rate, seed=args.search_seed),
-            constraints=constraints, checkpoint=checkpoint, progress=args.progress)
-        history = search.run().history
-        best = max(history, key=lambda c: (c.rank_value, -c.step))
-        arch = study.space.decode(best.arch)
-        used = _records(study, [study.space.decode(c) for c in dict.fromkeys(c.arch for c in history)])
-        extra["scores"] = {c.arch: c.fitness for c in history}
-    final = _records(study, [arch])[0]
-    from xigsnr_naslib.scoring.results import record_key
-
-    used = list({record_key(r): r for r in used}.values())  # a data-free proxy's repeats are one network
-    report = {"header": header, "algorithm": algorithm, "space": card.name, "dataset": dataset.name,
-              "proxy": proxy.name, "proxy_score": final.get("score"), "networks_scored": len(used),
-              "networks_scored_now": sum(1 for r in used if record_key(r) not in stored_before),
-              "cpu_seconds": round(cpu_seconds() - began_cpu, 2), "wall_seconds": round(time.perf_counter() - began_wall, 2),
-              "scoring_seconds": round(sum(r.get("seconds") or 0.0 for r in used), 2)}
-    report.update(describe_architecture(card, dataset, study.space, arch, args.data_root))
-    if hasattr(study.space, "net"):  # DARTS: the genotype as an NDS record's net (NDS builder)
-        report["genotype"] = json.loads(study.space.encode(arch))
-    report.update(extra)
-    run["result"] = report
-    if algorithm != "evolution":
-        _write(checkpoint, run)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=1, allow_nan=True))
-    _print_report(report)
-    print(f"report: {output}\ncheckpoint: {checkpoint}\nscores: {store}")
-    return 0
-
-
-def _stored_keys(study) -> set:
-    """The keys of the records the study's store holds now (none without a store)."""
-    from xigsnr_naslib.scoring.results import record_key
-
-    return {record_key(r) for r in study.store} if study.store is not None else set()
-
-
-def _records(study, archs: list) -> list[dict]:
-    """The study's records of ``archs`` (scored now where the store lacks them)."""
-    name = study.proxies[0].name
-    return [r for r in study.score([(None, a) for a in archs]) if r["proxy"] == name]
-
-
-def _print_header(header: dict, study) -> None:
-    protocol = header.get("protocol") or {}
-    print(f"search {header['space']} / {header['dataset']}: {header['algorithm']} {header['algorithm_settings']}")
-    print(f"proxy: {', '.join(f'{k} {v}' for k, v in header['proxies'].items())}")
-    if protocol:
-        print(f"protocol: {protocol.get('n_batches')} x {protocol.get('batch_size')}, data seed {protocol.get('data_seed')}, "
-              f"init seed {protocol.get('init_seed')}, BN {protocol.get('bn_mode')}; images {header.get('images')}")
-
-
-def _print_report(report: dict) -> None:
-    print(f"chosen: {report['arch']}")
-    print(f"proxy score ({report['proxy']}): {report['proxy_score']}")
-    extra = f" (evaluation network {report['evaluation_network']})" if "evaluation_network" in report else ""
-    print(f"params: {report['params']:,}{extra}; FLOPs: {report['flops']:,} multiply-adds")
-    for name, t in (report.get("ground_truth") or {}).items():
-        for split, v in (("test", t), ("valid", t.get("valid"))):
-            if not v:
-                continue
-            if "missing" in v:
-                print(f"{name} {split}: no ground truth ({v['missing']})")
-            else:
-                print(f"{name} {split}: {v['accuracy']:.2f} (rank {v['rank']} of {v['of']}, top {v['top_percent']:.2f}%; "
-                      f"best {v['space_best']:.2f})")
-    print(f"networks scored: {report['networks_scored']} ({report['networks_scored_now']} in this invocation, the "
-          f"others read from the store); CPU seconds (this invocation): {report['cpu_seconds']}; "
-          f"scoring seconds (every network used, this invocation or before): {report['scoring_seconds']}")
+#: each algorithm's ``xigsnr-naslib search`` options with their defaults (from its settings
+#: class, :data:`~xigsnr_naslib.search.algorithms.ALGORITHMS`): an option of another algorithm set
+#: to anything else is refused by the command line (it would be ignored)
+ALGORITHM_FLAGS = {name: algorithm.defaults() for name, algorithm in ALGORITHMS.items()}

@@ -47,6 +47,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import MissingDataError, resolve_data_root, reads_data_file
 from xigsnr_naslib.benchmarks.nb101.space import InvalidCellError, canonical_cell, graph_hash, make_cell
 
@@ -87,17 +88,17 @@ def _existing(path: str | Path) -> Path:
 
 def _check_definition(definition: str) -> None:
     if definition not in NB101_DEFINITIONS:
-        raise ValueError(f"unknown NAS-Bench-101 accuracy definition {definition!r}; choose "
+        raise UsageError(f"unknown NAS-Bench-101 accuracy definition {definition!r}; choose "
                          f"{' or '.join(NB101_DEFINITIONS)}")
 
 
 def _accuracy(test: list[float], valid: list[float], definition: str, seed: int, what: str) -> float:
     if definition == "released":
         if not test:
-            raise ValueError(f"{what}: no test accuracy")
+            raise UsageError(f"{what}: no test accuracy")
         return 100.0 * max(test)
     if seed >= len(valid):
-        raise ValueError(f"{what}: no validation accuracy of seed {seed} ({len(valid)} seed(s))")
+        raise UsageError(f"{what}: no validation accuracy of seed {seed} ({len(valid)} seed(s))")
     return 100.0 * valid[seed]
 
 
@@ -199,7 +200,7 @@ def read_nb101_tfrecord(path: str | Path, definition: str = "released", seed: in
                 continue
             metrics = message.FromString(base64.b64decode(encoded))
             if len(metrics.evaluation_data) < 3:
-                raise ValueError(f"{what}: {len(metrics.evaluation_data)} evaluations, expected 3 (start, half, end)")
+                raise UsageError(f"{what}: {len(metrics.evaluation_data)} evaluations, expected 3 (start, half, end)")
             final = metrics.evaluation_data[2]
             entry = cells.get(key)
             if entry is None:
@@ -234,7 +235,7 @@ def read_nb101_pickle(path: str | Path, definition: str = "released", seed: int 
     with open(path, "rb") as f:
         data = pickle.load(f)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not NASLib's NAS-Bench-101 pickle (a dict of hash -> (fixed, computed))")
+        raise UsageError(f"{path}: not NASLib's NAS-Bench-101 pickle (a dict of hash -> (fixed, computed))")
     rows, skipped = [], []
     for key, value in data.items():
         what = f"{path.name} {key}"
@@ -255,7 +256,7 @@ def read_nb101_pickle(path: str | Path, definition: str = "released", seed: int 
 def _csv_rows(table: pd.DataFrame, path: Path, needed: Iterable[str]) -> None:
     missing = set(needed) - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        raise UsageError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
 
 
 @reads_data_file('the NAS-Bench-101 reference sample CSV')
@@ -309,7 +310,7 @@ def nb101_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = 
     for another raises :class:`MissingDataError` naming the full files).
     """
     if dataset != "cifar10":
-        raise ValueError(f"NAS-Bench-101 has CIFAR-10 accuracies only, not {dataset!r}")
+        raise UsageError(f"NAS-Bench-101 has CIFAR-10 accuracies only, not {dataset!r}")
     root = resolve_data_root(data_root)
     for rel in TFRECORD_FILES:
         if (root / rel).exists():
@@ -330,6 +331,6 @@ def nb101_ground_truth(dataset: str = "cifar10", data_root: str | Path | None = 
 def paper_sample(truth: pd.DataFrame, size: int = PAPER_SAMPLE_SIZE) -> pd.DataFrame:
     """The paper's sample: the first ``size`` cells in sorted hash order (needs the full data)."""
     if len(truth) < size:
-        raise ValueError(f"the paper's sample takes the first {size} of the 423,624 cells; "
+        raise UsageError(f"the paper's sample takes the first {size} of the 423,624 cells; "
                          f"{truth.attrs.get('source', 'this ground truth')} has {len(truth)}")
     return truth.sort_values("hash").iloc[:size]

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.space import SearchSpace, canonical_order
 
 __all__ = [
@@ -89,7 +90,7 @@ BN_MOMENTUM = 1.0 - 0.997
 BN_EPS = 1e-5
 
 
-class InvalidCellError(ValueError):
+class InvalidCellError(UsageError):
     """A matrix/operations pair that is not a NAS-Bench-101 cell; the message names it."""
 
 
@@ -349,7 +350,7 @@ class NB101Network(nn.Module):
                  modules_per_stack: int = 3):
         super().__init__()
         if stem_channels < 1 or num_stacks < 1 or modules_per_stack < 1:
-            raise ValueError(f"need a positive stem width, stack and module count, got "
+            raise UsageError(f"need a positive stem width, stack and module count, got "
                              f"{stem_channels}, {num_stacks}, {modules_per_stack}")
         self.cell = cell
         self.stem = ConvBNReLU(3, stem_channels, 3)
@@ -473,7 +474,7 @@ class NB101Space(SearchSpace):
             if self.encode(cell) != code:
                 return cell
             current = cell
-        raise ValueError(f"no mutation of NAS-Bench-101 cell {code} found in {_MAX_MUTATION_STEPS} steps")
+        raise UsageError(f"no mutation of NAS-Bench-101 cell {code} found in {_MAX_MUTATION_STEPS} steps")
 
     def crossover(self, a: Cell, b: Cell, rng: random.Random) -> Cell:
         """Each matrix entry and operation from one parent or the other (both :meth:`padded`

@@ -15,6 +15,12 @@ def _nb201_ground_truth(dataset: str, data_root, accuracy: str | None):
     return nb201_ground_truth(dataset, data_root)
 
 
+def _nb201_cifar10_validation(data_root):
+    from xigsnr_naslib.benchmarks.nb201.ground_truth import nb201_cifar10_validation
+
+    return nb201_cifar10_validation(data_root)
+
+
 def nb201_card() -> BenchmarkCard:
     """NAS-Bench-201: CIFAR-10, CIFAR-100 and ImageNet16-120 at the paper's protocol (8 x 64,
     ``xi_gsnr``); accuracy ``test`` (200 epochs, mean over seeds, as the paper)."""
@@ -30,7 +36,7 @@ def nb201_card() -> BenchmarkCard:
         "cifar10": DatasetCard("cifar10", 10, 32, "cifar10", PAPER_NB201, "xi_gsnr", ("test",), {
             "suitezero": suitezero("cifar10"),
             "naswot": ScoreTableSpec("nb201/naswot_scores_all15625.csv", "naswot"),
-            "naslib_subset": subset(False)}),
+            "naslib_subset": subset(False)}, validation_ground_truth=_nb201_cifar10_validation),
         "cifar100": DatasetCard("cifar100", 100, 32, "cifar100", PAPER_NB201, "xi_gsnr", ("test",),
                                 {"naslib_subset": subset(True)}),
         "ImageNet16-120": DatasetCard("ImageNet16-120", 120, 16, "ImageNet16-120", PAPER_NB201, "xi_gsnr", ("test",),
@@ -39,4 +45,5 @@ def nb201_card() -> BenchmarkCard:
     return BenchmarkCard("nb201", NB201Space, datasets, "NAS-Bench-201: 15,625 cells, 5 operations on 6 edges",
                          _nb201_ground_truth, NASLibCodec("nasbench201", to_naslib_key, from_naslib_key),
                          {"channels": 16, "cells_per_stage": 5},
-                         search_algorithms=("prune", "sample", "evolution"), supernet=NB201Supernet)
+                         search_algorithms=("prune", "sample", "evolution"), supernet=NB201Supernet,
+                         search_report="architecture", size=15625)

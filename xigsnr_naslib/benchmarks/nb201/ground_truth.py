@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import MissingDataError, find_file, reading, reads_data_file, resolve_data_root
 from xigsnr_naslib.data.datasets import canonical_dataset
 
@@ -71,7 +72,7 @@ def nb201_reference(dataset: str = "cifar10", data_root: str | Path | None = Non
         column = NB201_DEFINITIONS[dataset][2]
         missing = {"nb201_index", "arch_str", column} - set(table.columns)
         if missing:
-            raise ValueError(f"missing column(s) {', '.join(sorted(missing))}")
+            raise UsageError(f"missing column(s) {', '.join(sorted(missing))}")
         extra = {"params_MB": table["params_MB"].to_numpy()} if "params_MB" in table else None
         return _frame(table["nb201_index"], table["arch_str"], table[column], dataset, str(path), extra)
 
@@ -95,7 +96,7 @@ def nb201_benchmark_file(path: str | Path, dataset: str = "cifar10") -> pd.DataF
     data = torch.load(path, map_location="cpu", weights_only=False)
     for key in ("meta_archs", "arch2infos"):
         if key not in data:
-            raise ValueError(f"{path}: not a NAS-Bench-201 file (no {key!r} key)")
+            raise UsageError(f"{path}: not a NAS-Bench-201 file (no {key!r} key)")
     key, split, _ = NB201_DEFINITIONS[dataset]
     index, archs, accuracy = [], [], []
     for i in sorted(data["arch2infos"]):
@@ -174,7 +175,7 @@ def nb201_cifar10_validation(data_root: str | Path | None = None) -> pd.DataFram
     path = find_file(resolve_data_root(data_root), [REFERENCE_CSV], "NAS-Bench-201 reference ground truth", _HOW_TO_GET)
     table = pd.read_csv(path)
     if NB201_CIFAR10_VALID_COLUMN not in table:
-        raise ValueError(f"{path}: no column {NB201_CIFAR10_VALID_COLUMN} (CIFAR-10 validation accuracy)")
+        raise UsageError(f"{path}: no column {NB201_CIFAR10_VALID_COLUMN} (CIFAR-10 validation accuracy)")
     df = pd.DataFrame({"arch": table["arch_str"].to_numpy(), "accuracy": table[NB201_CIFAR10_VALID_COLUMN].to_numpy(float)},
                       index=pd.Index(table["nb201_index"].to_numpy(int), name="index"))
     df.attrs["definition"] = "NAS-Bench-201 cifar10-valid x-valid accuracy after 200 epochs, mean over seeds"

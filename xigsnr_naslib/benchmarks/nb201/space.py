@@ -18,6 +18,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.core.pooling import ExactAvgPool2d, use_native_pooling
 from xigsnr_naslib.benchmarks.space import SearchSpace
 
@@ -46,21 +47,21 @@ def parse_arch(arch_str: str) -> Arch:
     Raises ``ValueError`` naming the string when it is not a NAS-Bench-201 cell.
     """
     if not isinstance(arch_str, str):
-        raise ValueError(f"NAS-Bench-201 architecture must be a string, got {arch_str!r}")
+        raise UsageError(f"NAS-Bench-201 architecture must be a string, got {arch_str!r}")
     nodes = arch_str.strip().split("+")
     if len(nodes) != 3:
-        raise ValueError(f"not a NAS-Bench-201 cell (expected 3 nodes): {arch_str!r}")
+        raise UsageError(f"not a NAS-Bench-201 cell (expected 3 nodes): {arch_str!r}")
     ops: list[str] = []
     for target, node in enumerate(nodes, start=1):
         parts = [p for p in node.strip().strip("|").split("|")]
         if len(parts) != target:
-            raise ValueError(f"node {target} of {arch_str!r} must have {target} inputs")
+            raise UsageError(f"node {target} of {arch_str!r} must have {target} inputs")
         for source, part in enumerate(parts):
             op, _, src = part.partition("~")
             if op not in OPERATIONS:
-                raise ValueError(f"unknown operation {op!r} in {arch_str!r}; known: {OPERATIONS}")
+                raise UsageError(f"unknown operation {op!r} in {arch_str!r}; known: {OPERATIONS}")
             if src != str(source):
-                raise ValueError(f"edge {part!r} of {arch_str!r} should come from node {source}")
+                raise UsageError(f"edge {part!r} of {arch_str!r} should come from node {source}")
             ops.append(op)
     return tuple(ops)  # type: ignore[return-value]
 
@@ -68,7 +69,7 @@ def parse_arch(arch_str: str) -> Arch:
 def arch_to_str(arch: Sequence[str]) -> str:
     """The benchmark's string for a six-operation tuple."""
     if len(arch) != 6 or any(op not in OPERATIONS for op in arch):
-        raise ValueError(f"not a NAS-Bench-201 operation tuple: {arch!r}")
+        raise UsageError(f"not a NAS-Bench-201 operation tuple: {arch!r}")
     a = list(arch)
     return f"|{a[0]}~0|+|{a[1]}~0|{a[2]}~1|+|{a[3]}~0|{a[4]}~1|{a[5]}~2|"
 
@@ -100,7 +101,7 @@ def make_operation(op: str, channels: int) -> nn.Module:
         return ReLUConvBN(channels, channels, 3, 1, 1)
     if op == "avg_pool_3x3":
         return ExactAvgPool2d(3, stride=1, padding=1, count_include_pad=False)  # nn.AvgPool2d, faster on CPU
-    raise ValueError(f"unknown NAS-Bench-201 operation {op!r}")
+    raise UsageError(f"unknown NAS-Bench-201 operation {op!r}")
 
 
 class Cell(nn.Module):
@@ -273,9 +274,9 @@ def from_naslib_key(key) -> str:
         indices = ast.literal_eval(key) if isinstance(key, str) else key
         indices = [int(i) for i in indices]
     except (ValueError, SyntaxError, TypeError):
-        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple: {key!r}") from None
+        raise UsageError(f"not a NASLib NAS-Bench-201 op-index tuple: {key!r}") from None
     if len(indices) != 6 or any(not 0 <= i < len(NASLIB_OPS) for i in indices):
-        raise ValueError(f"not a NASLib NAS-Bench-201 op-index tuple (six indices in 0..4): {key!r}")
+        raise UsageError(f"not a NASLib NAS-Bench-201 op-index tuple (six indices in 0..4): {key!r}")
     ops = [None] * 6
     for k, position in enumerate(NASLIB_EDGE_POSITIONS):
         ops[position] = NASLIB_OPS[indices[k]]

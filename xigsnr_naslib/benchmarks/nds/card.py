@@ -5,7 +5,7 @@ from typing import Any
 
 from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard
 from xigsnr_naslib.benchmarks.darts import DartsSpace
-from xigsnr_naslib.benchmarks.nds.space import NDS_SPACES, NDSSpace
+from xigsnr_naslib.benchmarks.nds.space import NDS_SPACES, NDSNetwork, NDSSpace, count_nds_params
 from xigsnr_naslib.benchmarks.supernet import DartsSupernet
 from xigsnr_naslib.data.protocol import PAPER_NB201
 
@@ -48,6 +48,22 @@ def nds_cards() -> list[BenchmarkCard]:
     return out
 
 
+def _darts_evaluation_network(space: DartsSpace, arch: Any, num_classes: int):
+    """The DARTS paper's CIFAR-10 network of ``arch`` (36 channels, 20 cells) and its size.
+
+    Errors: ``RuntimeError`` when the built network's parameter count differs from the NDS
+    closed-form count of the same net (the builder and the count disagree)."""
+    from xigsnr_naslib.core.complexity import count_params
+
+    net = space.evaluation_net(arch)
+    model = NDSNetwork(net, num_classes, "cifar")
+    built, closed_form = count_params(model), count_nds_params(net, num_classes, "cifar")
+    if built != closed_form:
+        raise RuntimeError(f"DARTS evaluation network of {space.encode(arch)}: the built network has {built} "
+                           f"parameters, the NDS count gives {closed_form}")
+    return model, {"width": net.width, "depth": net.depth}
+
+
 def darts_card() -> BenchmarkCard:
     """The DARTS cell space (:mod:`xigsnr_naslib.benchmarks.darts`) on CIFAR-10 at the paper's
     protocol (8 x 64, ``xi_gsnr``), for the pruning and sampling searches; no ground truth
@@ -56,4 +72,5 @@ def darts_card() -> BenchmarkCard:
     return BenchmarkCard("darts", DartsSpace, {"cifar10": dataset},
                          "DARTS cells (normal + reduction, 4 nodes, 7 operations), built by the NDS builder",
                          space_options={"width": 16, "depth": 8}, search_algorithms=("prune", "sample"),
-                         supernet=DartsSupernet)
+                         supernet=DartsSupernet, search_report="architecture",
+                         evaluation_network=_darts_evaluation_network, genotype_json=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import MissingDataError, find_file, resolve_data_root, reads_data_file
 from xigsnr_naslib.benchmarks.nds.space import NDS_SPACES, InvalidGenotypeError, canonical_net, parse_net
 
@@ -38,11 +39,11 @@ def read_nds_records(data, source: str = "NDS records") -> list[dict]:
     """The list of records of a loaded NDS file (a list, or a dict with ``top``/``mid``)."""
     if isinstance(data, dict):
         if "top" not in data and "mid" not in data:
-            raise ValueError(f"{source}: a dict of NDS records needs 'top' and/or 'mid' lists (has {', '.join(data)})")
+            raise UsageError(f"{source}: a dict of NDS records needs 'top' and/or 'mid' lists (has {', '.join(data)})")
         return list(data.get("top", [])) + list(data.get("mid", []))
     if isinstance(data, list):
         return data
-    raise ValueError(f"{source}: expected a list of NDS records or a dict with 'top'/'mid', got {type(data).__name__}")
+    raise UsageError(f"{source}: expected a list of NDS records or a dict with 'top'/'mid', got {type(data).__name__}")
 
 
 @reads_data_file('NDS records (json)')
@@ -57,14 +58,14 @@ def read_nds_file(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:
         what = f"{path.name}[{i}]"
         try:
             if not isinstance(rec, dict):
-                raise ValueError(f"{what}: a record must be a mapping, got {type(rec).__name__}")
+                raise UsageError(f"{what}: a record must be a mapping, got {type(rec).__name__}")
             missing = [k for k in ("net", "test_ep_top1") if k not in rec]
             if missing:
-                raise ValueError(f"{what}: record lacks field(s) {', '.join(missing)}")
+                raise UsageError(f"{what}: record lacks field(s) {', '.join(missing)}")
             errors = rec["test_ep_top1"]
             if not isinstance(errors, list) or not errors or not isinstance(errors[-1], (int, float)) \
                     or not math.isfinite(errors[-1]):
-                raise ValueError(f"{what}: 'test_ep_top1' must be a non-empty list of numbers")
+                raise UsageError(f"{what}: 'test_ep_top1' must be a non-empty list of numbers")
             net = parse_net(rec["net"], what)
             rows.append({"index": i, "arch": canonical_net(net).to_string(), "accuracy": 100.0 - float(errors[-1]),
                          "params": rec.get("params"), "flops": rec.get("flops")})
@@ -81,10 +82,10 @@ def read_nds_file(path: str | Path, dataset: str = "cifar10") -> pd.DataFrame:
 def nds_ground_truth(space: str, dataset: str | None = None, data_root: str | Path | None = None) -> pd.DataFrame:
     """The records of NDS space ``space`` (e.g. ``nds_darts``: ``DARTS.json``) under the data root."""
     if space not in NDS_SPACES:
-        raise KeyError(f"unknown NDS space {space!r}; known: {', '.join(NDS_SPACES)}")
+        raise UsageError(f"unknown NDS space {space!r}; known: {', '.join(NDS_SPACES)}")
     expected = nds_dataset(space)
     if dataset is not None and dataset != expected:
-        raise ValueError(f"{space} records were trained on {expected}, not {dataset!r}")
+        raise UsageError(f"{space} records were trained on {expected}, not {dataset!r}")
     stem = NDS_SPACES[space][0]
     path = find_file(resolve_data_root(data_root), [f"nds/{stem}.json", f"{stem}.json"], f"NDS records {stem}.json",
                      _HOW_TO_GET)

@@ -53,6 +53,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn as nn
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.core.pooling import ExactAvgPool2d
 from xigsnr_naslib.benchmarks.space import SearchSpace, canonical_order
 
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-class InvalidGenotypeError(ValueError):
+class InvalidGenotypeError(UsageError):
     """A record whose ``net`` cannot be built; the message names the record."""
 
 
@@ -405,7 +406,7 @@ class NDSNetwork(nn.Module):
     def __init__(self, net: NDSNet, num_classes: int = 10, stem: str = "cifar", auxiliary: bool = False):
         super().__init__()
         if stem not in ("cifar", "imagenet"):
-            raise ValueError(f"unknown NDS stem {stem!r}; use 'cifar' or 'imagenet'")
+            raise UsageError(f"unknown NDS stem {stem!r}; use 'cifar' or 'imagenet'")
         self.net = net
         self.imagenet = stem == "imagenet"
         c = net.width

@@ -38,16 +38,19 @@ import hashlib
 import json
 import pickle
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.data.data_root import MissingDataError
 from xigsnr_naslib.data.image_set import ImageSet
 
 __all__ = ["CIFAR10_FOLDER", "CIFAR10_FILES", "MANIFEST", "REFERENCE_CIFAR10", "naslib_data_folder",
            "load_naslib_dataset_api", "check_naslib_images", "write_cifar10_layout", "read_cifar10_folder",
-           "reference_cifar10", "accept_written_layouts", "add_parser"]
+           "reference_cifar10", "accept_written_layouts", "make_cifar10_layout", "WrittenLayout"]
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -135,33 +138,34 @@ def write_cifar10_layout(out: str | Path, train: ImageSet, test: ImageSet, class
     """
     classes = [str(c) for c in classes]
     if len(classes) != 10:
-        raise ValueError(f"CIFAR-10 has 10 classes, got {len(classes)}: {', '.join(classes)}")
+        raise UsageError(f"CIFAR-10 has 10 classes, got {len(classes)}: {', '.join(classes)}")
     for name, images in (("training", train), ("test", test)):
         if images.images.shape[1:] != (32, 32, 3):
-            raise ValueError(f"{images.source}: CIFAR-10 images are 32 x 32 x 3, got {images.images.shape[1:]} "
+            raise UsageError(f"{images.source}: CIFAR-10 images are 32 x 32 x 3, got {images.images.shape[1:]} "
                              f"({name} images)")
         if len(images) == 0:
-            raise ValueError(f"{images.source}: no {name} images")
+            raise UsageError(f"{images.source}: no {name} images")
         if images.labels.min() < 0 or images.labels.max() > 9:
-            raise ValueError(f"{images.source}: labels must be in 0..9 ({name} images)")
+            raise UsageError(f"{images.source}: labels must be in 0..9 ({name} images)")
     folder = Path(out) / CIFAR10_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    parts = np.array_split(np.arange(len(train)), len(CIFAR10_TRAIN_FILES))
-    batches = [(name, train, index, f"training batch {i + 1} of 5")
-               for i, (name, index) in enumerate(zip(CIFAR10_TRAIN_FILES, parts))]
-    batches.append(("test_batch", test, np.arange(len(test)), "testing batch 1 of 1"))
-    for name, images, index, label in batches:
-        entry = {"batch_label": label, "labels": [int(v) for v in images.labels[index]],
-                 "data": _rows(images.images[index]),
-                 "filenames": [f"{images.source}#{int(i)}" for i in index]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(entry, f, protocol=2)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": classes, "num_cases_per_batch": int(max(len(p) for p in parts)),
-                     "num_vis": 3072}, f, protocol=2)
-    manifest = {"source": source, "n_train": len(train), "n_test": len(test), "classes": classes,
-                "files": {name: _md5(folder / name) for name in CIFAR10_FILES}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    with writing(folder, "CIFAR-10 layout"):
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = np.array_split(np.arange(len(train)), len(CIFAR10_TRAIN_FILES))
+        batches = [(name, train, index, f"training batch {i + 1} of 5")
+                   for i, (name, index) in enumerate(zip(CIFAR10_TRAIN_FILES, parts))]
+        batches.append(("test_batch", test, np.arange(len(test)), "testing batch 1 of 1"))
+        for name, images, index, label in batches:
+            entry = {"batch_label": label, "labels": [int(v) for v in images.labels[index]],
+                     "data": _rows(images.images[index]),
+                     "filenames": [f"{images.source}#{int(i)}" for i in index]}
+            with open(folder / name, "wb") as f:
+                pickle.dump(entry, f, protocol=2)
+        with open(folder / "batches.meta", "wb") as f:
+            pickle.dump({"label_names": classes, "num_cases_per_batch": int(max(len(p) for p in parts)),
+                         "num_vis": 3072}, f, protocol=2)
+        manifest = {"source": source, "n_train": len(train), "n_test": len(test), "classes": classes,
+                    "files": {name: _md5(folder / name) for name in CIFAR10_FILES}}
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
 
 
@@ -188,7 +192,7 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[ImageSet, list
     if not found:
         raise MissingDataError(f"{folder} has no class sub-folders (expected {folder}/<class>/*.png)")
     if classes is not None and found != classes:
-        raise ValueError(f"{folder} has the classes {', '.join(found)}; the training folder has {', '.join(classes)}")
+        raise UsageError(f"{folder} has the classes {', '.join(found)}; the training folder has {', '.join(classes)}")
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is in the [imagenet] and [test] extras
@@ -198,7 +202,7 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[ImageSet, list
         for path in sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
             with Image.open(path) as img:
                 if img.size != (32, 32):
-                    raise ValueError(f"{path}: CIFAR-10 images are 32 x 32, this one is {img.size[0]} x {img.size[1]}")
+                    raise UsageError(f"{path}: CIFAR-10 images are 32 x 32, this one is {img.size[0]} x {img.size[1]}")
                 images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
             labels.append(label)
     if not images:
@@ -254,32 +258,31 @@ def accept_written_layouts() -> bool:
     return True
 
 
-# ---------------------------------------------------------------------------------- CLI
+@dataclass(frozen=True)
+class WrittenLayout:
+    """What :func:`make_cifar10_layout` wrote: the folder, the image counts, the classes and their source."""
 
-def add_parser(subparsers) -> None:
-    """Add ``cifar10-layout`` to the ``xigsnr-naslib`` command line."""
-    p = subparsers.add_parser("cifar10-layout", help="write the CIFAR-10 python layout NASLib's loader reads",
-                              description="Write OUT/cifar-10-batches-py (data_batch_1..5, test_batch, batches.meta) "
-                                          "from the reference images under the data root or from an image folder, "
-                                          "so that NASLib's own CIFAR-10 loader (torchvision) runs on real images.")
-    p.add_argument("--out", required=True, help="NASLib's data folder (the config's 'data'; naslib/data by default)")
-    p.add_argument("--image-folder", default=None,
-                   help="DIR/train/<class>/*.png and DIR/test/<class>/*.png, 32 x 32 (default: the reference images)")
-    p.add_argument("--data-root", default=None, help="folder with the reference images (default: $XIGSNR_DATA_ROOT)")
-    p.set_defaults(handler=_cmd_cifar10_layout)
+    folder: Path
+    n_train: int
+    n_test: int
+    classes: tuple[str, ...]
+    source: str
 
 
-def _cmd_cifar10_layout(args) -> int:
-    if args.image_folder is not None:
-        train, test, classes, source = read_cifar10_folder(args.image_folder)
+def make_cifar10_layout(out: str | Path, image_folder: str | Path | None = None, data_root=None) -> WrittenLayout:
+    """Write ``out/cifar-10-batches-py`` from the images of ``image_folder``
+    (:func:`read_cifar10_folder`) or, when None, from the reference images under the data root
+    (:func:`reference_cifar10`); what ``xigsnr-naslib cifar10-layout`` runs.
+
+    Raises :class:`MissingDataError` for missing images and ``ValueError`` when ``out`` is a
+    file or the images do not fit (:func:`write_cifar10_layout`).
+    """
+    if image_folder is not None:
+        train, test, classes, source = read_cifar10_folder(image_folder)
     else:
-        train, test, classes, source = reference_cifar10(args.data_root)
-    out = Path(args.out)
+        train, test, classes, source = reference_cifar10(data_root)
+    out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+        raise UsageError(f"--out {out} is a file, not a folder")
     folder = write_cifar10_layout(out, train, test, classes, source)
-    print(f"wrote {folder}: {len(train)} training images in data_batch_1..5, {len(test)} test images in "
-          f"test_batch, classes {', '.join(classes)} (from {source})")
-    print(f"NASLib reads it with data: {out} (config) or naslib-run --naslib-data {out}; torchvision accepts it "
-          f"after xigsnr_naslib.integrations.naslib.data.accept_written_layouts() (naslib-run and the launcher call it)")
-    return 0
+    return WrittenLayout(folder, len(train), len(test), tuple(classes), source)

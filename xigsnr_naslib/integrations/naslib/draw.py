@@ -32,6 +32,8 @@ import itertools
 import random
 from typing import Sequence
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["NB201_NUM_OPS", "NB201_NUM_EDGES", "NB201_SEARCH_SPACE_DRAWS", "nb201_pool", "draw_test_set",
            "pool_for", "draws_before"]
 
@@ -61,7 +63,7 @@ def draw_test_set(pool: Sequence, size: int, seed: int, skip: int = 0) -> list:
     """
     distinct = len(set(pool))
     if isinstance(size, bool) or int(size) != size or not 1 <= size <= distinct:
-        raise ValueError(f"test_size must be a whole number from 1 to {distinct} (the architectures to draw "
+        raise UsageError(f"test_size must be a whole number from 1 to {distinct} (the architectures to draw "
                          f"from), got {size!r}")
     rng = random.Random(seed)
     for _ in range(skip):

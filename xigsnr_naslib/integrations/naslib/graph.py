@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = ["NASLibGraph"]
@@ -112,7 +113,7 @@ class NASLibGraph(nn.Module):
 
     def _need_arch(self) -> None:
         if self.arch is None:
-            raise ValueError("the graph holds no architecture yet: call set_spec or sample_random_architecture")
+            raise UsageError("the graph holds no architecture yet: call set_spec or sample_random_architecture")
 
     def extra_repr(self) -> str:
         return f"space={self.space.name}, arch={self.get_hash() if self.arch is not None else None}"

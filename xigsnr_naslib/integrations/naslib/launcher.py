@@ -28,50 +28,30 @@ each failure, logs "Failed to compute score" at info level and exits 0. The laun
    stderr.
 
 Exit status 2: a usage error (no NASLib, no such script, bad option).
+
+The command line is :mod:`xigsnr_naslib.cli.naslib` (``python -m xigsnr_naslib.naslib`` runs
+its :func:`~xigsnr_naslib.cli.naslib.main`); this module is the library function it calls,
+:func:`run_naslib_script`, with the settings of the measures in a
+:class:`~xigsnr_naslib.integrations.naslib.bridge.MeasureSettings`.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import runpy
 import sys
 from typing import Sequence
 
-__all__ = ["main", "run_naslib_script"]
+from xigsnr_naslib.integrations.naslib.bridge import MeasureSettings
 
+__all__ = ["run_naslib_script", "PROG"]
+
+#: the name the launcher's messages start with
 PROG = "python -m xigsnr_naslib.naslib"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Run NASLib scripts with the xigsnr-naslib measures registered.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run a NASLib script (or -m module) unchanged, measures registered",
-                         description="Register the xigsnr-naslib measures in NASLib, then run SCRIPT (or -m "
-                                     "MODULE) as python would, with its own arguments; see the module documentation.")
-    run.add_argument("--n-batches", type=_positive, default=8, help="N batches each measure splits NASLib's batch into")
-    run.add_argument("--batch-size", type=_positive, default=64, help="|B| images per batch (NASLib's batch_size = N x |B|)")
-    run.add_argument("--no-bn", action="store_true", help="NASLib's bn=False flag (BatchNorm dropped in its copy)")
-    run.add_argument("--in-place", action="store_true", help="NASLib's copy_net=False flag (score NASLib's network)")
-    run.add_argument("-m", dest="module", action="store_true", help="the target is a module name, as python -m")
-    run.add_argument("target", help="the NASLib script (a .py path) or, with -m, a module")
-    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments, passed unchanged")
-    return parser
+class _UsageError(Exception):
+    """A launcher usage error: one line, exit status 2."""
 
 
 def _missing_data_line(exc: BaseException) -> str | None:
@@ -92,14 +72,10 @@ def _missing_data_line(exc: BaseException) -> str | None:
     return None
 
 
-def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False, n_batches: int = 8,
-                      batch_size: int = 64, bn: bool = True, copy_net: bool = True) -> int:
-    """Register the measures and run ``target`` (a script path, or a module with ``module``)
-    with ``args`` as its command line; returns the exit status (module documentation)."""
-    from xigsnr_naslib.integrations.naslib.bridge import (DEFAULT_MEASURES, NASLibNotFound, add_collections_aliases, find_measures_module,
-                                guard_registry, measure_report, register_naslib_measures, reset_measure_report)
-    from xigsnr_naslib.integrations.naslib.data import accept_written_layouts
-
+def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
+                      settings: MeasureSettings = MeasureSettings()) -> int:
+    """Register the measures with ``settings`` and run ``target`` (a script path, or a module
+    with ``module``) with ``args`` as its command line; returns the exit status (module documentation)."""
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # errors reach stderr with their level
     if not module and not os.path.isfile(target):
         print(f"{PROG}: error: no such NASLib script: {target!r}", file=sys.stderr)
@@ -108,33 +84,15 @@ def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
     # before NASLib is imported: naslib.utils.parse_args reads sys.argv[1:] as a default
     # argument, i.e. once, when NASLib is imported
     sys.argv = [target, *args]
-    status = 0
+    registration, status = None, 0
     try:
-        add_collections_aliases()
-        try:
-            registry, _ = find_measures_module()
-        except NASLibNotFound as exc:
-            print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return 2
-        try:
-            register_naslib_measures(DEFAULT_MEASURES, n_batches=n_batches, batch_size=batch_size, bn=bn,
-                                     copy_net=copy_net, measures_module=registry)
-        except ValueError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 2
-        guard_registry(registry)
-        reset_measure_report()
-        accept_written_layouts()
-        if module:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
-            runpy.run_path(target, run_name="__main__")
-    except SystemExit as exc:
-        code = exc.code
-        status = code if isinstance(code, int) else (0 if code is None else 1)
-        if not isinstance(code, (int, type(None))):
-            print(code, file=sys.stderr)
+        registration = _register(settings)
+        _run_target(target, module)
+    except SystemExit as exc:  # the script's (or, while NASLib is imported, NASLib's argument parser's)
+        status = _exit_status(exc)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except (AssertionError, RuntimeError, OSError) as exc:
         line = _missing_data_line(exc)
         if line is None:
@@ -143,29 +101,62 @@ def run_naslib_script(target: str, args: Sequence[str], *, module: bool = False,
         return 1
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+    return _summary(registration.measure_report() if registration is not None else {}, status)
+
+
+def _register(settings: MeasureSettings):
+    """Register :data:`~xigsnr_naslib.integrations.naslib.bridge.DEFAULT_MEASURES` in the installed
+    layout, guard its registry and start a fresh report; the registry's registration."""
+    from xigsnr_naslib.integrations.naslib.bridge import (DEFAULT_MEASURES, NASLibNotFound, add_collections_aliases,
+                                                          find_measures_module, guard_registry, register)
+    from xigsnr_naslib.integrations.naslib.data import accept_written_layouts
+
+    add_collections_aliases()
+    try:
+        registry, _ = find_measures_module()
+    except NASLibNotFound as exc:
+        raise _UsageError(str(exc).splitlines()[0]) from None
+    try:
+        registration = register(DEFAULT_MEASURES, settings, registry)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    guard_registry(registry)
+    registration.reset_measure_report()
+    accept_written_layouts()
+    return registration
+
+
+def _run_target(target: str, module: bool) -> None:
+    """Run ``target`` as ``__main__``, as ``python SCRIPT`` (or ``python -m MODULE``) would."""
+    if module:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+        runpy.run_path(target, run_name="__main__")
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status ``sys.exit(code)`` gives, as python itself does (a message is printed, status 1)."""
+    code = exc.code
+    if not isinstance(code, (int, type(None))):
+        print(code, file=sys.stderr)
+    return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+def _summary(report: dict[str, dict], status: int) -> int:
+    """Sum up the measures' ``report`` on stderr; 1 when a measure failed on every architecture, else ``status``."""
     failed_everywhere = []
-    for name, report in measure_report().items():
-        if report["failed"] and report["failed"] == report["calls"]:
-            failed_everywhere.append(f"measure {name!r} failed on every one of the {report['calls']} architectures "
-                                     f"it was called on (first: {report['errors'][0]})")
-        elif report["failed"]:
-            print(f"{PROG}: warning: measure {name!r} failed on {report['failed']} of {report['calls']} "
+    for name, entry in report.items():
+        if entry["failed"] and entry["failed"] == entry["calls"]:
+            failed_everywhere.append(f"measure {name!r} failed on every one of the {entry['calls']} architectures "
+                                     f"it was called on (first: {entry['errors'][0]})")
+        elif entry["failed"]:
+            print(f"{PROG}: warning: measure {name!r} failed on {entry['failed']} of {entry['calls']} "
                   f"architectures (logged above)", file=sys.stderr)
-        if report["not_computable"]:
-            print(f"{PROG}: note: measure {name!r} is not computable on {len(report['not_computable'])} "
+        if entry["not_computable"]:
+            print(f"{PROG}: note: measure {name!r} is not computable on {len(entry['not_computable'])} "
                   f"architecture(s) (NaN, recorded by NASLib as -1e8; reasons logged above)", file=sys.stderr)
     if failed_everywhere:
         print(f"{PROG}: error: {'; '.join(failed_everywhere)}", file=sys.stderr)
         return 1
     return status
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The launcher's command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    return run_naslib_script(args.target, args.args, module=args.module, n_batches=args.n_batches,
-                             batch_size=args.batch_size, bn=not args.no_bn, copy_net=not args.in_place)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -50,6 +50,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from xigsnr_naslib.errors import UsageError
+
 __all__ = ["TOP_KS", "PRECISION_KS", "compute_scores", "p_at_tb_k", "br_at_k", "precision_k"]
 
 #: NASLib's K of ``p_at_topK``, ``kd_at_topK`` and ``br_at_K``
@@ -118,7 +120,7 @@ def compute_scores(accuracy: Sequence[float], predictions: Sequence[float]) -> d
     """
     y, p = np.asarray(accuracy, dtype=float), np.asarray(predictions, dtype=float)
     if y.shape != p.shape or y.ndim != 1:
-        raise ValueError(f"accuracy and predictions must be 1-d and of equal length, got {y.shape} and {p.shape}")
+        raise UsageError(f"accuracy and predictions must be 1-d and of equal length, got {y.shape} and {p.shape}")
     out: dict = {}
     if len(y):
         out.update(p_at_tb_k(p, y))

@@ -59,11 +59,15 @@ from pathlib import Path
 
 import numpy as np
 
+from xigsnr_naslib.scoring.results import Status
+from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.data.data_root import MissingDataError
+from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.analysis.metrics import correlation_report
 from xigsnr_naslib.integrations.naslib.metrics import compute_scores
 
-__all__ = ["load_config", "save_dir", "run_config", "RunResult", "RunFailed", "write_scores_json",
-           "merge_zc_json", "read_zc_json", "plan_run", "Plan", "add_parser"]
+__all__ = ["load_config", "save_dir", "run_config", "RunSettings", "RunResult", "RunFailed", "write_scores_json",
+           "merge_zc_json", "read_zc_json", "plan_run", "Plan", "ENGINES", "CHUNK"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,37 +76,98 @@ REQUIRED_KEYS = ("search_space", "dataset", "predictor", "seed", "test_size", "b
 PLUGIN_DEFAULTS = {"n_batches": 8, "batch_size": 64, "batches": "project", "bn": True, "copy_net": True}
 ENGINES = ("auto", "naslib", "standalone")
 
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How :func:`run_config` runs a config: the options of ``xigsnr-naslib naslib-run``.
+
+    Parameters
+    ----------
+    engine:
+        ``naslib`` (NASLib's own evaluator), ``standalone`` (the project's pipeline) or
+        ``auto`` (``naslib`` when NASLib is importable); see the module documentation.
+    data_root:
+        folder with the benchmark files and images (default: ``$XIGSNR_DATA_ROOT``).
+    device:
+        torch device of the project's batches; one this torch cannot use is refused by
+        :func:`run_config` before anything is read.
+    zc_json:
+        a ``zc_<space>.json`` file to merge the scores into (and to draw the test set from).
+    zc_fill:
+        score every architecture of ``zc_json`` that lacks the predictor (needs ``zc_json``).
+    out_dir:
+        replaces the config's ``out_dir``.
+    progress:
+        show a progress bar (standalone engine).
+    naslib_data:
+        NASLib's data folder for its own loaders (default: ``naslib/data`` of the checkout).
+
+    Raises
+    ------
+    UsageError
+        one line naming the bad value (and the choices).
+    """
+
+    engine: str = "auto"
+    data_root: str | os.PathLike | None = None
+    device: str = "cpu"
+    zc_json: str | os.PathLike | None = None
+    zc_fill: bool = False
+    out_dir: str | os.PathLike | None = None
+    progress: bool = True
+    naslib_data: str | os.PathLike | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if not isinstance(self.device, str):
+            raise UsageError(f"device must be a torch device name such as 'cpu' or 'cuda:0', got {self.device!r}")
+        for name in ("zc_fill", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("data_root", "zc_json", "out_dir", "naslib_data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise UsageError(f"{name} must be a path or None, got {value!r}")
+        if self.zc_fill and self.zc_json is None:
+            raise UsageError("--zc-fill needs --zc-json FILE (the file whose architectures to score)")
+
+
+
+class ConfigNotFound(UsageError, FileNotFoundError):
+    """The NASLib config named does not exist (a usage error: the caller named it)."""
+
 def load_config(path: str | os.PathLike) -> dict:
     """A NASLib zero-cost YAML config as a dict, with the ``xigsnr`` block filled with defaults."""
     import yaml
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"config {path} not found")
+        raise ConfigNotFound(f"config {path} not found")
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        raise ValueError(f"{path}: not YAML{f' (line {where.line + 1})' if where else ''}: "
+        raise UsageError(f"{path}: not YAML{f' (line {where.line + 1})' if where else ''}: "
                          f"{getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: not a mapping of NASLib config keys")
+        raise UsageError(f"{path}: not a mapping of NASLib config keys")
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
-        raise ValueError(f"{path}: missing NASLib config key(s) {', '.join(missing)}")
+        raise UsageError(f"{path}: missing NASLib config key(s) {', '.join(missing)}")
     plugin = dict(PLUGIN_DEFAULTS)
     plugin.update(config.get("xigsnr") or {})
     unknown = set(plugin) - set(PLUGIN_DEFAULTS)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) in 'xigsnr': {', '.join(sorted(unknown))}")
+        raise UsageError(f"{path}: unknown key(s) in 'xigsnr': {', '.join(sorted(unknown))}")
     if plugin["batches"] not in ("project", "naslib"):
-        raise ValueError(f"{path}: xigsnr.batches must be 'project' or 'naslib', got {plugin['batches']!r}")
+        raise UsageError(f"{path}: xigsnr.batches must be 'project' or 'naslib', got {plugin['batches']!r}")
     config["xigsnr"] = plugin
     config.setdefault("out_dir", "run")
     config.setdefault("config_type", "zc_example")
     n, b, total = int(plugin["n_batches"]), int(plugin["batch_size"]), int(config["batch_size"])
     if n * b != total:
-        raise ValueError(f"{path}: batch_size {total} does not split into xigsnr.n_batches x xigsnr.batch_size = "
+        raise UsageError(f"{path}: batch_size {total} does not split into xigsnr.n_batches x xigsnr.batch_size = "
                          f"{n} x {b} = {n * b}; set 'batch_size: {n * b}' or change the split")
     return config
 
@@ -143,16 +208,17 @@ def _to_jsonable(value):
 
 
 def _atomic_write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_to_jsonable(data), f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing(path, "scores"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(_to_jsonable(data), f, separators=(",", ":"))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def write_scores_json(path: str | os.PathLike, config: dict, results: dict) -> None:
@@ -195,13 +261,13 @@ def read_zc_json(path: str | os.PathLike) -> dict:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except ValueError as exc:
-        raise ValueError(f"{path}: not a zc_<space>.json file (not JSON: {exc})") from None
+        raise UsageError(f"{path}: not a zc_<space>.json file (not JSON: {exc})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path}: not a zc_<space>.json file (top level is not a dataset mapping)")
+        raise UsageError(f"{path}: not a zc_<space>.json file (top level is not a dataset mapping)")
     for dataset, entries in data.items():  # this file is merged into and written back: refuse, never drop
         bad = next((k for k, v in entries.items() if not isinstance(v, dict)), None)
         if bad is not None:
-            raise ValueError(f"{path}: {dataset} architecture {bad} is {json.dumps(entries[bad])[:60]}, not an "
+            raise UsageError(f"{path}: {dataset} architecture {bad} is {json.dumps(entries[bad])[:60]}, not an "
                              "object of scores ({'<proxy>': {'score': ...}, 'val_accuracy': ...}); repair or remove it")
     return data
 
@@ -223,7 +289,7 @@ def _stored_score(path, dataset: str, key: str, entry, predictor: str) -> float:
     value = entry[predictor]
     score = value.get("score") if isinstance(value, dict) else None
     if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError(f"{path}: {dataset} architecture {key}: {predictor!r} is {json.dumps(value)[:80]}, not "
+        raise UsageError(f"{path}: {dataset} architecture {key}: {predictor!r} is {json.dumps(value)[:80]}, not "
                          "{'score': <number>, 'time': <seconds>}; repair or remove that entry")
     return float(score)
 
@@ -240,9 +306,9 @@ def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
     entries = read_zc_json(zc_json).get(dataset, {}) if zc_json is not None else {}
     if zc_fill:
         if zc_json is None:
-            raise ValueError("--zc-fill needs --zc-json FILE (the file whose architectures to score)")
+            raise UsageError("--zc-fill needs --zc-json FILE (the file whose architectures to score)")
         if not entries:
-            raise ValueError(f"--zc-fill: {zc_json} has no architectures of {dataset!r} to score")
+            raise UsageError(f"--zc-fill: {zc_json} has no architectures of {dataset!r} to score")
         keys = list(entries)
         reused = {k: _stored_score(zc_json, dataset, k, entries[k], predictor) for k in keys
                   if isinstance(entries[k], dict) and predictor in entries[k]}
@@ -255,7 +321,7 @@ def plan_run(config: dict, zc_json=None, zc_fill: bool = False) -> Plan:
     chosen = set(test)
     left = [k for k, entry in entries.items() if predictor not in entry and k not in chosen]
     if left:
-        raise ValueError(f"{zc_json}: {len(left)} of its {len(entries)} {dataset} architectures would still lack "
+        raise UsageError(f"{zc_json}: {len(left)} of its {len(entries)} {dataset} architectures would still lack "
                          f"{predictor!r} after this run of {len(test)}, and NASLib's zc runner and ensembles fail with "
                          f"KeyError: {predictor!r} on them; add --zc-fill to score every one of them (resumable), "
                          f"or write to a new file")
@@ -291,18 +357,20 @@ def _project_batch(config: dict, data_root, device: str):
     return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
 
 
-def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, naslib_data, plan: Plan,
-                on_chunk) -> tuple[list, dict]:
-    from xigsnr_naslib.integrations.naslib.bridge import (add_collections_aliases, find_measures_module, load_naslib_search_space,
-                                naslib_search_space_pool, query_accuracies, run_naslib_zero_cost)
-    from xigsnr_naslib.integrations.naslib.data import (accept_written_layouts, check_naslib_images, load_naslib_dataset_api,
-                              naslib_data_folder)
+def _run_naslib(config: dict, out: Path, settings: RunSettings, plan: Plan, on_chunk, dataset_api
+                ) -> tuple[list, dict]:
+    from xigsnr_naslib.integrations.naslib.bridge import (MeasureSettings, add_collections_aliases,
+                                                          find_measures_module, load_naslib_search_space,
+                                                          naslib_search_space_pool, query_accuracies,
+                                                          run_naslib_zero_cost)
+    from xigsnr_naslib.integrations.naslib.data import (accept_written_layouts, check_naslib_images,
+                                                        load_naslib_dataset_api, naslib_data_folder)
     from xigsnr_naslib.integrations.naslib.draw import draw_test_set
 
     add_collections_aliases()
     find_measures_module()
     plugin = config["xigsnr"]
-    data = naslib_data_folder(naslib_data)
+    data = naslib_data_folder(settings.naslib_data)
     if plugin["batches"] == "naslib":
         check_naslib_images(str(config["dataset"]), data)
         accept_written_layouts()
@@ -312,14 +380,14 @@ def _run_naslib(config: dict, out: Path, data_root, device: str, dataset_api, na
         keys = draw_test_set(naslib_search_space_pool(load_naslib_search_space(config), dataset_api),
                              int(config["test_size"]), int(config["seed"]))
         plan = Plan(keys, keys, {}, "NASLib's seeded draw from the space's get_arch_iterator")
-    fixed = _project_batch(config, data_root, device) if plugin["batches"] == "project" else None
+    fixed = _project_batch(config, settings.data_root, settings.device) if plugin["batches"] == "project" else None
     naslib_config = {k: v for k, v in config.items() if k != "xigsnr"}
+    measure = MeasureSettings(int(plugin["n_batches"]), int(plugin["batch_size"]), bool(plugin["bn"]),
+                              bool(plugin["copy_net"]))
     records, info = [], {}
     for chunk in _chunks(plan.to_score):
-        run = run_naslib_zero_cost(naslib_config, save=str(out), archs=chunk, n_batches=int(plugin["n_batches"]),
-                                   batch_size=int(plugin["batch_size"]), bn=bool(plugin["bn"]),
-                                   copy_net=bool(plugin["copy_net"]), fixed_batch=fixed, dataset_api=dataset_api,
-                                   naslib_data=data)
+        run = run_naslib_zero_cost(naslib_config, chunk, save=str(out), settings=measure, fixed_batch=fixed,
+                                   dataset_api=dataset_api, naslib_data=data)
         for record in run["records"]:
             record["accuracy_kind"] = "val"
         on_chunk(run["records"])
@@ -370,13 +438,12 @@ def _standalone_card(config: dict):
     if card is None or card.ground_truth is None:
         offered = [get_card(n).naslib.name for n in list_cards()
                    if get_card(n).naslib is not None and get_card(n).ground_truth is not None]
-        raise ValueError(f"search space {config['search_space']!r} runs only through NASLib here (the standalone "
+        raise UsageError(f"search space {config['search_space']!r} runs only through NASLib here (the standalone "
                          f"engine has: {', '.join(offered)})")
     return card
 
 
-def _run_standalone(config: dict, out: Path, data_root, device: str, progress: bool, plan: Plan,
-                    on_chunk) -> tuple[list, dict]:
+def _run_standalone(config: dict, out: Path, settings: RunSettings, plan: Plan, on_chunk) -> tuple[list, dict]:
     from xigsnr_naslib.analysis.correlate import Selection, correlate
     from xigsnr_naslib.integrations.naslib.bridge import naslib_score
     from xigsnr_naslib.scoring.results import record_score
@@ -385,7 +452,8 @@ def _run_standalone(config: dict, out: Path, data_root, device: str, progress: b
     card = _standalone_card(config)
     dataset = card.dataset(config["dataset"])
     study = Study(card, dataset.name, [config["predictor"]], _protocol(config, dataset.protocol),
-                  Execution(device=device, progress=progress), out / "xigsnr_records.jsonl", data_root)
+                  Execution(device=settings.device, progress=settings.progress), out / "xigsnr_records.jsonl",
+                  settings.data_root)
     truth = card.load_ground_truth(dataset.name, study.data_root)
     if plan.test is None:  # no NASLib pool for this space here: the project's own seeded sample
         selections = [Selection(sample=int(config["test_size"]), sample_seed=int(config["seed"]))]
@@ -395,7 +463,7 @@ def _run_standalone(config: dict, out: Path, data_root, device: str, progress: b
         keys = plan.test
         missing = [k for k in plan.test if card.naslib.from_naslib(k) not in index_of]
         if missing:
-            raise ValueError(f"{len(missing)} architecture(s) are not in the project's {card.name} ground truth, "
+            raise UsageError(f"{len(missing)} architecture(s) are not in the project's {card.name} ground truth, "
                              f"e.g. {missing[0]}")
         selections = [Selection(indices=[index_of[card.naslib.from_naslib(k)] for k in chunk])
                       for chunk in _chunks(plan.to_score)]
@@ -408,7 +476,7 @@ def _run_standalone(config: dict, out: Path, data_root, device: str, progress: b
             record = {"arch_key": card.naslib.to_naslib(r["arch"]), "arch": r["arch"], "index": r["index"],
                       "raw": raw, "score": naslib_score(raw), "seconds": r.get("seconds", 0.0),
                       "accuracy": float(truth.at[r["index"], "accuracy"]), "accuracy_kind": "test"}
-            if r.get("status") == "error":
+            if r.get("status") == Status.ERROR:
                 record["error"] = r.get("error", "error")
             chunk.append(record)
         on_chunk(chunk)
@@ -425,10 +493,11 @@ class RunFailed(RuntimeError):
     """Every architecture of a run failed (the first errors are in the message)."""
 
 
-def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_root=None, device: str = "cpu",
-               zc_json: str | os.PathLike | None = None, zc_fill: bool = False, out_dir: str | None = None,
-               progress: bool = True, dataset_api: dict | None = None, naslib_data: str | None = None) -> RunResult:
-    """Run a NASLib zero-cost config (a path or a dict from :func:`load_config`); see the module doc.
+def run_config(config: dict | str | os.PathLike, settings: RunSettings = RunSettings(),
+               dataset_api: dict | None = None) -> RunResult:
+    """Run a NASLib zero-cost config (a path or a dict from :func:`load_config`) as ``settings``
+    say; see the module doc. ``dataset_api``: NASLib's benchmark API for the NASLib engine
+    (default: NASLib's ``get_dataset_api``).
 
     Raises ``ValueError`` for a bad config, engine or zc file (before anything is scored),
     :class:`~xigsnr_naslib.data.data_root.MissingDataError` for missing data, :class:`RunFailed`
@@ -436,26 +505,29 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
     """
     if not isinstance(config, dict):
         config = load_config(config)
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if not isinstance(settings, RunSettings):
+        raise TypeError(f"settings must be a RunSettings, got {type(settings).__name__}")
     from xigsnr_naslib.scoring.study import check_device
 
-    check_device(device)  # a device this torch cannot score on is refused before anything is read
+    check_device(settings.device)  # a device this torch cannot score on is refused before anything is read
     config = dict(config)
-    if out_dir is not None:
-        config["out_dir"] = str(out_dir)
+    if settings.out_dir is not None:
+        config["out_dir"] = str(settings.out_dir)
+    engine = settings.engine
     if engine == "auto":
         engine = "naslib" if _naslib_available() else "standalone"
+    zc_json = settings.zc_json
     if zc_json is not None and engine == "standalone" and str(config["search_space"]) != "nasbench201":
         # NASLib keys its zc files by its own graph hashes; the standalone engine reproduces
         # them for NAS-Bench-201 only, so it refuses rather than write keys NASLib cannot match
-        raise ValueError(f"--zc-json with the standalone engine is written for nasbench201 only, not "
+        raise UsageError(f"--zc-json with the standalone engine is written for nasbench201 only, not "
                          f"{config['search_space']!r}: run that space through NASLib (--engine naslib)")
     if engine == "standalone":
         _standalone_card(config)  # an unknown space is refused before anything is read
-    plan = plan_run(config, zc_json, zc_fill)
+    plan = plan_run(config, zc_json, settings.zc_fill)
     out = save_dir(config)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out, "output folder"):
+        out.mkdir(parents=True, exist_ok=True)
     dataset, predictor = str(config["dataset"]), str(config["predictor"])
 
     def on_chunk(records: list[dict]) -> None:
@@ -466,9 +538,23 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
             merge_zc_json(zc_json, dataset, predictor, [r for r in records if "error" not in r])
 
     if engine == "naslib":
-        records, info = _run_naslib(config, out, data_root, device, dataset_api, naslib_data, plan, on_chunk)
+        records, info = _run_naslib(config, out, settings, plan, on_chunk, dataset_api)
     else:
-        records, info = _run_standalone(config, out, data_root, device, progress, plan, on_chunk)
+        records, info = _run_standalone(config, out, settings, plan, on_chunk)
+    results = _results(engine, records, plan, info)
+    write_scores_json(out / "scores.json", _to_jsonable(config), results)
+    if zc_json is not None:
+        info["zc_json"] = str(zc_json)
+    x = results["xigsnr"]
+    if x["n_scored"] and x["n_failed"] == x["n_scored"]:
+        first = next(iter(x["errors"]))
+        raise RunFailed(f"{predictor} failed on every one of the {x['n_scored']} architectures scored (first: "
+                        f"{first}: {x['errors'][first]}); see {out / 'scores.json'}")
+    return RunResult(engine, records, results, config, out, info.get("accuracy_definition", ""), info)
+
+
+def _results(engine: str, records: list[dict], plan: Plan, info: dict) -> dict:
+    """NASLib's metrics of ``records`` and the ``xigsnr`` entry of ``scores.json``."""
     accuracy = [r["accuracy"] for r in records]
     results = compute_scores(accuracy, [r["score"] for r in records])
     scored = [r for r in records if not r.get("reused")]
@@ -482,83 +568,10 @@ def run_config(config: dict | str | os.PathLike, *, engine: str = "auto", data_r
                          "raw_scores": [_finite_or_str(v) for v in raw], "sampling": plan.pool,
                          "n_scored": len(scored), "n_reused": len(records) - len(scored), "n_failed": len(failed),
                          "errors": {r["arch_key"]: r["error"] for r in failed}, **info}
-    write_scores_json(out / "scores.json", _to_jsonable(config), results)
-    if zc_json is not None:
-        info["zc_json"] = str(zc_json)
-    if scored and len(failed) == len(scored):
-        raise RunFailed(f"{predictor} failed on every one of the {len(scored)} architectures scored (first: "
-                        f"{failed[0]['arch_key']}: {failed[0]['error']}); see {out / 'scores.json'}")
-    return RunResult(engine, records, results, config, out, info.get("accuracy_definition", ""), info)
+    return results
 
 
 def _finite_or_str(value: float):
     if math.isfinite(value):
         return value
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-# ---------------------------------------------------------------------------------- CLI
-
-def add_parser(subparsers) -> None:
-    """Add ``naslib-run`` to the ``xigsnr-naslib`` command line."""
-    p = subparsers.add_parser("naslib-run", help="run a NASLib zero-cost config live (NASLib or standalone)",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="NASLib zero-cost YAML (see xigsnr_naslib/integrations/naslib/configs/)")
-    p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="naslib: NASLib's evaluator; standalone: this package's pipeline; auto (default): "
-                        "naslib when NASLib is importable")
-    p.add_argument("--zc-json", default=None, help="also merge the scores into this zc_<space>.json file; when it "
-                   "has architectures of the dataset, the test set is drawn from them")
-    p.add_argument("--zc-fill", action="store_true", help="score every architecture of --zc-json's dataset that "
-                   "lacks the predictor (resumable: the file is written every %d architectures); the metrics are "
-                   "over all of the file's architectures" % CHUNK)
-    p.add_argument("--out-dir", default=None, help="override the config's out_dir")
-    p.add_argument("--naslib-data", default=None, help="NASLib's data folder for its own loaders "
-                   "(default: naslib/data of the checkout)")
-    p.add_argument("--data-root", default=None, help="folder with the benchmark files and images "
-                   "(default: $XIGSNR_DATA_ROOT)")
-    p.add_argument("--device", default="cpu", help="torch device of the project's batches (default cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_cmd_naslib_run)
-
-
-def _cmd_naslib_run(args) -> int:
-    import sys
-
-    from xigsnr_naslib.data.data_root import MissingDataError
-
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    try:
-        result = run_config(args.config, engine=args.engine, data_root=args.data_root, device=args.device,
-                            zc_json=args.zc_json, zc_fill=args.zc_fill, out_dir=args.out_dir,
-                            progress=not args.no_progress, naslib_data=args.naslib_data)
-    except MissingDataError:
-        raise  # the command line prints it in one line, exit status 1
-    except FileNotFoundError as exc:  # the config itself
-        print(f"xigsnr-naslib naslib-run: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:  # NASLib (or one of its dependencies) is not importable
-        print(f"xigsnr-naslib naslib-run: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    except RunFailed as exc:
-        print(f"xigsnr-naslib naslib-run: error: {exc}", file=sys.stderr)
-        return 1
-    r = result.results
-    x = r["xigsnr"]
-    rep = x["report_on_raw_scores"]
-    print(f"engine: {result.engine}  predictor: {result.config['predictor']}  "
-          f"{result.config['search_space']}/{result.config['dataset']}  n={len(result.records)} "
-          f"(scored {x['n_scored']}, from the zc file {x['n_reused']}, failed {x['n_failed']}, "
-          f"non-finite {rep['n_nonfinite']})")
-    print(f"architectures: {x['sampling']}")
-    print(f"accuracy: {result.accuracy_definition}")
-    print(f"NASLib's metrics: kendalltau {r['kendalltau']:.4f}  spearman {r['spearman']:.4f}  "
-          f"pearson |r| {r['pearson']:.4f}  precision_20 {r['precision_20']:.3f}  "
-          f"seconds/arch {r.get('query_time', float('nan')):.3f}")
-    if x["n_failed"]:
-        print(f"warning: {x['n_failed']} architecture(s) failed (logged above; scores.json -> xigsnr.errors)",
-              file=sys.stderr)
-    print(f"scores: {result.scores_json}")
-    if "zc_json" in result.extra:
-        print(f"zc json: {result.extra['zc_json']}")
-    return 0

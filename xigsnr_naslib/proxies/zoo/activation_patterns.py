@@ -34,7 +34,7 @@ the released code's exception handler does).
 
 Inputs: batch 0 of the protocol (N images ``N x C x H x W``; labels only for ``epe_nas``).
 
-Not computable (:class:`~xigsnr_naslib.passes.requests.NotComputable`): ``nwot`` when no module
+Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): ``nwot`` when no module
 matches (a network without ReLU) or K is singular (log|K| = -inf: two images with the same
 code everywhere); ``jacov`` / ``epe_nas`` when an image's Jacobian is constant (zero
 variance: its correlations are undefined, e.g. a network whose output does not depend on the
@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xigsnr_naslib.passes.requests import CodeKernel, InputGradients, NotComputable
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.passes import CodeKernel, InputGradients, NotComputable
+from xigsnr_naslib.proxies import PassResults, Proxy, register_compute, register_proxy
 
 __all__ = ["nwot_score", "jacov_score", "epe_nas_score", "JACOBIANS", "RELU_CODES", "RELU_LEAF_CODES", "K_JACOV"]
 
@@ -115,10 +115,16 @@ def _jacobian_rows(results: PassResults) -> np.ndarray:
     return grads.reshape(grads.shape[0], -1).cpu().double().numpy()
 
 
+_JACOBIAN_SETTINGS = {"k": K_JACOV, "batch": 0, "jacobian": "d sum(logits) / d input"}
+
+
+@register_compute("jacov", (JACOBIANS,), settings=_JACOBIAN_SETTINGS, description="NASWOT v1: Jacobian covariance score")
 def _jacov(results: PassResults) -> float:
     return jacov_score(_jacobian_rows(results))
 
 
+@register_compute("epe_nas", (JACOBIANS,), settings=_JACOBIAN_SETTINGS,
+                  description="EPE-NAS (Lopes et al. 2021): per-class Jacobian correlations")
 def _epe_nas(results: PassResults) -> float:
     labels = results.batches[JACOBIANS.batch][1]
     if labels.dim() == 2:  # one-hot / soft targets: their class
@@ -152,8 +158,3 @@ register_proxy(Proxy("nwot", NWOT(RELU_CODES), (RELU_CODES,),
 register_proxy(Proxy("nwot_naslib", NWOT(RELU_LEAF_CODES), (RELU_LEAF_CODES,),
                      {"modules": "leaf modules whose class name contains ReLU", "code": "input > 0", "batch": 0},
                      "NASWOT as NASLib computes it: each ReLU counted once"))
-register_proxy(Proxy("jacov", _jacov, (JACOBIANS,), {"k": K_JACOV, "batch": 0, "jacobian": "d sum(logits) / d input"},
-                     "NASWOT v1: Jacobian covariance score"))
-register_proxy(Proxy("epe_nas", _epe_nas, (JACOBIANS,), {"k": K_JACOV, "batch": 0,
-                                                          "jacobian": "d sum(logits) / d input"},
-                     "EPE-NAS (Lopes et al. 2021): per-class Jacobian correlations"))

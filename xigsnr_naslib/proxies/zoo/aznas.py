@@ -12,7 +12,7 @@ cell and reduction block: :meth:`feature_stages` of the network; 18 maps for NB2
 ``f_l`` of shape ``B x C x H x W``. The released NB201 run feeds B = 64 images of Gaussian
 noise (AZ-NAS is not among the notebook's real-input proxies) to a network re-initialised
 with Kaiming normal fan-in weights (:mod:`xigsnr_naslib.core.initialisation`), in train mode;
-so do these proxies (:class:`~xigsnr_naslib.passes.requests.StageFeatures`: noise of the shape of the
+so do these proxies (:class:`~xigsnr_naslib.passes.StageFeatures`: noise of the shape of the
 protocol's batch 0, drawn with ``seed``; the weights re-drawn with ``seed``; the protocol's own
 initialisation is not used).
 
@@ -47,7 +47,7 @@ are all ``none``) is reported as ``-inf``, the worst rank, and so is a trainabil
 identity stage; ``-inf`` is recorded as a non-finite score ("-inf") and ranks below every
 finite score in the metrics.
 
-Not computable (:class:`~xigsnr_naslib.passes.requests.NotComputable`): a network that does not name
+Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): a network that does not name
 its feature stages (no ``feature_stages()``), or with fewer than two stages (progressivity and
 trainability need one transition); a reduction whose input resolution is not a whole multiple
 of its output's (trainability).
@@ -73,8 +73,8 @@ import torch
 import torch.nn.functional as F
 
 from xigsnr_naslib.core.complexity import count_flops
-from xigsnr_naslib.passes.requests import NotComputable, StageFeatureMaps, StageFeatures
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.passes import NotComputable, StageFeatureMaps, StageFeatures
+from xigsnr_naslib.proxies import PassResults, register_compute
 
 __all__ = ["AZNAS_COMPONENTS", "AZNAS_AGGREGATION", "AZNAS_PASS", "stage_entropies", "expressivity",
            "progressivity", "stage_trainabilities", "trainability"]
@@ -143,7 +143,7 @@ def stage_trainabilities(features: Sequence[torch.Tensor], generator: torch.Gene
     """The trainability score of each stage transition, from the last stage to the first
     (the released order); ``-inf`` for an identity stage.
 
-    ``features`` must carry their autograd graph (:class:`~xigsnr_naslib.passes.requests.StageFeatures`);
+    ``features`` must carry their autograd graph (:class:`~xigsnr_naslib.passes.StageFeatures`);
     the graph is kept (``retain_graph=True``). ``generator`` (CPU) draws the random signs.
     """
     scores = []
@@ -179,31 +179,32 @@ def trainability(scores: Sequence[float]) -> float:
     return _nan_to_worst(float(sum(scores) / len(scores)))
 
 
+_SETTINGS = {"input": "gaussian", "batch": 0, "init": "kaiming_normal_fan_in", "seed": AZNAS_PASS.seed,
+             "stages": "feature_stages()"}
+
+
+@register_compute("aznas_expressivity", (AZNAS_PASS,), settings=_SETTINGS,
+                  description="AZ-NAS expressivity: sum over stages of the eigenvalue entropy of the feature covariance")
 def _expressivity(results: PassResults) -> float:
     return expressivity(stage_entropies(_maps(results).features))
 
 
+@register_compute("aznas_progressivity", (AZNAS_PASS,), settings=_SETTINGS,
+                  description="AZ-NAS progressivity: least increase of that entropy from one stage to the next")
 def _progressivity(results: PassResults) -> float:
     return progressivity(stage_entropies(_maps(results).features))
 
 
+@register_compute("aznas_trainability", (AZNAS_PASS,), settings=dict(_SETTINGS, signs_seed=AZNAS_PASS.seed),
+                  description="AZ-NAS trainability: mean over stages of -s - 1/s + 2, s the top singular value of "
+                              "the stage Jacobian's random projection")
 def _trainability(results: PassResults) -> float:
     maps = _maps(results)
     return trainability(stage_trainabilities(maps.features, torch.Generator().manual_seed(AZNAS_PASS.seed)))
 
 
+@register_compute("aznas_complexity", settings={"flops": "Conv2d/Linear multiply-adds"},
+                  description="AZ-NAS complexity: FLOPs of one image", needs_data=False)
 def _complexity(results: PassResults) -> float:
     return float(count_flops(results.model, results.input_shape))
 
-
-_SETTINGS = {"input": "gaussian", "batch": 0, "init": "kaiming_normal_fan_in", "seed": AZNAS_PASS.seed,
-             "stages": "feature_stages()"}
-register_proxy(Proxy("aznas_expressivity", _expressivity, (AZNAS_PASS,), dict(_SETTINGS),
-                     "AZ-NAS expressivity: sum over stages of the eigenvalue entropy of the feature covariance"))
-register_proxy(Proxy("aznas_progressivity", _progressivity, (AZNAS_PASS,), dict(_SETTINGS),
-                     "AZ-NAS progressivity: least increase of that entropy from one stage to the next"))
-register_proxy(Proxy("aznas_trainability", _trainability, (AZNAS_PASS,), dict(_SETTINGS, signs_seed=AZNAS_PASS.seed),
-                     "AZ-NAS trainability: mean over stages of -s - 1/s + 2, s the top singular value of the "
-                     "stage Jacobian's random projection"))
-register_proxy(Proxy("aznas_complexity", _complexity, (), {"flops": "Conv2d/Linear multiply-adds"},
-                     "AZ-NAS complexity: FLOPs of one image", needs_data=False))

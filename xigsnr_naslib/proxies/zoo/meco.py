@@ -46,7 +46,7 @@ uses all its channels, factor 1.
 Inputs: one image (labels unused), ``C x H x W``. Never "not computable" on a network with
 at least one module output that has a non-constant channel; a network none of whose module
 outputs has a non-constant channel (an output that ignores its input through and through)
-raises :class:`~xigsnr_naslib.passes.requests.NotComputable`.
+raises :class:`~xigsnr_naslib.passes.NotComputable`.
 
 Registered: ``meco``, ``meco_opt``.
 """
@@ -58,7 +58,7 @@ from typing import Sequence
 
 import torch
 
-from xigsnr_naslib.passes.requests import ImageActivations, NotComputable
+from xigsnr_naslib.passes import ImageActivations, NotComputable
 from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
 
 __all__ = ["MECO_PASS", "min_correlation_eigenvalue", "meco_terms", "meco_score", "MeCo"]

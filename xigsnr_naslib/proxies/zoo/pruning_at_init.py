@@ -41,7 +41,7 @@ of one image (``C x H x W``) and ``l2_norm`` only the weights. Units: sums of gr
 products of the loss (nats) for the gradient proxies; of the weights for ``l2_norm``.
 
 A layer the loss does not reach (no gradient) contributes zero, as in the released code. A
-network without any Conv2d or Linear weight is :class:`~xigsnr_naslib.passes.requests.NotComputable`;
+network without any Conv2d or Linear weight is :class:`~xigsnr_naslib.passes.NotComputable`;
 a non-finite gradient gives a non-finite score, recorded as such.
 Single-batch proxies read batch 0 of the protocol (64 images under the NB201 protocol;
 NAS-Bench-Suite-Zero used one random batch of NASLib's loader, see the README).
@@ -55,9 +55,9 @@ import torch
 import torch.nn as nn
 
 from xigsnr_naslib.core.gradients import batchnorm_running_stats_off, logits_of
-from xigsnr_naslib.passes.requests import BatchGradients, NotComputable
+from xigsnr_naslib.passes import BatchGradients, NotComputable
 from xigsnr_naslib.core.pooling import use_native_pooling
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.proxies import PassResults, register_compute
 
 __all__ = ["weighted_layers", "grad_norm", "snip", "plain", "fisher", "grasp", "synflow", "l2_norm",
            "ONE_BATCH_GRADIENTS"]
@@ -86,28 +86,37 @@ def _weight_and_gradient(results: PassResults):
             for name, m in weighted_layers(results.model)]
 
 
+@register_compute("grad_norm", (ONE_BATCH_GRADIENTS,), settings={"layers": LAYERS, "batch": 0},
+                  description="sum over Conv2d/Linear layers of ||dL/dW||")
 def grad_norm(results: PassResults) -> float:
     """GradNorm: sum over Conv2d/Linear layers of the Frobenius norm of the weight's gradient
     (``BatchGradients(0)``: the mean cross-entropy of batch 0). Unit: loss per weight unit."""
     return float(sum(float(g.norm()) for _, g in _weight_and_gradient(results) if g is not None))
 
 
+@register_compute("snip", (ONE_BATCH_GRADIENTS,), settings={"layers": LAYERS, "batch": 0},
+                  description="SNIP: sum |W * dL/dW|")
 def snip(results: PassResults) -> float:
     """SNIP (Lee et al., ICLR 2019) summed: sum |W * dL/dW| over Conv2d/Linear weights
     (= sum |dL/d mask| at mask 1, as the released code computes it)."""
     return float(sum(float((w * g).abs().sum()) for w, g in _weight_and_gradient(results) if g is not None))
 
 
+@register_compute("plain", (ONE_BATCH_GRADIENTS,), settings={"layers": LAYERS, "batch": 0},
+                  description="sum W * dL/dW")
 def plain(results: PassResults) -> float:
     """Plain: sum W * dL/dW over Conv2d/Linear weights (signed)."""
     return float(sum(float((w * g).sum()) for w, g in _weight_and_gradient(results) if g is not None))
 
 
+@register_compute("l2_norm", settings={"layers": LAYERS}, description="sum over Conv2d/Linear layers of ||W||")
 def l2_norm(results: PassResults) -> float:
     """Sum over Conv2d/Linear layers of the Frobenius norm of the weight (data-free)."""
     return float(sum(float(m.weight.detach().norm()) for _, m in weighted_layers(results.model)))
 
 
+@register_compute("fisher", settings={"layers": LAYERS, "batch": 0, "per": "channel, counted per weight"},
+                  description="Fisher channel saliency 1/2 mean_n (sum a*da)^2, summed")
 def fisher(results: PassResults) -> float:
     """Fisher channel saliency (Theis et al. 2018) as the zero-cost code sums it.
 
@@ -141,6 +150,7 @@ def fisher(results: PassResults) -> float:
     return total
 
 
+@register_compute("grasp", settings={"layers": LAYERS, "batch": 0, "temperature": 1}, description="GraSP: sum -W * Hg")
 def grasp(results: PassResults) -> float:
     """GraSP (Wang et al., ICLR 2020) as the zero-cost code sums it: sum -W * (H g) over
     Conv2d/Linear weights, ``g`` the gradient of batch 0's mean loss and ``H g`` its
@@ -168,6 +178,11 @@ def _identity(self, x):
     return x
 
 
+# synflow and l2_norm read no image, but their scores depend on the initialisation: they are
+# recorded with the protocol (whose init seed is part of a record's key), as data proxies
+@register_compute("synflow", settings={"layers": LAYERS, "input": "ones, batch of 1", "dtype": "float64",
+                                       "batchnorm": "skipped"},
+                  description="SynFlow: sum |W * dR/dW| on |W|, all-ones input (data-free)")
 def synflow(results: PassResults) -> float:
     """SynFlow (Tanaka et al., NeurIPS 2020) as the zero-cost code computes it, data-free.
 
@@ -195,21 +210,3 @@ def synflow(results: PassResults) -> float:
     return float(sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for _, m in layers
                      if m.weight.grad is not None))
 
-
-for _name, _fn, _needs, _data, _settings, _description in [
-    ("grad_norm", grad_norm, (ONE_BATCH_GRADIENTS,), True, {"layers": LAYERS, "batch": 0},
-     "sum over Conv2d/Linear layers of ||dL/dW||"),
-    ("snip", snip, (ONE_BATCH_GRADIENTS,), True, {"layers": LAYERS, "batch": 0}, "SNIP: sum |W * dL/dW|"),
-    ("plain", plain, (ONE_BATCH_GRADIENTS,), True, {"layers": LAYERS, "batch": 0}, "sum W * dL/dW"),
-    ("fisher", fisher, (), True, {"layers": LAYERS, "batch": 0, "per": "channel, counted per weight"},
-     "Fisher channel saliency 1/2 mean_n (sum a*da)^2, summed"),
-    ("grasp", grasp, (), True, {"layers": LAYERS, "batch": 0, "temperature": 1},
-     "GraSP: sum -W * Hg"),
-    # synflow and l2_norm read no image, but their scores depend on the initialisation: they
-    # are recorded with the protocol (whose init seed is part of a record's key), as data proxies
-    ("synflow", synflow, (), True, {"layers": LAYERS, "input": "ones, batch of 1", "dtype": "float64",
-                                     "batchnorm": "skipped"},
-     "SynFlow: sum |W * dR/dW| on |W|, all-ones input (data-free)"),
-    ("l2_norm", l2_norm, (), True, {"layers": LAYERS}, "sum over Conv2d/Linear layers of ||W||"),
-]:
-    register_proxy(Proxy(_name, _fn, _needs, _settings, _description, needs_data=_data))

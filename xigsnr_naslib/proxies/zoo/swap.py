@@ -27,7 +27,7 @@ with mu and sigma chosen per search space. No NAS-Bench-201 values of mu and sig
 in the released code, so no regularised proxy is registered; :func:`regularised_swap_proxy`
 builds one for given values (its name and settings carry them).
 
-Not computable (:class:`~xigsnr_naslib.passes.requests.NotComputable`): a network with no ReLU module
+Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): a network with no ReLU module
 applied to a 4-D feature map. Non-finite activations give a NaN score (recorded as such).
 
 Registered: ``swap``.
@@ -39,8 +39,9 @@ from typing import Sequence
 
 import torch
 
-from xigsnr_naslib.passes.requests import ImageActivations, NotComputable
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.errors import UsageError
+from xigsnr_naslib.passes import ImageActivations, NotComputable
+from xigsnr_naslib.proxies import PassResults, Proxy, register_compute
 
 __all__ = ["SWAP_IMAGES", "SWAP_PASS", "activation_patterns", "count_distinct_patterns", "swap_score",
            "regular_factor", "regularised_swap_proxy"]
@@ -81,6 +82,8 @@ def swap_score(activations: Sequence[tuple[str, torch.Tensor]]) -> float:
     return count_distinct_patterns(activation_patterns(activations))
 
 
+@register_compute("swap", (SWAP_PASS,), settings={"images": SWAP_IMAGES, "batch": 0, "modules": "ReLU on 4-D maps"},
+                  description="SWAP (Peng et al. 2024): distinct sample-wise activation patterns of the ReLU neurons")
 def _swap(results: PassResults) -> float:
     return swap_score(results.moments[SWAP_PASS])
 
@@ -106,11 +109,8 @@ def regularised_swap_proxy(mu: float, sigma: float) -> Proxy:
     """A ``swap_regularised_mu<mu>_sigma<sigma>`` proxy: SWAP x :func:`regular_factor` (not
     registered: pass it to a Study as an object, or register it)."""
     if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+        raise UsageError(f"sigma must be positive, got {sigma}")
     return Proxy(f"swap_regularised_mu{mu:g}_sigma{sigma:g}", RegularisedSWAP(mu, sigma), (SWAP_PASS,),
                  {"images": SWAP_IMAGES, "batch": 0, "mu": mu, "sigma": sigma, "params_unit": 1000},
                  "SWAP times exp(-(params_k - mu)^2 / sigma)")
 
-
-register_proxy(Proxy("swap", _swap, (SWAP_PASS,), {"images": SWAP_IMAGES, "batch": 0, "modules": "ReLU on 4-D maps"},
-                     "SWAP (Peng et al. 2024): distinct sample-wise activation patterns of the ReLU neurons"))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.proxies import PassResults, register_compute
 
 __all__ = ["count_trainable_tensors", "count_trainable_modules"]
 
@@ -48,16 +48,15 @@ def count_trainable_modules(model: nn.Module) -> int:
     return sum(1 for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False)))
 
 
+@register_compute("trainable_layers", settings={"counts": "parameter tensors requiring grad"},
+                  description="number of trainable layers as VKDNW's code counts them (parameter tensors)",
+                  needs_data=False)
 def _trainable_layers(results: PassResults) -> float:
     return float(count_trainable_tensors(results.model))
 
 
+@register_compute("trainable_weight_layers", settings={"counts": "modules owning a parameter requiring grad"},
+                  description="number of modules with trainable weights of their own", needs_data=False)
 def _trainable_weight_layers(results: PassResults) -> float:
     return float(count_trainable_modules(results.model))
 
-
-register_proxy(Proxy("trainable_layers", _trainable_layers, (), {"counts": "parameter tensors requiring grad"},
-                     "number of trainable layers as VKDNW's code counts them (parameter tensors)", needs_data=False))
-register_proxy(Proxy("trainable_weight_layers", _trainable_weight_layers, (),
-                     {"counts": "modules owning a parameter requiring grad"},
-                     "number of modules with trainable weights of their own", needs_data=False))

@@ -11,7 +11,7 @@ per parameter tensor, Gaussian-noise input, Kaiming normal fan-in re-initialisat
 Weights: the first entry of each of the first 128 parameter tensors (``named_parameters()``
 order; all of them when there are fewer), P weights theta. Input: B = 64 images of N(0, 1)
 noise of the protocol's batch shape (seeded), the network re-initialised (seeded); see
-:class:`~xigsnr_naslib.passes.requests.LogitJacobians`, which gives per image n the ``K x P`` Jacobian
+:class:`~xigsnr_naslib.passes.LogitJacobians`, which gives per image n the ``K x P`` Jacobian
 ``J_n`` of the K logits w.r.t. theta (the network in eval mode with a fresh network's running
 statistics, as the released code evaluates it: its BatchNorm layers only apply their affine
 parameters) and the logits z_n.
@@ -54,7 +54,7 @@ released repository; ℵ is ``len(named_parameters())``, ``compute_vkdnw_score.p
   (``tss_utils.py``); a population rule, in
   :data:`xigsnr_naslib.proxies.ensemble.POPULATION_AGGREGATES` as ``vkdnw_agg``.
 
-Not computable (:class:`~xigsnr_naslib.passes.requests.NotComputable`): every decile zero (``d_9 = 0``:
+Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): every decile zero (``d_9 = 0``:
 about 90 % of the eigenvalues or more are zero, e.g. logits that do not depend on the selected
 weights), where the normalised deciles are 0 / 0 (the released code's epsilons would give 0).
 Non-finite Jacobians give NaN (recorded as such).
@@ -67,8 +67,9 @@ import math
 
 import torch
 
-from xigsnr_naslib.passes.requests import JacobiansOfLogits, LogitJacobians, NotComputable
-from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
+from xigsnr_naslib.errors import UsageError
+from xigsnr_naslib.passes import JacobiansOfLogits, LogitJacobians, NotComputable
+from xigsnr_naslib.proxies import PassResults, Proxy, register_compute, register_proxy
 
 __all__ = ["VKDNW_PASS", "ALPHA", "smoothed_probabilities", "multinomial_cholesky", "fisher_matrices",
            "decile_entropy", "vkdnw_score", "LexicographicSize"]
@@ -135,25 +136,26 @@ def vkdnw_score(result: JacobiansOfLogits, form: str = "released") -> float:
     """VKDNW from the pass's Jacobians; ``form`` "released" (``vkdnw``) or "fisher" (``vkdnw_fisher``)."""
     released, fisher = fisher_matrices(result)
     if form not in ("released", "fisher"):
-        raise ValueError(f"unknown VKDNW form {form!r}; choose one of: released, fisher")
+        raise UsageError(f"unknown VKDNW form {form!r}; choose one of: released, fisher")
     return decile_entropy(released if form == "released" else fisher)
-
-
-def _vkdnw(results: PassResults) -> float:
-    return vkdnw_score(results.moments[VKDNW_PASS], "released")
-
-
-def _vkdnw_fisher(results: PassResults) -> float:
-    return vkdnw_score(results.moments[VKDNW_PASS], "fisher")
 
 
 _SETTINGS = {"input": "gaussian", "batch": 0, "init": "kaiming_normal_fan_in", "seed": VKDNW_PASS.seed,
              "weights": "first entry of each of the first 128 parameter tensors", "alpha": ALPHA,
              "bn": "eval, running statistics of a fresh network (mean 0, variance 1)"}
-register_proxy(Proxy("vkdnw", _vkdnw, (VKDNW_PASS,), dict(_SETTINGS, matrix="mean J^T L^T L J (released)"),
-                     "VKDNW (Tybl & Neumann 2025): entropy of the deciles of the Fisher spectrum, as released"))
-register_proxy(Proxy("vkdnw_fisher", _vkdnw_fisher, (VKDNW_PASS,), dict(_SETTINGS, matrix="mean J^T Sigma J (Fisher)"),
-                     "VKDNW on the Fisher information J^T Sigma J (the paper's definition)"))
+
+
+@register_compute("vkdnw", (VKDNW_PASS,), settings=dict(_SETTINGS, matrix="mean J^T L^T L J (released)"),
+                  description="VKDNW (Tybl & Neumann 2025): entropy of the deciles of the Fisher spectrum, as released")
+def _vkdnw(results: PassResults) -> float:
+    return vkdnw_score(results.moments[VKDNW_PASS], "released")
+
+
+@register_compute("vkdnw_fisher", (VKDNW_PASS,), settings=dict(_SETTINGS, matrix="mean J^T Sigma J (Fisher)"),
+                  description="VKDNW on the Fisher information J^T Sigma J (the paper's definition)")
+def _vkdnw_fisher(results: PassResults) -> float:
+    return vkdnw_score(results.moments[VKDNW_PASS], "fisher")
+
 
 
 class LexicographicSize:

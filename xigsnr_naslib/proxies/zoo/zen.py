@@ -22,7 +22,7 @@ the NB201 protocol's batch) are settings.
 Random draws come from a generator seeded with ``torch.initial_seed()`` (in a study: the
 protocol's init seed, set right before the network is built), so a score is reproducible.
 
-Not computable (:class:`~xigsnr_naslib.passes.requests.NotComputable`): a network without an
+Not computable (:class:`~xigsnr_naslib.passes.NotComputable`): a network without an
 ``nn.AdaptiveAvgPool2d`` (no feature map before global pooling), a BatchNorm2d that does not
 track running statistics (no running variance to read), or a zero feature difference
 (log 0: the features do not depend on the input).
@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 
 from xigsnr_naslib.core.gradients import scoring_state
-from xigsnr_naslib.passes.requests import NotComputable
+from xigsnr_naslib.passes import NotComputable
 from xigsnr_naslib.proxies import PassResults, Proxy, register_proxy
 
 __all__ = ["zen_score", "MIXUP_GAMMA"]
