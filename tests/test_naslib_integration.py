@@ -1,7 +1,7 @@
 """With a real NASLib checkout importable: its NB201 graphs, ZeroCost.query, and the runner end to end.
 
 Skipped (with the reason shown by ``pytest -rs``) when NASLib cannot be imported; see the
-README section 'NASLib' for how to put a checkout next to this package.
+NASLib guide (docs/guides/naslib.md) for how to put a checkout next to this package.
 """
 import copy
 import json

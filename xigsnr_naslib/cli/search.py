@@ -73,9 +73,12 @@ def add_search_parser(sub) -> None:
     _add_constraint_args(p)
     _add_image_args(p, ImageSettings())
     o = p.add_argument_group("output")
-    o.add_argument("--checkpoint", default=None, help="population checkpoint, resumed if present "
-                   "(default results/search_<space>.checkpoint.json)")
-    o.add_argument("--output", default=None, help="best architectures (default results/search_<space>.best.json)")
+    o.add_argument("--checkpoint", default=None, help="the run's checkpoint (evolution's population, a "
+                   "sample's or a prune's progress), resumed if present; a run with other settings is refused "
+                   "(default results/search_<space>.checkpoint.json for evolution, "
+                   "results/search_<space>_<algorithm>.checkpoint.json on nb201 and darts)")
+    o.add_argument("--output", default=None, help="the report: best architectures (default "
+                   "results/search_<space>.best.json, results/search_<space>_<algorithm>.best.json on nb201 and darts)")
     top_k = OutputSettings().top_k
     o.add_argument("--top-k", type=whole(1), default=top_k, help=f"architectures written to --output (default {top_k})")
     p.set_defaults(handler=run_search)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from typing import Iterator
 
 from xigsnr_naslib.errors import DataError, XiGSNRError
@@ -26,6 +27,9 @@ def writing(path: str | os.PathLike, what: str = "output") -> Iterator[None]:
     except XiGSNRError:
         raise
     except OSError as exc:
+        blocked = next((p for p in Path(path).parents if p.exists()), None)
+        if blocked is not None and not blocked.is_dir():
+            raise DataError(f"cannot write {what} {path}: {blocked} is a file, not a folder") from exc
         reason = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
         raise DataError(f"cannot write {what} {path}: {reason}{where}") from exc

@@ -244,6 +244,10 @@ class ResultsStore:
         (``pending``: how many the run has to append, for the message)."""
         if not self.writable():
             what = f"{pending} record(s) to append" if pending else "records to append"
+            blocked = next((p for p in self.path.parents if p.exists()), None)
+            if blocked is not None and not blocked.is_dir():
+                raise StoreNotWritableError(f"results file {self.path}: {blocked} is a file, not a folder; give "
+                                            "this run a results file in a folder")
             raise StoreNotWritableError(
                 f"results file {self.path} is read-only (or its folder is) and this run has {what}; make it "
                 "writable, or give this run another results file (records already stored are read without "

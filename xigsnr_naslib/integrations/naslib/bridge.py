@@ -124,7 +124,7 @@ DEFAULT_MEASURES = ("xi_gsnr", "xi_gsnr_official", "xi_gsnr_paper", "gsnr", "gsn
 _MARK = "_xigsnr_registered"
 _HOW_TO_INSTALL = ("NASLib is not on PyPI: clone https://github.com/automl/NASLib (branch Develop, or zerocost "
                    "for NAS-Bench-Suite-Zero) and put the checkout on PYTHONPATH (or 'pip install -e' it on "
-                   "Python <= 3.9); see the README section 'NASLib'")
+                   "Python <= 3.9); the recipe: docs/guides/naslib.md")
 
 
 class NASLibNotFound(ImportError):
@@ -412,7 +412,7 @@ def find_measures_module() -> tuple[ModuleType, str]:
                 continue
             raise NASLibNotFound(
                 f"NASLib is importable but {module} is not: {exc}. Importing naslib.predictors imports every "
-                f"predictor's dependencies; install the missing package (the README section 'NASLib' lists "
+                f"predictor's dependencies; install the missing package (docs/guides/naslib.md lists "
                 f"what the zero-cost path needs)") from exc
         except ImportError as exc:
             if "from 'collections'" not in str(exc):
