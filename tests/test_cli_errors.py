@@ -47,3 +47,29 @@ def test_every_project_error_is_also_the_builtin_callers_may_catch():
     for cls in (MissingDataError, StoreNotWritableError):
         assert issubclass(cls, DataError)
     assert all(issubclass(c, XiGSNRError) for c in (UsageError, DataError))
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    from xigsnr_naslib.data.outputs import check_output
+
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    with pytest.raises(DataError, match=f"cannot write report {blocked}/deep/r.json: {blocked} is a file, not a folder"):
+        check_output(blocked / "deep" / "r.json", "report")
+    with pytest.raises(DataError, match="it is a folder"):
+        check_output(tmp_path, "report")
+    with pytest.raises(DataError, match="it is a file, not a folder"):
+        check_output(blocked, "leaderboard", folder=True)
+    check_output(tmp_path / "new" / "r.json", "report")          # a folder to create: fine
+    check_output(tmp_path / "board", "leaderboard", folder=True)
+    assert not (tmp_path / "new").exists()                        # nothing is created by the check
+
+
+def test_correlate_refuses_an_unwritable_report_before_scoring(tmp_path, capsys):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("x")
+    code = app.main(["correlate", "--first", "2", "--data-root", str(tmp_path / "no-root"),
+                     "--results", str(tmp_path / "r.jsonl"), "--report", str(blocked / "r.json")])
+    err = capsys.readouterr().err
+    assert code == app.DATA_ERROR and f"{blocked} is a file, not a folder" in err
+    assert not (tmp_path / "r.jsonl").exists()

@@ -217,16 +217,17 @@ def _print_metrics(metrics: dict, definition: str) -> None:
 
 def _cmd_correlate(args) -> int:
     from xigsnr_naslib.analysis.correlate import Selection, correlate, write_report
-
     from xigsnr_naslib.benchmarks.card import get_card
+    from xigsnr_naslib.data.outputs import check_output
 
     dataset = get_card(args.space).dataset(args.dataset).name
     results = Path(args.results or f"results/{args.space}_{dataset}.jsonl")
     study = study_from_args(args, results=results)
     selection = Selection(first=args.first, sample=args.sample, sample_seed=args.sample_seed, **(args.archs or {}))
+    report = Path(args.report) if args.report else results.with_suffix(".report.json")
+    check_output(report, "report")  # refused now, not after the scoring
     result = correlate(study, selection, accuracy=args.accuracy, not_computable=args.not_computable)
     _print_metrics(result.metrics, result.ground_truth_definition)
-    report = Path(args.report) if args.report else results.with_suffix(".report.json")
     write_report(result, report)
     print(f"results: {results}\nreport:  {report}")
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from xigsnr_naslib.data.outputs import check_output
 from xigsnr_naslib.errors import UsageError
 
 __all__ = ["add_parser"]
@@ -114,6 +115,7 @@ def run(args) -> int:
         proxies, left_out = default_proxies_for(dataset_card, protocol_from_args(args, dataset_card.protocol))
         for text in left_out:
             print(f"  - {text}")
+    check_output(out, "leaderboard", folder=True)  # refused now, not after the scoring
     study = study_from_args(args, proxies=proxies, results=results)
     board = build_leaderboard(study, settings_from_args(args))
     board.notes[:0] = left_out

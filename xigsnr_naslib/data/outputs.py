@@ -15,7 +15,7 @@ from typing import Iterator
 
 from xigsnr_naslib.errors import DataError, XiGSNRError
 
-__all__ = ["writing"]
+__all__ = ["writing", "check_output"]
 
 
 @contextlib.contextmanager
@@ -33,3 +33,22 @@ def writing(path: str | os.PathLike, what: str = "output") -> Iterator[None]:
         reason = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
         raise DataError(f"cannot write {what} {path}: {reason}{where}") from exc
+
+
+def check_output(path: str | os.PathLike, what: str = "output", folder: bool = False) -> None:
+    """Refuse at once, before any work, an output file (``folder``: an output folder) that
+    could not be written: a file where a folder should be, a folder where a file should be,
+    or no write permission. A :class:`DataError` ``cannot write <what> <path>: <reason>``."""
+    path = Path(path)
+    nearest = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if nearest == path:
+        if path.is_dir() != folder:
+            reason = "it is a folder" if path.is_dir() else "it is a file, not a folder"
+        else:
+            reason = None if os.access(path, os.W_OK | (os.X_OK if folder else 0)) else "it is not writable"
+    elif not nearest.is_dir():
+        reason = f"{nearest} is a file, not a folder"
+    else:
+        reason = None if os.access(nearest, os.W_OK | os.X_OK) else f"{nearest} is not writable"
+    if reason:
+        raise DataError(f"cannot write {what} {path}: {reason}")

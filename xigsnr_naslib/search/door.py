@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
-from xigsnr_naslib.data.outputs import writing
+from xigsnr_naslib.data.outputs import check_output, writing
 from xigsnr_naslib.errors import UsageError
 from xigsnr_naslib.benchmarks.card import BenchmarkCard, DatasetCard, get_card
 from xigsnr_naslib.search.algorithms import Algorithm, Outcome, get_algorithm
@@ -130,6 +130,8 @@ def prepare(space: str | BenchmarkCard, algorithm: str, settings: SearchSettings
     proxies = [get_proxy(name) for name in names]
     entry.check(card, dataset, proxies[0], algorithm_settings)
     paths = _paths(card, algorithm, settings)
+    check_output(paths[0], "checkpoint")  # refused now, not after the scoring
+    check_output(paths[1], "report")
     study = Study(card, dataset, proxies, dataset.protocol.replace(**settings.protocol_changes()), settings.execution,
                   paths[2], settings.data_root, space_options=options)
     check_space_operations(study.space, algorithm)
