@@ -184,6 +184,12 @@ def test_a_store_of_earlier_encodings_resumes_under_canonical_keys(data_root, sa
                     space_options=SMALL_NB101).score([(None, cell)])
     assert resumed[0]["arch"] == record["arch"] and resumed[0]["encoded_as"] == cell.to_string()
     assert len(ResultsStore(store).records()) == 1  # nothing scored again
+    # and a search's report does not count it as scored now (it counts what the store held before)
+    from xigsnr_naslib.scoring.results import record_key
+    from xigsnr_naslib.search.door import _stored_keys
+
+    reader = Study("nb101", "cifar10", ["params"], TINY, data_root=data_root, store=store, space_options=SMALL_NB101)
+    assert record_key(resumed[0]) in _stored_keys(reader)
     # the mapping itself: canonical records pass unchanged, unreadable arch strings too
     space = create_space("nb101")
     assert canonical_record(space, record) is record

@@ -331,3 +331,27 @@ def test_score_tensor_equals_score_moments(variant, skip):
     kappa = condition_number(float64_samples(model, batches, "paper", half_squared_error), variant, 1e-3, skip)
     bound = 2 * rounding_bound(kappa, batches, "paper")  # float32 vmap against the loop (analysis above)
     assert rel(float(score_tensor(stacked, variant, 1e-3, skip)), expected) <= bound
+
+
+def test_records_name_the_gpu_they_were_computed_on():
+    """A record's environment fixes its last bits: on a GPU that is the GPU's model, the CUDA
+    and cuDNN versions and whether TF32 rounds the products; a CPU record names no GPU. (On a
+    machine without CUDA this checks the CPU side; evaluation/gpu_check.sh runs it on a GPU.)"""
+    from xigsnr_naslib import Execution, Study
+    from xigsnr_naslib.data.image_set import ImageSet
+    from xigsnr_naslib.data.protocol import Protocol
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rng = np.random.default_rng(0)
+    images = ImageSet(rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), np.arange(16) % 10, 10, "noise")
+    study = Study("nb201", "cifar10", ["xi_gsnr"], Protocol(n_batches=2, batch_size=4, data_seed=1, init_seed=1),
+                  Execution(device=device, workers=0), images=images,
+                  space_options={"channels": 4, "cells_per_stage": 1})
+    (record,) = study.score([(0, ARCHS[0])])
+    env = record["environment"]
+    assert env["torch"] == torch.__version__ and record["device"].startswith(device)
+    if device == "cpu":
+        assert not {"gpu", "cuda", "cudnn", "tf32"} & set(env)
+    else:
+        assert env["gpu"] == torch.cuda.get_device_name() and env["cudnn"] == torch.backends.cudnn.version()
+        assert env["tf32"] == {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}

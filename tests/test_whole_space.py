@@ -168,3 +168,31 @@ def test_the_authors_running_tau_is_read_from_their_log(tmp_path):
     # stored with 10 significant digits: within 5e-11 of the logged value
     assert list(frame.n_cells) == [1, 2, 3] and frame.kendall_tau[2] == pytest.approx(1 / 3, abs=1e-10)
     assert math.isnan(frame.kendall_tau[0]) and math.isnan(frame.spearman_rho[2])
+
+
+def test_the_crosscheck_measures_moves_and_status_changes_cell_by_cell():
+    committed = {(0, "a"): record(0, "a", score=2.0), (1, "a"): record(1, "a", score=-4.0),
+                 (2, "a"): record(2, "a", "not computable"), (3, "a"): record(3, "a", score=1.0)}
+    new = [record(0, "a", score=2.0), record(1, "a", score=-4.004), record(2, "a", score=1.0),
+           record(3, "a", score=1.01), record(9, "a", score=5.0), record(3, "a", "error")]
+    (row,) = job.compare(committed, new, ["a"])
+    # cells 0, 1, 3 compared by score (9 is not committed, the error record is no score);
+    # cell 2's status differs; moves 0, 1e-3 (within 2e-3) and 0.01/1.01 (beyond)
+    assert (row["cells"], row["status_differs"], row["beyond_bound"], row["bound"]) == (4, 1, 1, 2e-3)
+    assert row["median_move"] == pytest.approx(0.004 / 4.004) and row["max_move"] == pytest.approx(0.01 / 1.01)
+    assert row["tau"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow  # two NB201 cells with all 19 proxies at 8 x 64 (about 20 s on a core)
+def test_a_crosscheck_on_this_cpu_reproduces_committed_cells_within_the_cross_machine_bound(tmp_path, data_root):
+    """Committed records were computed on another machine, or another session of this one: scored
+    again here, every proxy's score stays within float32 rounding of them (job.bound: the moves
+    measured across kernel sets and CPUs, with their margins, are written beside it)."""
+    layout = job.Layout(tmp_path)
+    layout.chunks.mkdir()
+    chunk = REPO / "evaluation" / "whole_space" / "chunks" / "nb201_cifar10_00200-00400.jsonl.gz"
+    (layout.chunks / chunk.name).write_bytes(chunk.read_bytes())
+    path, rows = job.crosscheck(layout, job.RunSettings(workers=0, data_root=str(data_root)), cells=2, seed=3)
+    assert {r["proxy"] for r in rows} == set(job.proxy_names()) and all(r["cells"] == 2 for r in rows)
+    assert all(r["status_differs"] == 0 and r["beyond_bound"] == 0 for r in rows), rows
+    assert "2 cells scored on `cpu`" in path.read_text()

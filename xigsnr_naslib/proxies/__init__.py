@@ -34,24 +34,20 @@ a :class:`Proxy`, or a function returning one or a list).
 
 Names registered here:
 
-==========================  ===================================================================
-``xi_gsnr``                 xi-GSNR as the authors' released code computes it (``official``
-                            mode): the published numbers come from this. Default everywhere.
-``xi_gsnr_official``        the same, named by its mode
-``xi_gsnr_paper``           the paper's Eq. 10 (independent per-batch gradients)
-``xi_gsnr_per_sample``      per-image gradients of one batch (the released NAS-Bench-101 run)
-``gsnr``                    Table 9 (4): mean^2/var without xi (official mode)
-``gsnr_sq_mean``            Table 9 (1): mean^2
-``gsnr_inv_var``            Table 9 (2): 1/var
-``gsnr_inv_var_xi``         Table 9 (3): 1/(var + xi)
-``params``                  number of parameters of the network
-``flops``                   multiply-adds of Conv2d/Linear layers for one input image
-``zico``                    ZiCo (Li et al. 2023), from :mod:`xigsnr_naslib.proxies.zico`
-``grad_norm`` ... ``zen``   NAS-Bench-Suite-Zero's proxies (``grad_norm``, ``snip``, ``plain``,
-                            ``fisher``, ``grasp``, ``synflow``, ``l2_norm``, ``jacov``,
-                            ``epe_nas``, ``nwot``, ``nwot_naslib``, ``zen``), from
-                            :mod:`xigsnr_naslib.proxies.zoo`
-==========================  ===================================================================
+| name | what it is |
+|:---|:---|
+| ``xi_gsnr`` | xi-GSNR as the authors' released code computes it (``official`` mode): the published numbers come from this. Default everywhere. |
+| ``xi_gsnr_official`` | the same, named by its mode |
+| ``xi_gsnr_paper`` | the paper's Eq. 10 (independent per-batch gradients) |
+| ``xi_gsnr_per_sample`` | per-image gradients of one batch (the released NAS-Bench-101 run) |
+| ``gsnr`` | Table 9 (4): mean^2/var without xi (official mode) |
+| ``gsnr_sq_mean`` | Table 9 (1): mean^2 |
+| ``gsnr_inv_var`` | Table 9 (2): 1/var |
+| ``gsnr_inv_var_xi`` | Table 9 (3): 1/(var + xi) |
+| ``params`` | number of parameters of the network |
+| ``flops`` | multiply-adds of Conv2d/Linear layers for one input image |
+| ``zico`` | ZiCo (Li et al. 2023), from :mod:`xigsnr_naslib.proxies.zico` |
+| ``grad_norm`` ... ``zen`` | NAS-Bench-Suite-Zero's proxies (``grad_norm``, ``snip``, ``plain``, ``fisher``, ``grasp``, ``synflow``, ``l2_norm``, ``jacov``, ``epe_nas``, ``nwot``, ``nwot_naslib``, ``zen``), from :mod:`xigsnr_naslib.proxies.zoo` |
 """
 from __future__ import annotations
 

@@ -235,7 +235,7 @@ class ArchitectureScorer:
             out.update({p.name: r for p, r in zip(group, records)})
         for p in derived:
             out[p.name] = self._derived_record(index, code, p, out, time.perf_counter() - began)
-        environment = scoring_environment()
+        environment = scoring_environment(self.device)
         for record in out.values():  # provenance, not key: stamped where the score was computed
             record["environment"] = dict(environment)
         # members computed only for a derived proxy are returned too (the store keeps them)
@@ -349,16 +349,25 @@ DEFAULT_THREADS = 1
 _ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
 
 
-def scoring_environment() -> dict:
+def scoring_environment(device: str | torch.device = "cpu") -> dict:
     """What, beside a record's key, fixes a score's last bits in this process: the torch
     version, its intra-op thread count and ATen's CPU kernel set (``AVX2``, ``AVX512``, ...),
-    and any variable of :data:`_ISA_LIMITS` that is set. Within one environment a score is
-    reproduced bit for bit; across environments it moves by float32 rounding only (bounds:
+    and any variable of :data:`_ISA_LIMITS` that is set; on a CUDA ``device`` also the GPU's
+    model, the CUDA and cuDNN versions and whether TF32 is allowed in matrix products and
+    convolutions (it rounds their inputs to 10 mantissa bits). Within one environment a score
+    is reproduced bit for bit; across environments it moves by float32 rounding only (bounds:
     tests/test_study.py)."""
     env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     limits = {k: os.environ[k] for k in _ISA_LIMITS if os.environ.get(k)}
-    return {**env, "isa_limits": limits} if limits else env
+    if limits:
+        env["isa_limits"] = limits
+    device = torch.device(device)
+    if device.type == "cuda":
+        env.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version(),
+                   tf32={"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32})
+    return env
 
 
 @dataclass

@@ -269,10 +269,17 @@ def _architecture_report(run: SearchRun, outcome: Outcome, header: dict, stored_
 
 
 def _stored_keys(study) -> set:
-    """The keys of the records the study's store holds now (none without a store)."""
+    """The keys of the records the study's store holds now (none without a store), each under
+    its architecture's canonical string, as the study serves it (a record stored under an
+    earlier encoding is not scored again, so it is not counted as scored now)."""
+    from xigsnr_naslib.benchmarks.space import canonical_record
     from xigsnr_naslib.scoring.results import record_key
 
-    return {record_key(r) for r in study.store} if study.store is not None else set()
+    if study.store is None:
+        return set()
+    codes: dict = {}
+    return {record_key(canonical_record(study.space, r, codes) if r.get("space") == study.card.name else r)
+            for r in study.store}
 
 
 def study_records(study, archs: list[Hashable]) -> list[dict]:
@@ -313,9 +320,16 @@ def _print_report(report: dict, echo: Callable[[str], None]) -> None:
 
 def _population_search(run: SearchRun, entry: Algorithm, settings: Any) -> dict:
     study, top_k = run.study, run.settings.outputs.top_k
+    from xigsnr_naslib.search.evolution import arch_size
+
     result = entry.run(run, settings).evolution
+    constraints = run.constraints
+
+    def sizes(code: str) -> tuple[int, int]:  # of the reported ones, where no bound made the search measure them
+        return arch_size(study.space, study.space.decode(code), constraints.resolution, constraints.num_classes)
+
     proxy = study.proxies[0]
-    report = result.to_dict(top_k)
+    report = result.to_dict(top_k, sizes)
     report.update({"space_options": run.space_options, "proxy": proxy.name, "proxy_settings": proxy.settings,
                    "protocol": study.protocol.settings() if proxy.needs_data else {},
                    "images": study.images.source if study.images is not None else None,
@@ -324,7 +338,7 @@ def _population_search(run: SearchRun, entry: Algorithm, settings: Any) -> dict:
         run.output.parent.mkdir(parents=True, exist_ok=True)
         run.output.write_text(json.dumps(report, indent=2, allow_nan=True))
     run.echo(f"{'rank':>4} {'fitness':>14} {'MFLOPs':>9} {'Mparams':>8}  architecture")
-    for rank, c in enumerate(result.best(top_k), 1):
+    for rank, c in enumerate(result.best(top_k, sizes), 1):
         fit = "nan" if c.fitness is None else f"{c.fitness:.6g}"
         run.echo(f"{rank:>4} {fit:>14} {c.flops / 1e6:>9.1f} {c.params / 1e6:>8.2f}  {c.arch}")
     run.echo(f"best architectures: {run.output}\ncheckpoint: {run.checkpoint}")

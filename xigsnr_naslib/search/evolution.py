@@ -9,7 +9,10 @@ scored, added, and the *oldest* member dies.
 
 Constraints are checked before anything is scored, with the space's closed-form
 ``count_flops``/``count_params`` where it has them (a rejected child is redrawn), so a
-search never spends a forward pass on a network it would discard. The fitness is a
+search never spends a forward pass on a network it would discard. Without a bound no size
+is measured while searching (a space without closed forms would build every child twice):
+candidates carry ``flops``/``params`` None, and :meth:`EvolutionResult.best` with
+``sizes=`` (e.g. :func:`arch_size` of the decoded encoding) measures the ones reported. The fitness is a
 :class:`~xigsnr_naslib.scoring.study.Study` (its first proxy, through the one scoring path, so a
 resumed search never scores an architecture twice) or any callable ``arch -> float``. A non-finite fitness is recorded and never
 wins a tournament.
@@ -106,6 +109,11 @@ class Constraints:
     resolution: int | None = None
     num_classes: int = 1000
 
+    @property
+    def bounded(self) -> bool:
+        """Whether any bound is set (without one, no size needs measuring)."""
+        return any(v is not None for v in (self.max_flops, self.min_flops, self.max_params, self.min_params))
+
     def violations(self, flops: float, params: float) -> list[str]:
         """Which bounds ``(flops, params)`` break (empty when it satisfies them all)."""
         out = []
@@ -122,12 +130,13 @@ class Constraints:
 
 @dataclass
 class Candidate:
-    """One scored architecture: its encoding, fitness, size and the step that made it."""
+    """One scored architecture: its encoding, fitness, size and the step that made it
+    (``flops``/``params`` None where the search had no bound to check them against)."""
 
     arch: str
     fitness: float | None
-    flops: int
-    params: int
+    flops: int | None
+    params: int | None
     step: int
 
     @property
@@ -145,21 +154,26 @@ class EvolutionResult:
     population: list[Candidate]
     settings: dict = field(default_factory=dict)
 
-    def best(self, k: int = 1) -> list[Candidate]:
-        """The ``k`` best distinct architectures ever scored, best first (ties: earliest)."""
+    def best(self, k: int = 1, sizes: Callable[[str], tuple[int, int]] | None = None) -> list[Candidate]:
+        """The ``k`` best distinct architectures ever scored, best first (ties: earliest).
+        ``sizes`` (an encoding's (FLOPs, params), e.g. :func:`arch_size` of the decoded encoding) fills the sizes
+        a search without bounds did not measure."""
         seen, unique = set(), []
         for c in sorted(self.history, key=lambda c: (-c.rank_value, c.step)):
             if c.arch not in seen:
                 seen.add(c.arch)
                 unique.append(c)
+        for c in unique[:k]:
+            if sizes is not None and (c.flops is None or c.params is None):
+                c.flops, c.params = sizes(c.arch)
         return unique[:k]
 
     def distinct(self) -> int:
         """How many distinct architectures (canonical strings) were scored."""
         return len({c.arch for c in self.history})
 
-    def to_dict(self, k: int = 10) -> dict:
-        return {"space": self.space, "settings": self.settings, "best": [asdict(c) for c in self.best(k)],
+    def to_dict(self, k: int = 10, sizes: Callable[[str], tuple[int, int]] | None = None) -> dict:
+        return {"space": self.space, "settings": self.settings, "best": [asdict(c) for c in self.best(k, sizes)],
                 "evaluated": len(self.history), "distinct": self.distinct()}
 
 
@@ -260,14 +274,13 @@ class RegularizedEvolution:
                 "constraints": self.constraints.settings(), "fitness": self._fitness_settings}
 
     # -- constraint-respecting draws ---------------------------------------------------------------
-    def _size(self, arch: Hashable) -> tuple[int, int]:
-        return arch_size(self.space, arch, self.constraints.resolution, self.constraints.num_classes)
-
-    def _admissible(self, arch: Hashable) -> tuple[int, int] | None:
-        flops, params = self._size(arch)
+    def _admissible(self, arch: Hashable) -> tuple[int | None, int | None] | None:
+        if not self.constraints.bounded:
+            return None, None  # nothing to check: no size measured (the reported ones are, later)
+        flops, params = arch_size(self.space, arch, self.constraints.resolution, self.constraints.num_classes)
         return None if self.constraints.violations(flops, params) else (flops, params)
 
-    def _draw(self, make: Callable[[], Hashable], what: str) -> tuple[Hashable, int, int]:
+    def _draw(self, make: Callable[[], Hashable], what: str) -> tuple[Hashable, int | None, int | None]:
         for _ in range(self.max_tries):
             arch = make()
             size = self._admissible(arch)
@@ -296,7 +309,7 @@ class RegularizedEvolution:
             return self._draw(lambda: self.space.sample(rng), "architecture")
 
     # -- the run ----------------------------------------------------------------------------------------
-    def _score(self, arch: Hashable, flops: int, params: int, step: int, cache: dict) -> Candidate:
+    def _score(self, arch: Hashable, flops: int | None, params: int | None, step: int, cache: dict) -> Candidate:
         code = self.space.encode(arch)
         if code not in cache:
             try:  # the canonical form: every spelling of the architecture gets the same score
@@ -410,7 +423,8 @@ class RegularizedEvolution:
 def _candidate(entry, position: int) -> Candidate:
     """A checkpoint's history entry as a :class:`Candidate`; ``ValueError`` naming the entry
     and what is wrong with it otherwise."""
-    types = {"arch": (str,), "fitness": (int, float, type(None)), "flops": (int, float), "params": (int, float),
+    types = {"arch": (str,), "fitness": (int, float, type(None)), "flops": (int, float, type(None)),
+             "params": (int, float, type(None)),
              "step": (int,)}
     if not isinstance(entry, dict):
         raise UsageError(f"history entry {position} is {json.dumps(entry)[:60]}, not a candidate object")

@@ -4,18 +4,13 @@ The config is NASLib's own zero-cost YAML (``search_space, dataset, predictor, s
 test_size, batch_size, out_dir, config_type, ...``; see ``xigsnr_naslib/integrations/naslib/configs/``), plus an
 optional ``xigsnr:`` block for this package:
 
-================  =======  ===============================================================
-key               default  meaning
-================  =======  ===============================================================
-``n_batches``     8        N: the one batch of ``batch_size`` images is split into N ...
-``batch_size``    64       ... batches of |B| images (so ``batch_size`` = N x |B| = 512)
-``batches``       project  ``project``: N batches drawn once from the data root (seeded,
-                           no augmentation, as the paper) and the same for every
-                           architecture; ``naslib``: NASLib's training loader (a new
-                           random, augmented batch per architecture; needs NASLib's data)
-``bn``            true     NASLib's measure flag (false: BatchNorm dropped in the copy)
-``copy_net``      true     NASLib's measure flag (false: the network is scored in place)
-================  =======  ===============================================================
+| key | default | meaning |
+|:---|:---|:---|
+| ``n_batches`` | 8 | N: the one batch of ``batch_size`` images is split into N ... |
+| ``batch_size`` | 64 | ... batches of \\|B\\| images (so ``batch_size`` = N x \\|B\\| = 512) |
+| ``batches`` | project | ``project``: N batches drawn once from the data root (seeded, no augmentation, as the paper) and the same for every architecture; ``naslib``: NASLib's training loader (a new random, augmented batch per architecture; needs NASLib's data) |
+| ``bn`` | true | NASLib's measure flag (false: BatchNorm dropped in the copy) |
+| ``copy_net`` | true | NASLib's measure flag (false: the network is scored in place) |
 
 Engines: ``naslib`` runs NASLib's own evaluator (``use_zc_api=False``, see
 :func:`xigsnr_naslib.integrations.naslib.bridge.run_naslib_zero_cost`); ``standalone`` runs the

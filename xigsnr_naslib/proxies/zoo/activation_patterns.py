@@ -1,17 +1,12 @@
 """Proxies from how a batch's images differ inside an untrained network: input Jacobians and
 binary activation codes.
 
-================  ==========================================================================  ======================
-name              score                                                                       pass it reads
-================  ==========================================================================  ======================
-``nwot``          log |det K|, K_ij = units where images i, j have the same ReLU code,          ``CodeKernel("ReLU")``
-                  every module whose class name contains "ReLU" (the authors' final code)
-``nwot_naslib``   the same over leaf modules only (NASLib: each ReLU counted once)             ``CodeKernel("ReLU", leaves_only=True)``
-``jacov``         -sum_i [log(v_i + k) + 1/(v_i + k)], v the eigenvalues of the correlation    ``InputGradients(0)``
-                  matrix of the images' input Jacobians, k = 1e-5 (NASWOT's first version)
-``epe_nas``       sum_c |sum_ij log(|C^c_ij| + k)|, C^c the Jacobian correlations of the         ``InputGradients(0)``
-                  images of class c (EPE-NAS; over 100 classes the mean pairwise difference)
-================  ==========================================================================  ======================
+| name | score | pass it reads |
+|:---|:---|:---|
+| ``nwot`` | log \\|det K\\|, K_ij = units where images i, j have the same ReLU code, every module whose class name contains "ReLU" (the authors' final code) | ``CodeKernel("ReLU")`` |
+| ``nwot_naslib`` | the same over leaf modules only (NASLib: each ReLU counted once) | ``CodeKernel("ReLU", leaves_only=True)`` |
+| ``jacov`` | -sum_i [log(v_i + k) + 1/(v_i + k)], v the eigenvalues of the correlation matrix of the images' input Jacobians, k = 1e-5 (NASWOT's first version) | ``InputGradients(0)`` |
+| ``epe_nas`` | sum_c \\|sum_ij log(\\|C^c_ij\\| + k)\\|, C^c the Jacobian correlations of the images of class c (EPE-NAS; over 100 classes the mean pairwise difference) | ``InputGradients(0)`` |
 
 Sources. ``nwot``: Mellor et al., *Neural Architecture Search without Training* (ICML 2021),
 Eq. 2 and the released ``score_networks.py`` (BayesWatch/nas-without-training): hooks on every

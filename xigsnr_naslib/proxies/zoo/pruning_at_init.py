@@ -10,17 +10,15 @@ and Linear weights only, never biases or BatchNorm), ``g_l = dL/dW_l`` the gradi
 mean cross-entropy of one batch, network in train mode (BatchNorm normalises with the batch's
 statistics):
 
-=============  ====================================================================  ===========================
-name           score                                                                 pass it reads
-=============  ====================================================================  ===========================
-``grad_norm``  sum_l ||g_l||_2 (Frobenius norm per layer)                            ``BatchGradients(0)``
-``snip``       sum_l sum |W_l * g_l|  (Lee et al., ICLR 2019: |dL/dmask|)            ``BatchGradients(0)``
-``plain``      sum_l sum W_l * g_l  (signed; Mozer & Smolensky 1989 first order)     ``BatchGradients(0)``
-``fisher``     sum_l sum_k F_lk * |W_l[k]|_0 with F_lk = 1/2 mean_n (sum_xy a*da)^2  one forward/backward of batch 0
-``grasp``      sum_l sum -W_l * (H g)_l  (Wang et al., ICLR 2020; H the Hessian)     one forward, two backward of batch 0
-``synflow``    sum_l sum |W_l * dR/dW_l|, R = 1^T f_|W|(1)  (Tanaka et al. 2020)    a copy of the network, data-free
-``l2_norm``    sum_l ||W_l||_2                                                        none (the weights)
-=============  ====================================================================  ===========================
+| name | score | pass it reads |
+|:---|:---|:---|
+| ``grad_norm`` | sum_l \\|\\|g_l\\|\\|_2 (Frobenius norm per layer) | ``BatchGradients(0)`` |
+| ``snip`` | sum_l sum \\|W_l * g_l\\|  (Lee et al., ICLR 2019: \\|dL/dmask\\|) | ``BatchGradients(0)`` |
+| ``plain`` | sum_l sum W_l * g_l  (signed; Mozer & Smolensky 1989 first order) | ``BatchGradients(0)`` |
+| ``fisher`` | sum_l sum_k F_lk * \\|W_l[k]\\|_0 with F_lk = 1/2 mean_n (sum_xy a*da)^2 | one forward/backward of batch 0 |
+| ``grasp`` | sum_l sum -W_l * (H g)_l  (Wang et al., ICLR 2020; H the Hessian) | one forward, two backward of batch 0 |
+| ``synflow`` | sum_l sum \\|W_l * dR/dW_l\\|, R = 1^T f_\\|W\\|(1)  (Tanaka et al. 2020) | a copy of the network, data-free |
+| ``l2_norm`` | sum_l \\|\\|W_l\\|\\|_2 | none (the weights) |
 
 ``fisher`` (Theis et al. 2018, channel pruning): ``a`` is the output of a layer (before
 BatchNorm), ``da`` the gradient of the batch's mean loss w.r.t. it, summed over the spatial
