@@ -223,8 +223,10 @@ def test_missing_naslib_is_a_clear_import_error(monkeypatch):
     with pytest.raises(ImportError, match="NASLib is not importable.*PYTHONPATH"):
         bridge.register_naslib_measures()
     monkeypatch.delitem(sys.modules, "xigsnr_naslib.naslib_plugin", raising=False)
-    with pytest.raises(bridge.NASLibNotFound):
+    with pytest.raises(bridge.NASLibNotFound) as error:
         importlib.import_module("xigsnr_naslib.naslib_plugin")
+    # one traceback: the import failure it names is not chained above it
+    assert error.value.__suppress_context__ and error.value.__cause__ is None
 
 
 def test_a_missing_dependency_of_naslib_is_named(monkeypatch):

@@ -60,8 +60,8 @@ class Algorithm:
     constrained : bool
         Whether it honours FLOPs and parameter bounds.
     keeps_checkpoint : bool
-        Whether it writes its own state to the checkpoint file (else the run file holds the
-        header and the result).
+        Whether it writes its own state to the checkpoint file (else the door writes the run's
+        header and result to it).
     population : bool
         Whether its outcome carries a population (the report of spaces whose
         ``BenchmarkCard.search_report`` is ``population``).

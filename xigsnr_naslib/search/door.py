@@ -311,8 +311,9 @@ def _print_report(report: dict, echo: Callable[[str], None]) -> None:
             else:
                 echo(f"{name} {split}: {v['accuracy']:.2f} (rank {v['rank']} of {v['of']}, top {v['top_percent']:.2f}%; "
                      f"best {v['space_best']:.2f})")
-    echo(f"networks scored: {report['networks_scored']} ({report['networks_scored_now']} in this invocation, the "
-         f"others read from the store); CPU seconds (this invocation): {report['cpu_seconds']}; "
+    stored = report["networks_scored"] - report["networks_scored_now"]
+    echo(f"networks scored: {report['networks_scored']} ({report['networks_scored_now']} in this invocation"
+         f"{f', {stored} read from the store' if stored else ''}); CPU seconds (this invocation): {report['cpu_seconds']}; "
          f"scoring seconds (every network used, this invocation or before): {report['scoring_seconds']}")
 
 

@@ -109,7 +109,7 @@ def run_header(algorithm: str, settings: dict, study) -> dict:
 
 
 def open_run(path: str | os.PathLike, header: dict) -> dict:
-    """The run file at ``path``: created with ``header``, or read back if its header is the same.
+    """The run's checkpoint at ``path``: created with ``header``, or read back if its header is the same.
 
     Errors: ``ValueError`` naming every field that changed (``proxies.xi_gsnr``,
     ``protocol.init_seed``, ``algorithm_settings.seed``, ...) and their old and new values.
@@ -122,12 +122,12 @@ def open_run(path: str | os.PathLike, header: dict) -> dict:
             data = json.loads(path.read_text())
             saved = data["header"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"run file {path} is not readable: {exc}") from None
+            raise UsageError(f"checkpoint {path} is not readable: {exc}") from None
         if saved != header:
             fields = _differences(saved, header)
-            raise UsageError(f"run file {path} was written with other {', '.join(fields)} "
+            raise UsageError(f"checkpoint {path} was written with other {', '.join(fields)} "
                              f"({'; '.join(f'{f}: {_at(saved, f)!r} then, {_at(header, f)!r} now' for f in fields)}); "
-                             "use another --checkpoint or the same settings")
+                             "name another --checkpoint (one is written by default) or use the same settings")
         return data
     data = {"header": header}
     write_run_file(path, data)
@@ -135,8 +135,8 @@ def open_run(path: str | os.PathLike, header: dict) -> dict:
 
 
 def write_run_file(path: Path, data: dict) -> None:
-    """Write a run file whole (a temporary file renamed over it: never half written)."""
-    with writing(path, "run file"):
+    """Write a run's checkpoint whole (a temporary file renamed over it: never half written)."""
+    with writing(path, "checkpoint"):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1, allow_nan=True))

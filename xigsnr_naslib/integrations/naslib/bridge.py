@@ -401,7 +401,7 @@ def find_measures_module() -> tuple[ModuleType, str]:
     try:
         importlib.import_module("naslib")
     except ImportError as exc:
-        raise NASLibNotFound(f"NASLib is not importable ({exc}). {_HOW_TO_INSTALL}") from exc
+        raise NASLibNotFound(f"NASLib is not importable ({exc}). {_HOW_TO_INSTALL}") from None  # the cause is named
     failures = []
     for layout, module in MEASURE_MODULES.items():
         try:
