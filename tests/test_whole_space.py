@@ -196,3 +196,22 @@ def test_a_crosscheck_on_this_cpu_reproduces_committed_cells_within_the_cross_ma
     assert {r["proxy"] for r in rows} == set(job.proxy_names()) and all(r["cells"] == 2 for r in rows)
     assert all(r["status_differs"] == 0 and r["beyond_bound"] == 0 for r in rows), rows
     assert "2 cells scored on `cpu`" in path.read_text()
+
+
+def test_one_run_per_folder_and_bad_values_are_one_line_before_anything_is_read(tmp_path, capsys):
+    layout = job.Layout(tmp_path)
+    with job.exclusive(layout):
+        with pytest.raises(ValueError, match="another run of the job holds .*job.lock"):
+            with job.exclusive(layout):
+                pass
+        assert job.main(["import", "--root", str(tmp_path)]) == 2  # an import would rewrite the stores too
+    with job.exclusive(layout):  # released by the block's end
+        pass
+    for argv, named in ((["run", "--start", "250"], "got 250"), (["run", "--device", "gpu"], "unknown device 'gpu'"),
+                        (["crosscheck", "--cells", "0"], "got 0"), (["status", "--shard-size", "0"], "got 0")):
+        capsys.readouterr()
+        assert job.main([*argv, "--root", str(tmp_path)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err, (argv, err)
+    assert job.main(["crosscheck", "--root", str(tmp_path)]) == 1  # no chunk to compare with: missing data
+    assert not (tmp_path / "chunks").exists() and not list((tmp_path / "store").glob("*.jsonl"))

@@ -40,6 +40,7 @@ retried on the next run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -99,13 +100,15 @@ def proxy_names() -> list[str]:
 def shards(start: int, stop: int, size: int) -> list[tuple[int, int]]:
     """[start, stop) cut into the shards of the grid of multiples of ``size`` (the last one ends
     at 15,625); ``start`` and ``stop`` must lie on the grid, so every run names a cell's shard alike."""
+    from xigsnr_naslib.errors import UsageError
+
     if size < 1:
-        raise ValueError(f"shard size must be >= 1, got {size}")
+        raise UsageError(f"shard size must be >= 1, got {size}")
     if not 0 <= start < stop <= N_CELLS:
-        raise ValueError(f"need 0 <= start < stop <= {N_CELLS}, got start {start}, stop {stop}")
+        raise UsageError(f"need 0 <= start < stop <= {N_CELLS}, got start {start}, stop {stop}")
     off = [v for v in (start, stop) if v % size and v != N_CELLS]
     if off:
-        raise ValueError(f"start and stop must be multiples of the shard size {size} (or {N_CELLS}), got {off[0]}")
+        raise UsageError(f"start and stop must be multiples of the shard size {size} (or {N_CELLS}), got {off[0]}")
     edges = list(range(start, stop, size)) + [stop]
     return list(zip(edges[:-1], edges[1:]))
 
@@ -402,19 +405,42 @@ def run_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: in
     return study.images
 
 
+@contextlib.contextmanager
+def exclusive(layout: Layout):
+    """Hold the folder's job lock (``store/job.lock``) for a block: one run or import per folder,
+    since a second would rewrite the stores the first appends to. ``UsageError`` if it is held."""
+    from filelock import FileLock, Timeout
+
+    from xigsnr_naslib.errors import UsageError
+
+    layout.store.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(layout.store / "job.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(f"another run of the job holds {layout.store / 'job.lock'}; stop it first "
+                         f"(or give this one another --root)") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run(layout: Layout, settings: RunSettings) -> None:
     """Import the chunks, then score every shard of [start, stop) that is not complete."""
     from xigsnr_naslib.benchmarks.card import get_card
 
-    settings.execution()  # device and strategy checked before anything is read
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} pgid {os.getpgid(0)}: "
-          f"{json.dumps(settings.__dict__)}", flush=True)
-    added = import_chunks(layout, settings.shard_size)
-    print(f"imported {added} records from {len(chunk_files(layout))} chunks", flush=True)
+    settings.execution()  # device, strategy and the range checked before anything is read
+    grid = shards(settings.start, settings.stop, settings.shard_size)
     truth = get_card(SPACE).load_ground_truth(DATASET, settings.data_root)
-    images = None
-    for start, stop in shards(settings.start, settings.stop, settings.shard_size):
-        images = run_shard(layout, settings, truth, start, stop, images)
+    with exclusive(layout):
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} pgid {os.getpgid(0)}: "
+              f"{json.dumps(settings.__dict__)}", flush=True)
+        added = import_chunks(layout, settings.shard_size)
+        print(f"imported {added} records from {len(chunk_files(layout))} chunks", flush=True)
+        images = None
+        for start, stop in grid:
+            images = run_shard(layout, settings, truth, start, stop, images)
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} all shards of [{settings.start}, {settings.stop}) done",
           flush=True)
 
@@ -477,7 +503,7 @@ def crosscheck(layout: Layout, settings: RunSettings, cells: int = 200, seed: in
     import re
 
     from xigsnr_naslib import Study
-    from xigsnr_naslib.errors import UsageError
+    from xigsnr_naslib.errors import DataError, UsageError
 
     if cells < 1:
         raise UsageError(f"--cells must be >= 1, got {cells}")
@@ -486,7 +512,7 @@ def crosscheck(layout: Layout, settings: RunSettings, cells: int = 200, seed: in
     committed = chunk_records(layout)
     complete = sorted({i for i, _ in committed if all((i, n) in committed for n in names)})
     if not complete:
-        raise SystemExit(f"no chunk under {layout.chunks} holds a fully scored cell to compare with")
+        raise DataError(f"no chunk under {layout.chunks} holds a fully scored cell to compare with")
     sample = sorted(random.Random(seed).sample(complete, min(cells, len(complete))))
     tag = re.sub(r"\W", "", settings.device)
     study = Study(SPACE, DATASET, proxies(), execution=execution,
@@ -548,7 +574,7 @@ def status(layout: Layout, shard_size: int = 200) -> str:
             per = r["wall_s"] / r["cells_scored_now"] if r["cells_scored_now"] else float("nan")
             out.append(f"  {r['start']:>5}-{r['stop']:<5} {r['wall_s']:>8.0f} s {per:>6.1f} s/cell  "
                        f"{r['workers']}x{r['threads']}  {r['peak_rss_parent_mib']:.0f}/{r['peak_rss_worker_mib']:.0f}"
-                       f"  {r['host']} {r['cpu']} ({r['finished']})")
+                       f"  {r['host']} {r.get('gpu') or r['cpu']} ({r['finished']})")
         scored = sum(r["cells_scored_now"] for r in runs)
         wall = sum(r["wall_s"] for r in runs)
         if scored:
@@ -608,7 +634,8 @@ def _command(args, layout: Layout) -> int:
     elif args.command == "status":
         print(status(layout, args.shard_size))
     elif args.command == "import":
-        print(f"imported {import_chunks(layout, args.shard_size)} records")
+        with exclusive(layout):
+            print(f"imported {import_chunks(layout, args.shard_size)} records")
     else:
         names = proxy_names()
         for start, stop in shards(0, N_CELLS, args.shard_size):
