@@ -214,4 +214,30 @@ def test_one_run_per_folder_and_bad_values_are_one_line_before_anything_is_read(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and named in err, (argv, err)
     assert job.main(["crosscheck", "--root", str(tmp_path)]) == 1  # no chunk to compare with: missing data
+    for command in ("status", "export", "import"):  # a wrong --root is named, not reported as 0 cells done
+        capsys.readouterr()
+        assert job.main([command, "--root", str(tmp_path / "nowhere")]) == 1
+        assert "is not the job's folder" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
     assert not (tmp_path / "chunks").exists() and not list((tmp_path / "store").glob("*.jsonl"))
+
+
+def test_a_stopped_shard_still_logs_its_time_and_exports_what_it_scored(tmp_path, monkeypatch):
+    """`kill` (SIGTERM, turned into SystemExit) or Ctrl-C mid-shard: the shard's line says
+    interrupted, with the records and wall time it had, and its records are exported."""
+    layout = job.Layout(tmp_path)
+    names = job.proxy_names()
+
+    def scored_two_then_stopped(layout_, settings, truth, start, stop, images=None):
+        job.atomic_write(layout.shard_store(start, stop), [record(i, p) for i in (0, 1) for p in names], compress=False)
+        raise SystemExit(143)
+
+    monkeypatch.setattr(job, "score_shard", scored_two_then_stopped)
+    with pytest.raises(SystemExit):
+        job.run_shard(layout, job.RunSettings(memory_seconds=3600), None, 0, 200)
+    (row,) = job.read_jsonl(layout.chunks / "shards.jsonl")
+    assert (row["interrupted"], row["complete"], row["cells_done"], row["new_records"]) == (True, False, 2, 2 * len(names))
+    assert row["wall_s"] >= 0 and layout.chunk(0, 200, partial=True).exists()
+    with pytest.raises(SystemExit) as stopped:  # the run's SIGTERM handler
+        job._terminated(15, None)
+    assert stopped.value.code == 128 + 15

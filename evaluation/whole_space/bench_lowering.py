@@ -73,8 +73,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=int, default=6, help="cells (a seeded sample; default 6)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
-    p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES,
+                   help="what to measure beside eager (default: all)")
+    p.add_argument("--data-root", default=None, help="reference data root (default $XIGSNR_DATA_ROOT)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
@@ -100,7 +101,8 @@ def main(argv=None) -> None:
     m = machine()
     print(f"\nmachine: {m['machine']} {m['cpu']}, {m['cores']} cores, 1 thread, torch {m['torch']}, "
           f"python {platform.python_version()}")
-    print(f"{len(archs)} NB201 CIFAR-10 cells (seed {args.seed}), xi_gsnr at 8 x 64, CPU s of the process and its children")
+    print(f"{len(archs)} NB201 CIFAR-10 cell{'s' if len(archs) != 1 else ''} (seed {args.seed}), xi_gsnr at 8 x 64, "
+          f"CPU s of the process and its children")
     print(f"{'candidate':<15} {'CPU s / cell':>13} {'first cell':>11} {'ratio':>7} {'max rel move':>13}  kept?")
     base = sum(seconds["eager"])
     for c in candidates:

@@ -45,6 +45,8 @@ import gzip
 import json
 import os
 import platform
+import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -353,17 +355,13 @@ class RunSettings:
 
 
 def score_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: int, images=None):
-    """Score the cells [start, stop) into the shard's store; returns (study, new records, seconds)."""
+    """Score the cells [start, stop) into the shard's store; returns the study."""
     from xigsnr_naslib import Study
 
     study = Study(SPACE, DATASET, proxies(), execution=settings.execution(),
                   store=layout.shard_store(start, stop), data_root=settings.data_root, images=images)
-    archs = [(int(i), truth.at[i, "arch"]) for i in truth.index if start <= i < stop]
-    began = time.perf_counter()
-    before = _ok_records(study.store.path)
-    study.score(archs)
-    after = _ok_records(study.store.path)
-    return study, after - before, time.perf_counter() - began
+    study.score([(int(i), truth.at[i, "arch"]) for i in truth.index if start <= i < stop])
+    return study
 
 
 def _ok_records(path: Path) -> int:
@@ -371,7 +369,11 @@ def _ok_records(path: Path) -> int:
 
 
 def run_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: int, images=None):
-    """Score one shard (retrying error records once), export its chunk, log it; returns the images."""
+    """Score one shard (retrying error records once), export its chunk, log it; returns the images.
+
+    The shard's line in ``chunks/shards.jsonl`` is written however the run ends: complete, or
+    stopped (``kill``: SIGTERM, Ctrl-C) with ``"interrupted": true`` and what it had scored, so
+    the time every part took stays on record."""
     names = proxy_names()
     path = layout.shard_store(start, stop)
     done, _ = shard_progress(read_jsonl(path) if path.exists() else [], start, stop, names)
@@ -380,29 +382,45 @@ def run_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: in
             export_shard(layout, start, stop, complete=True)
         return images
     watch = MemoryWatch(layout.logs / "memory.log", settings.memory_seconds)
-    with watch:
-        dropped = drop_errors(path)
-        study, new, seconds = score_shard(layout, settings, truth, start, stop, images)
-        retried = drop_errors(path)
-        if retried:
-            study, more, extra = score_shard(layout, settings, truth, start, stop, study.images)
-            new, seconds = new + more, seconds + extra
-        watch.sample(f"shard {start}-{stop} done")
-    records = read_jsonl(path)
-    cells, errors = shard_progress(records, start, stop, names)
+    before, began, dropped, retried, interrupted = _ok_records(path), time.perf_counter(), 0, 0, True
+    try:
+        with watch:
+            dropped = drop_errors(path)
+            study = score_shard(layout, settings, truth, start, stop, images)
+            retried = drop_errors(path)
+            if retried:
+                study = score_shard(layout, settings, truth, start, stop, study.images)
+            watch.sample(f"shard {start}-{stop} done")
+        interrupted = False
+    finally:
+        _log_shard(layout, settings, watch, start, stop, {
+            "done_before": done, "new_records": _ok_records(path) - before, "errors_retried": dropped + retried,
+            "wall_s": time.perf_counter() - began, "interrupted": interrupted})
+    return study.images
+
+
+def _log_shard(layout: Layout, settings: RunSettings, watch: "MemoryWatch", start: int, stop: int, run: dict) -> None:
+    """Export the shard's chunk and append its line to ``chunks/shards.jsonl``."""
+    records = read_jsonl(layout.shard_store(start, stop))
+    cells, errors = shard_progress(records, start, stop, proxy_names())
     complete = cells == stop - start
     export_shard(layout, start, stop, complete=complete)
-    row = {"start": start, "stop": stop, "cells_done": cells, "cells_scored_now": cells - done,
-           "new_records": new, "error_records": errors, "errors_retried": dropped + retried,
-           "wall_s": round(seconds, 1), "workers": settings.workers, "threads": settings.threads,
+    row = {"start": start, "stop": stop, "cells_done": cells, "cells_scored_now": cells - run["done_before"],
+           "new_records": run["new_records"], "error_records": errors, "errors_retried": run["errors_retried"],
+           "wall_s": round(run["wall_s"], 1), "workers": settings.workers, "threads": settings.threads,
            "device": settings.device, "strategy": settings.strategy,
            "peak_rss_parent_mib": round(watch.peak_parent_kib / 1024, 1),
            "peak_rss_worker_mib": round(watch.peak_worker_kib / 1024, 1),
-           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": complete, **machine(settings.device)}
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": complete,
+           **({"interrupted": True} if run["interrupted"] else {}), **machine(settings.device)}
+    layout.chunks.mkdir(parents=True, exist_ok=True)
     with open(layout.chunks / "shards.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row), flush=True)
-    return study.images
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
@@ -433,6 +451,7 @@ def run(layout: Layout, settings: RunSettings) -> None:
     settings.execution()  # device, strategy and the range checked before anything is read
     grid = shards(settings.start, settings.stop, settings.shard_size)
     truth = get_card(SPACE).load_ground_truth(DATASET, settings.data_root)
+    signal.signal(signal.SIGTERM, _terminated)  # `kill`: end like Ctrl-C, so the shard's line is written
     with exclusive(layout):
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} pgid {os.getpgid(0)}: "
               f"{json.dumps(settings.__dict__)}", flush=True)
@@ -457,6 +476,10 @@ CROSS_MACHINE = 2e-3
 #: it; they moved by up to 1.9e-3 between this machine's AVX2 and AVX/scalar kernels (12 cells,
 #: README), so their bound is 5x that
 BOUNDS = {"gsnr_sq_mean": 1e-2, "xi_gsnr_paper_sq_mean": 1e-2}
+
+
+#: crosscheck's exit status when a proxy moved beyond its bound or changed status (1: missing data, 2: a bad value)
+CROSSCHECK_FAILED = 3
 
 
 def bound(proxy: str) -> float:
@@ -486,18 +509,18 @@ def compare(committed: dict[tuple[int, str], dict], records: list[dict], names: 
         pairs = [(committed[(int(r["index"]), name)], r) for r in records
                  if r["proxy"] == name and r.get("status") != "error" and (int(r["index"]), name) in committed]
         both = [(a["score"], b["score"]) for a, b in pairs if a["status"] == b["status"] == "ok"]
-        moves = sorted(relative_move(a, b) for a, b in both)
+        moves = [relative_move(a, b) for a, b in both]
         tau = kendalltau([a for a, _ in both], [b for _, b in both])[0] if len(both) > 2 else float("nan")
         rows.append({"proxy": name, "cells": len(pairs), "status_differs": sum(a["status"] != b["status"] for a, b in pairs),
-                     "median_move": moves[len(moves) // 2] if moves else float("nan"),
-                     "max_move": moves[-1] if moves else float("nan"),
+                     "median_move": statistics.median(moves) if moves else float("nan"),
+                     "max_move": max(moves) if moves else float("nan"),
                      "bound": bound(name), "beyond_bound": sum(m > bound(name) for m in moves), "tau": float(tau)})
     return rows
 
 
 def crosscheck(layout: Layout, settings: RunSettings, cells: int = 200, seed: int = 0) -> tuple[Path, list[dict]]:
     """Score a seeded sample of ``cells`` cells the chunks hold with every proxy on
-    ``settings.device`` (into ``store/crosscheck_<device>.jsonl``, resumable) and compare each
+    ``settings.device`` (into ``store/crosscheck/<device>.jsonl``, resumable) and compare each
     proxy's scores with the chunks'; writes ``crosscheck_<device>.md``, returns its path and rows."""
     import random
     import re
@@ -516,20 +539,25 @@ def crosscheck(layout: Layout, settings: RunSettings, cells: int = 200, seed: in
     sample = sorted(random.Random(seed).sample(complete, min(cells, len(complete))))
     tag = re.sub(r"\W", "", settings.device)
     study = Study(SPACE, DATASET, proxies(), execution=execution,
-                  store=layout.store / f"crosscheck_{tag}.jsonl", data_root=settings.data_root)
+                  store=layout.store / "crosscheck" / f"{tag}.jsonl", data_root=settings.data_root)
     began = time.perf_counter()
     records = study.score([(i, committed[(i, names[0])]["arch"]) for i in sample])
     seconds = time.perf_counter() - began
     rows = compare(committed, records, names)
+    failed = [r["proxy"] for r in rows if r["beyond_bound"] or r["status_differs"]]
     where = machine(settings.device)
+    flags = "".join(f" --{k} {v}" for k, v in (("root", layout.root), ("data-root", settings.data_root))
+                    if v is not None and v != HERE)
     lines = [f"# Cross-check: {len(sample)} cells scored on `{settings.device}` against the committed chunks", "",
              f"Written by `python evaluation/whole_space/job.py crosscheck --device {settings.device} --cells {cells} "
-             f"--seed {seed} --workers {settings.workers} --strategy {settings.strategy}` on "
+             f"--seed {seed} --workers {settings.workers} --strategy {settings.strategy}{flags}` on "
              f"{time.strftime('%Y-%m-%d %H:%M %Z')} in {seconds:.0f} s.", "",
+             f"**{'Every proxy within its bound, no status changed' if not failed else 'Beyond the bound or a changed status: ' + ', '.join(failed)}.**", "",
              f"Machine: {where.get('gpu', where['cpu'])}, torch {where['torch']}; environment "
              f"`{json.dumps(records[0].get('environment') if records else None)}`. Cells: a seeded sample (seed {seed}) of the "
-             f"{len(complete)} cells the chunks hold with every proxy. Move: |new - committed| / max(|new|, "
-             f"|committed|); bound: what float32 rounding moves a score between machines (job.py `bound`).", "",
+             f"{len(complete)} cells the chunks hold with every proxy: {', '.join(map(str, sample))}. Move: "
+             f"|new - committed| / max(|new|, |committed|), over the cells both score; bound: what float32 rounding "
+             f"moves a score between machines (job.py `bound`); Kendall τ needs 3 cells or more (nan below).", "",
              "| proxy | cells | status differs | median move | max move | bound | beyond bound | Kendall τ |",
              "|:---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['proxy']} | {r['cells']} | {r['status_differs']} | {r['median_move']:.1e} | {r['max_move']:.1e} "
@@ -541,40 +569,55 @@ def crosscheck(layout: Layout, settings: RunSettings, cells: int = 200, seed: in
 
 # --- status ----------------------------------------------------------------------------------------
 
+def check_job_folder(layout: Layout) -> None:
+    """``DataError`` unless ``layout.root`` holds the job's chunks or stores (a wrong ``--root``)."""
+    from xigsnr_naslib.errors import DataError
+
+    if not layout.chunks.is_dir() and not layout.store.is_dir():
+        raise DataError(f"{layout.root} is not the job's folder: it has neither chunks/ nor store/ "
+                        f"(--root names the folder that holds them; default {HERE})")
+
+
 def status(layout: Layout, shard_size: int = 200) -> str:
-    """How many cells are done (chunks and stores together) and how long each shard took."""
+    """How many cells are done (chunks and stores together, cut on any grid) and how long each shard took."""
+    shards(0, N_CELLS, shard_size)  # the size checked
+    check_job_folder(layout)
     names = proxy_names()
+    by_shard: dict[tuple[int, int], dict] = {}
+    sources = [("partial chunk" if partial else "chunk", path) for *_, partial, path in chunk_files(layout)]
+    sources += [("store", path) for path in sorted(layout.store.glob(f"{SPACE}_{DATASET}_*.jsonl"))]
+    for kind, path in sources:
+        for r in read_jsonl(path):
+            shard = by_shard.setdefault(shard_of(int(r["index"]), shard_size), {"records": {}, "kinds": set()})
+            shard["records"][(r["index"], r["proxy"], r.get("status") == "error")] = r
+            shard["kinds"].add(kind)
     lines, total_done, total_errors = [], 0, 0
-    for start, stop in shards(0, N_CELLS, shard_size):
-        records = []
-        for path in (layout.chunk(start, stop), layout.chunk(start, stop, True), layout.shard_store(start, stop)):
-            if path.exists():
-                records += read_jsonl(path)
-        if not records:
-            continue
-        unique = {(r["index"], r["proxy"], r.get("status") == "error"): r for r in records}
+    for (start, stop), shard in sorted(by_shard.items()):
+        unique = shard["records"]
         done, errors = shard_progress(list(unique.values()), start, stop, names)
         total_done, total_errors = total_done + done, total_errors + errors
-        where = "chunk" if layout.chunk(start, stop).exists() else (
-            "partial chunk" if layout.chunk(start, stop, True).exists() else "store only")
         # the ensemble's record times the cell's whole scoring in one worker (every member's passes)
         cost = [r["seconds"] for r in unique.values() if r["proxy"] == "ensemble" and r.get("seconds")]
-        per_cell = f", {sum(cost) / len(cost):.1f} s scoring per cell in a worker" if cost else ""
+        per_cell = f", a worker's {sum(cost) / len(cost):.1f} s per cell" if cost else ""
         store = layout.shard_store(start, stop)
         last = f", last record {time.strftime('%Y-%m-%d %H:%M', time.localtime(store.stat().st_mtime))}" \
             if store.exists() and done < stop - start else ""
-        lines.append(f"  {start:>5}-{stop:<5} {done:>4}/{stop - start} cells  ({where}{per_cell}{last})")
+        lines.append(f"  {start:>5}-{stop:<5} {done:>4}/{stop - start} cells  "
+                     f"({' + '.join(sorted(shard['kinds']))}{per_cell}{last})")
     runs = read_jsonl(layout.chunks / "shards.jsonl") if (layout.chunks / "shards.jsonl").exists() else []
     out = [f"{total_done} of {N_CELLS} cells done ({100 * total_done / N_CELLS:.1f}%) with all {len(names)} "
-           f"proxies; {total_errors} error records waiting for a retry"]
+           f"proxies; {total_errors} error records waiting for a retry",
+           "shards (cells done; where they are; a worker's seconds per cell: the ensemble record, every proxy's "
+           "passes in one worker):"]
     out += lines
     if runs:
-        out.append("shard runs (wall s, s per cell scored, workers x threads, peak RSS parent/worker MiB, machine):")
+        out.append("shard runs (wall s; wall s per cell scored, all workers together; workers x threads; peak RSS "
+                   "parent/worker MiB; machine; * interrupted):")
         for r in runs:
             per = r["wall_s"] / r["cells_scored_now"] if r["cells_scored_now"] else float("nan")
             out.append(f"  {r['start']:>5}-{r['stop']:<5} {r['wall_s']:>8.0f} s {per:>6.1f} s/cell  "
                        f"{r['workers']}x{r['threads']}  {r['peak_rss_parent_mib']:.0f}/{r['peak_rss_worker_mib']:.0f}"
-                       f"  {r['host']} {r.get('gpu') or r['cpu']} ({r['finished']})")
+                       f"  {r['host']} {r.get('gpu') or r['cpu']} ({r['finished']}){' *' if r.get('interrupted') else ''}")
         scored = sum(r["cells_scored_now"] for r in runs)
         wall = sum(r["wall_s"] for r in runs)
         if scored:
@@ -584,6 +627,16 @@ def status(layout: Layout, shard_size: int = 200) -> str:
     return "\n".join(out)
 
 
+def _workers(text: str):
+    """``--workers``: a count or ``auto`` (one per core on a CPU), as the library's Execution takes."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a worker count: {text!r} (a number, or auto)") from None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -591,14 +644,14 @@ def main(argv=None) -> int:
     r.add_argument("--start", type=int, default=0, help="first benchmark index (default 0)")
     r.add_argument("--stop", type=int, default=N_CELLS, help=f"one past the last index (default {N_CELLS})")
     r.add_argument("--shard-size", type=int, default=200, help="cells per shard and chunk (default 200)")
-    r.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 0: this process)")
+    r.add_argument("--workers", type=_workers, default=2, help="worker processes (default 2; 0: this process; auto)")
     r.add_argument("--threads", type=int, default=1, help="intra-op threads per worker (default 1)")
     r.add_argument("--data-root", default=None, help="reference data root (default $XIGSNR_DATA_ROOT)")
     r.add_argument("--memory-seconds", type=float, default=300.0, help="RSS sampling period (default 300)")
     c = sub.add_parser("crosscheck", help="score a sample of committed cells on a device, compare with the chunks")
     c.add_argument("--cells", type=int, default=200, help="cells of the sample (default 200)")
     c.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
-    c.add_argument("--workers", type=int, default=0, help="worker processes (default 0: this process)")
+    c.add_argument("--workers", type=_workers, default=0, help="worker processes (default 0: this process; auto)")
     c.add_argument("--threads", type=int, default=1, help="intra-op threads per worker (default 1)")
     c.add_argument("--data-root", default=None, help="reference data root (default $XIGSNR_DATA_ROOT)")
     for s in (r, c):
@@ -630,19 +683,24 @@ def _command(args, layout: Layout) -> int:
                                device=args.device, strategy=args.strategy)
         path, rows = crosscheck(layout, settings, args.cells, args.seed)
         print(path.read_text())
-        return 0 if all(r["beyond_bound"] == 0 and r["status_differs"] == 0 for r in rows) else 1
+        return 0 if all(r["beyond_bound"] == 0 and r["status_differs"] == 0 for r in rows) else CROSSCHECK_FAILED
     elif args.command == "status":
         print(status(layout, args.shard_size))
     elif args.command == "import":
+        check_job_folder(layout)
         with exclusive(layout):
             print(f"imported {import_chunks(layout, args.shard_size)} records")
     else:
-        names = proxy_names()
+        check_job_folder(layout)
+        names, written = proxy_names(), 0
         for start, stop in shards(0, N_CELLS, args.shard_size):
             path = layout.shard_store(start, stop)
             if path.exists():
                 done, _ = shard_progress(read_jsonl(path), start, stop, names)
                 print(export_shard(layout, start, stop, complete=done == stop - start))
+                written += 1
+        if not written:
+            print(f"nothing to export: no store under {layout.store} on the grid of {args.shard_size}")
     return 0
 
 

@@ -10,8 +10,8 @@ and writes, next to this script (rerun it when more cells land; every figure nam
                            ones and NAS-Bench-Suite-Zero's 9,445, beside the published figures
     running_tau.csv / .png xi-GSNR's Kendall tau over cells 0..n-1 (index order) beside the
                            authors' released running tau
-    search.md              the authors' NB201 search protocol replayed on the table
-    report.md              all of it, with the command and the counts
+    report.md              all of it, with the command and the counts, and the authors' NB201
+                           search protocol replayed on the table
 
 Usage::
 
@@ -291,16 +291,19 @@ def ensemble_markdown(table: pd.DataFrame, accuracy: pd.Series) -> str:
 
 def report_markdown(table: pd.DataFrame, truth: pd.DataFrame, sections: list[str], running: pd.DataFrame,
                     prefix: int, n_zc: int, names: list[str], made: tuple) -> str:
-    """The report; ``made``: (the command's arguments, its seconds)."""
-    argv, seconds = made
+    """The report; ``made``: (the command's arguments, its seconds, whether the figure was drawn)."""
+    argv, seconds, figure = made
     counts = table.status.value_counts()
     command = "python evaluation/whole_space/report.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     published = "\n".join(f"- {who}: τ {tau:.3f}" + (f", ρ {rho:.3f}" if rho else "") + f"; not computable: {how}"
                           for _, who, tau, rho, how in PUBLISHED)
+    logged = running.n_cells[running.authors_kendall_tau.notna()]
     marks = [n for n in (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 15625) if n <= prefix] + [prefix]
+    marks += [int(logged.max())] if len(logged) else []  # the authors' last logged n within the prefix
     shown = running[running.n_cells.isin(marks)].drop_duplicates("n_cells")
     run_lines = ["| n (cells 0..n-1) | xi_gsnr τ (this table) | authors' released τ |", "|---:|---:|---:|"]
-    run_lines += [f"| {int(r.n_cells):,} | {r.kendall_tau:.4f} | {r.authors_kendall_tau:.4f} |"
+    run_lines += [f"| {int(r.n_cells):,} | {r.kendall_tau:.4f} | "
+                  f"{'not logged at this n' if math.isnan(r.authors_kendall_tau) else f'{r.authors_kendall_tau:.4f}'} |"
                   for r in shown.itertuples()]
     return f"""# NAS-Bench-201 CIFAR-10, the whole space (so far)
 
@@ -347,7 +350,7 @@ this project's own search (`evaluation/search_nb201/search_table.md`): sample N 
 ## Files
 
 `scores.csv.gz` (all {N_CELLS:,} rows), `zc_nasbench201.json.gz` ({n_zc:,} cells, NASLib's layout),
-`leaderboard.csv`, `running_tau.csv`, `running_tau.png`.
+`leaderboard.csv`, `running_tau.csv`{", `running_tau.png`" if figure else " (no figure: `--no-figures`)"}.
 """
 
 
@@ -364,7 +367,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE), help="where to write (default this script's folder)")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the intervals (default 200)")
     p.add_argument("--authors-log", default=None, help="re-extract authors_running_tau.csv from this log")
-    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="skip running_tau.png")
     args = p.parse_args(argv)
     began = time.perf_counter()
     out = Path(args.out)
@@ -391,10 +394,11 @@ def main(argv=None) -> int:
         pd.concat(frames).rename_axis("proxy").to_csv(out / "leaderboard.csv", float_format="%.6g")
     running, prefix = running_tau(table, truth.accuracy)
     running.to_csv(out / "running_tau.csv", index=False, float_format="%.6g")
-    if not args.no_figures and len(running) and AUTHORS_TAU.exists():
+    figure = not args.no_figures and len(running) > 0 and AUTHORS_TAU.exists()
+    if figure:
         running_figure(running, out / "running_tau.png")
     text = report_markdown(table, truth, sections, running, prefix, n_zc, names,
-                           (argv, time.perf_counter() - began))
+                           (argv, time.perf_counter() - began, figure))
     (out / "leaderboard.md").write_text("\n\n".join(sections) + "\n")
     (out / "report.md").write_text(text)
     print(text)
