@@ -348,10 +348,17 @@ class RunSettings:
     strategy: str = "loop"
 
     def execution(self):
-        """The study's execution (device and strategy checked at the door)."""
+        """The study's execution (device and strategy checked at the door). On a GPU, TF32 is
+        turned off in this process (its workers inherit it): cuDNN's default would round every
+        convolution's inputs to 10 mantissa bits, a move far beyond float32 rounding."""
+        import torch
+
         from xigsnr_naslib import Execution
 
-        return Execution(device=self.device, strategy=self.strategy, workers=self.workers, threads=self.threads)
+        execution = Execution(device=self.device, strategy=self.strategy, workers=self.workers, threads=self.threads)
+        if torch.device(self.device).type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        return execution
 
 
 def score_shard(layout: Layout, settings: RunSettings, truth, start: int, stop: int, images=None):
