@@ -320,9 +320,9 @@ def _print_report(report: dict, echo: Callable[[str], None]) -> None:
 # --- the report of a population ------------------------------------------------------------------
 
 def _population_search(run: SearchRun, entry: Algorithm, settings: Any) -> dict:
-    study, top_k = run.study, run.settings.outputs.top_k
     from xigsnr_naslib.search.evolution import arch_size
 
+    study, top_k = run.study, run.settings.outputs.top_k
     result = entry.run(run, settings).evolution
     constraints = run.constraints
 
