@@ -241,3 +241,17 @@ def test_a_stopped_shard_still_logs_its_time_and_exports_what_it_scored(tmp_path
     with pytest.raises(SystemExit) as stopped:  # the run's SIGTERM handler
         job._terminated(15, None)
     assert stopped.value.code == 128 + 15
+
+
+def test_the_memory_summary_reads_first_last_and_peak(tmp_path):
+    log = tmp_path / "memory.log"
+    rows = [{"time": "t0", "parent_rss_mib": 400, "parent_peak_mib": 410, "workers_rss_mib": [], "workers_peak_mib": []},
+            {"time": "t1", "parent_rss_mib": 430, "parent_peak_mib": 470, "workers_rss_mib": [800, 900],
+             "workers_peak_mib": [1000, 1100]},
+            {"time": "t2", "parent_rss_mib": 420, "parent_peak_mib": 470, "workers_rss_mib": [850, 820],
+             "workers_peak_mib": [1050, 1150]}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (line,) = job.memory_summary(log)
+    assert "3 samples t0 to t2" in line and "job RSS 400 MiB first, 420 last, 470 peak" in line
+    assert "workers' RSS 900 MiB first, 850 last, 1150 peak" in line
+    assert job.memory_summary(tmp_path / "absent.log") == []

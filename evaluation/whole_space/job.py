@@ -631,7 +631,25 @@ def status(layout: Layout, shard_size: int = 200) -> str:
             left = N_CELLS - total_done
             out.append(f"mean {wall / scored:.1f} wall s per cell over {scored} cells; {left} cells left "
                        f"(about {left * wall / scored / 3600:.1f} h at that rate)")
+    out += memory_summary(layout.logs / "memory.log")
     return "\n".join(out)
+
+
+def memory_summary(log: Path) -> list[str]:
+    """First, last and largest RSS of the job and its workers in ``memory.log`` (flat memory:
+    the last samples stay near the first)."""
+    rows = read_jsonl(log) if log.exists() else []
+    if not rows:
+        return []
+    workers = [r for r in rows if r["workers_rss_mib"]]
+    line = (f"memory ({log.name}, {len(rows)} samples {rows[0]['time']} to {rows[-1]['time']}): job RSS "
+            f"{rows[0]['parent_rss_mib']:.0f} MiB first, {rows[-1]['parent_rss_mib']:.0f} last, "
+            f"{max(r['parent_peak_mib'] for r in rows):.0f} peak")
+    if workers:
+        line += (f"; workers' RSS {max(workers[0]['workers_rss_mib']):.0f} MiB first, "
+                 f"{max(workers[-1]['workers_rss_mib']):.0f} last, "
+                 f"{max(max(r['workers_peak_mib']) for r in workers):.0f} peak")
+    return [line]
 
 
 def _workers(text: str):
