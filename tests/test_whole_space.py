@@ -255,3 +255,14 @@ def test_the_memory_summary_reads_first_last_and_peak(tmp_path):
     assert "3 samples t0 to t2" in line and "job RSS 400 MiB first, 420 last, 470 peak" in line
     assert "workers' RSS 900 MiB first, 850 last, 1150 peak" in line
     assert job.memory_summary(tmp_path / "absent.log") == []
+
+
+def test_the_running_tau_agreement_names_the_largest_difference():
+    running = pd.DataFrame({"n_cells": [5, 10, 100, 200, 225, 230],
+                            "kendall_tau": [0.9, 0.60, 0.70, 0.70, 0.66, 0.65],
+                            "authors_kendall_tau": [0.1, 0.64, 0.69, 0.71, 0.66, np.nan]})
+    text = report.running_agreement(running)
+    # n = 5 is left out (too few cells to mean anything), n = 230 has no authors' value
+    assert "n >= 10 (4 values of n): mean -0.0100, largest |difference| 0.0400 (n = 10)" in text
+    assert "n >= 200 (2 values of n): mean -0.0050, largest |difference| 0.0100 (n = 200)" in text
+    assert report.running_agreement(running.assign(authors_kendall_tau=np.nan)) == ""

@@ -210,6 +210,22 @@ def running_tau(table: pd.DataFrame, accuracy: pd.Series, proxy: str = "xi_gsnr"
     return ours.merge(theirs, on="n_cells", how="left"), prefix
 
 
+def running_agreement(running: pd.DataFrame) -> str:
+    """How far this table's running τ is from the authors' at every n both have (all n, and n >= 200)."""
+    both = running.dropna(subset=["authors_kendall_tau"])
+    both = both[both.n_cells >= 10]
+    if both.empty:
+        return ""
+    parts = []
+    for label, rows in (("n >= 10", both), ("n >= 200", both[both.n_cells >= 200])):
+        if len(rows):
+            d = rows.kendall_tau - rows.authors_kendall_tau
+            worst = rows.loc[d.abs().idxmax()]
+            parts.append(f"{label} ({len(rows)} values of n): mean {d.mean():+.4f}, largest |difference| "
+                         f"{d.abs().max():.4f} (n = {int(worst.n_cells):,})")
+    return "\nThis table's τ minus the authors' at every n both have, " + "; ".join(parts) + ".\n"
+
+
 def running_figure(frame: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
@@ -329,6 +345,7 @@ cannot score:
 Kendall τ of `xi_gsnr` over cells 0..n-1 (not computable ranked last, as the authors' code scores
 a cell without gradient 0, its lowest) beside the running τ of the authors' released log
 (`authors_running_tau.csv`); the scored prefix is {prefix:,} cells. Every checkpoint: `running_tau.csv`.
+{running_agreement(running)}
 
 {chr(10).join(run_lines)}
 
