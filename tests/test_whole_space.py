@@ -267,3 +267,8 @@ def test_the_running_tau_agreement_names_the_largest_difference():
     assert "n >= 10 (4 values of n): mean -0.0100, largest |difference| 0.0400 (n = 10)" in text
     assert "n >= 200 (2 values of n): mean -0.0050, largest |difference| 0.0100 (n = 200)" in text
     assert report.running_agreement(running.assign(authors_kendall_tau=np.nan)) == ""
+
+
+def test_the_report_names_a_root_that_is_not_the_jobs_folder(tmp_path, capsys):
+    assert report.main(["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
+    assert "is not the job's folder" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -38,7 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from job import HERE, N_CELLS, Layout, chunk_files, proxy_names, read_jsonl  # noqa: E402
+from job import HERE, N_CELLS, Layout, check_job_folder, chunk_files, proxy_names, read_jsonl  # noqa: E402
 
 #: published NAS-Bench-201 CIFAR-10 whole-space Kendall tau (and Spearman rho where given)
 PUBLISHED = [
@@ -386,6 +386,13 @@ def main(argv=None) -> int:
     p.add_argument("--authors-log", default=None, help="re-extract authors_running_tau.csv from this log")
     p.add_argument("--no-figures", action="store_true", help="skip running_tau.png")
     args = p.parse_args(argv)
+    from xigsnr_naslib.errors import DataError
+
+    try:  # a wrong --root is named, not reported as 0 cells scored
+        check_job_folder(Layout(Path(args.root)))
+    except DataError as exc:
+        print(f"report.py: {exc}", file=sys.stderr)
+        return 1
     began = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
