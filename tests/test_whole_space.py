@@ -86,6 +86,29 @@ def test_an_error_record_gives_way_to_a_computed_one_and_is_dropped_for_a_retry(
     assert job.drop_errors(path) == 1 and [r["index"] for r in job.read_jsonl(path)] == [1]
 
 
+def test_status_report_and_crosscheck_read_one_record_per_cell_by_the_same_rule(tmp_path, monkeypatch):
+    layout = job.Layout(tmp_path)
+    monkeypatch.setattr(job, "proxy_names", lambda: ["a", "b"])
+    # a chunk with cells 0, 1 (b of cell 1 missing); the store: an error for (1, b) and (2, a),
+    # a later score of (0, a) that must not replace the chunk's, and (1, b) computed after its error
+    job.atomic_write(layout.chunk(0, 200, partial=True), [record(0, "a"), record(0, "b"), record(1, "a")], True)
+    job.atomic_write(layout.shard_store(0, 200), [record(1, "b", "error"), record(2, "a", "error"),
+                                                 record(0, "a", "ok", 7.0), record(1, "b", "ok", 3.0)], False)
+    paths = [layout.chunk(0, 200, partial=True), layout.shard_store(0, 200)]
+    seen = []
+    best = job.cell_records(paths, lambda path, r: seen.append(path))
+    assert len(seen) == 7 and {k: (r["status"], r["score"]) for k, r in best.items()} == {
+        (0, "a"): ("ok", 1.0), (0, "b"): ("ok", 1.0), (1, "a"): ("ok", 1.0), (1, "b"): ("ok", 3.0),
+        (2, "a"): ("error", None)}
+    assert set(job.chunk_records(layout)) == {(0, "a"), (0, "b"), (1, "a")}  # the chunks alone, no error
+    text = job.status(layout)
+    assert text.startswith("2 of 15625 cells done") and "1 error records waiting for a retry" in text
+    assert "0-200      2/200 cells  (partial chunk + store" in text
+    long = report.load_long(layout).set_index(["index", "proxy"])
+    assert long.loc[(1, "b"), "score"] == 3.0 and long.loc[(0, "a"), "score"] == 1.0
+    assert long.loc[(2, "a"), "status"] == "error" and math.isnan(long.loc[(2, "a"), "score"])
+
+
 @pytest.fixture(scope="module")
 def truth(data_root):
     from xigsnr_naslib.benchmarks.card import get_card

@@ -251,6 +251,21 @@ def drop_errors(path: Path) -> int:
     return len(records) - len(kept)
 
 
+def cell_records(paths, on_record=None) -> dict[tuple[int, str], dict]:
+    """One record per (index, proxy) among the stores and chunks ``paths``, read in order: the
+    first non-error record wins, an error record stands only where no other exists (it waits
+    for a retry). ``on_record(path, record)`` is called for every record read."""
+    best: dict[tuple[int, str], dict] = {}
+    for path in paths:
+        for r in read_jsonl(path):
+            if on_record is not None:
+                on_record(path, r)
+            key = (int(r["index"]), r["proxy"])
+            if key not in best or (best[key].get("status") == "error" and r.get("status") != "error"):
+                best[key] = r
+    return best
+
+
 # --- memory ----------------------------------------------------------------------------------------
 
 def _rss_kib(pid: int) -> tuple[int, int]:
@@ -496,7 +511,7 @@ def bound(proxy: str) -> float:
 
 def chunk_records(layout: Layout) -> dict[tuple[int, str], dict]:
     """The non-error records of every chunk (complete and partial), by (index, proxy)."""
-    return {(int(r["index"]), r["proxy"]): r for *_, path in chunk_files(layout) for r in read_jsonl(path)
+    return {key: r for key, r in cell_records(p for *_, p in chunk_files(layout)).items()
             if r.get("status") != "error"}
 
 
@@ -590,14 +605,16 @@ def status(layout: Layout, shard_size: int = 200) -> str:
     shards(0, N_CELLS, shard_size)  # the size checked
     check_job_folder(layout)
     names = proxy_names()
+    kinds = {path: "partial chunk" if partial else "chunk" for *_, partial, path in chunk_files(layout)}
+    kinds.update((path, "store") for path in sorted(layout.store.glob(f"{SPACE}_{DATASET}_*.jsonl")))
     by_shard: dict[tuple[int, int], dict] = {}
-    sources = [("partial chunk" if partial else "chunk", path) for *_, partial, path in chunk_files(layout)]
-    sources += [("store", path) for path in sorted(layout.store.glob(f"{SPACE}_{DATASET}_*.jsonl"))]
-    for kind, path in sources:
-        for r in read_jsonl(path):
-            shard = by_shard.setdefault(shard_of(int(r["index"]), shard_size), {"records": {}, "kinds": set()})
-            shard["records"][(r["index"], r["proxy"], r.get("status") == "error")] = r
-            shard["kinds"].add(kind)
+
+    def seen(path: Path, r: dict) -> None:
+        by_shard.setdefault(shard_of(int(r["index"]), shard_size), {"records": {}, "kinds": set()})["kinds"].add(
+            kinds[path])
+
+    for key, r in cell_records(kinds, seen).items():
+        by_shard[shard_of(key[0], shard_size)]["records"][key] = r
     lines, total_done, total_errors = [], 0, 0
     for (start, stop), shard in sorted(by_shard.items()):
         unique = shard["records"]

@@ -38,7 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from job import HERE, N_CELLS, Layout, check_job_folder, chunk_files, proxy_names, read_jsonl  # noqa: E402
+from job import HERE, N_CELLS, Layout, cell_records, check_job_folder, chunk_files, proxy_names  # noqa: E402
 
 #: published NAS-Bench-201 CIFAR-10 whole-space Kendall tau (and Spearman rho where given)
 PUBLISHED = [
@@ -63,16 +63,9 @@ AUTHORS_TAU = HERE / "authors_running_tau.csv"
 
 def load_long(layout: Layout) -> pd.DataFrame:
     """One row per (index, proxy) from every chunk and shard store (a non-error record wins)."""
-    best: dict[tuple[int, str], tuple] = {}
-    paths = [p for *_, p in chunk_files(layout)] + sorted(layout.store.glob("*.jsonl"))
-    for path in paths:
-        for r in read_jsonl(path):
-            key = (int(r["index"]), r["proxy"])
-            if key in best and (r.get("status") == "error" or best[key][1] != "error"):
-                continue
-            score = r["score"] if r.get("status") == "ok" else math.nan
-            best[key] = (r["arch"], r.get("status"), score, r.get("seconds"))
-    rows = [(i, p, *v) for (i, p), v in best.items()]
+    best = cell_records([p for *_, p in chunk_files(layout)] + sorted(layout.store.glob("*.jsonl")))
+    rows = [(i, p, r["arch"], r.get("status"), r["score"] if r.get("status") == "ok" else math.nan, r.get("seconds"))
+            for (i, p), r in best.items()]
     return pd.DataFrame(rows, columns=["index", "proxy", "arch", "status", "score", "seconds"])
 
 
