@@ -15,6 +15,7 @@ from xigsnr_proxylessnas import (
     Skeleton,
 )
 from xigsnr_naslib.benchmarks import create_space, list_spaces
+from xigsnr_naslib.benchmarks.card import get_card
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -67,7 +68,9 @@ def test_registered_and_shaped_as_the_paper_says():
     # the original allows zero exactly where a shortcut exists: not on the 6 first layers of a stage
     assert sum(ZERO in original.options(i) for i in range(21)) == 15
     assert all(paper.options(i) == CHOICES for i in range(19))
-    assert isinstance(paper, ProxylessNASXiGSNRSpace) and paper.paper_constraints == {"max_flops": 400e6}
+    assert isinstance(paper, ProxylessNASXiGSNRSpace)
+    assert dict(get_card("proxylessnas_xigsnr").paper_constraints) == {"max_flops": 400e6}
+    assert not get_card("proxylessnas").paper_constraints  # the paper searched the other space
     # the paper's constraint (about 400M) cuts through the space
     flops = [paper.count_flops(a) for a in (("k3e3",) * 19, ("k7e6",) * 19)]
     assert flops[0] < 400e6 < flops[1]

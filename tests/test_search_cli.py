@@ -82,6 +82,12 @@ def test_paper_constraints_of_burgerformer(tmp_path):
     assert all(e["params"] <= 30e6 and e["flops"] <= 5e9 for e in report["best"])
 
 
+def test_paper_constraints_of_a_space_the_paper_gives_none_for_are_refused(tmp_path, capsys):
+    assert main(_args(tmp_path, "--space", "proxylessnas", "--paper-constraints", "--proxy", "params")) == 2
+    assert "the paper gives no constraints for space 'proxylessnas'" in capsys.readouterr().err
+    assert not (tmp_path / "best.json").exists() and not _stored(tmp_path)
+
+
 def test_a_resumed_search_with_another_protocol_is_refused(tmp_path, capsys):
     assert main(_args(tmp_path, *TINY_XI_GSNR)) == 0
     records = _stored(tmp_path)

@@ -244,3 +244,23 @@ def test_a_card_declares_its_search_report():
     with pytest.raises(ValueError, match="unknown search report 'table' of card 'nb201'; choose one of: population, "
                                          "architecture"):
         dataclasses.replace(get_card("nb201"), search_report="table")
+
+
+def test_a_card_declares_the_papers_constraints_and_refuses_others():
+    assert dict(get_card("burgerformer").paper_constraints) == {"max_params": 30e6, "max_flops": 5e9}
+    assert not get_card("nb201").paper_constraints
+    given = {"max_flops": 1e6}
+    card = dataclasses.replace(get_card("nb201"), paper_constraints=given)
+    given["max_flops"] = 2.0
+    assert card.paper_constraints == {"max_flops": 1e6}  # a copy: the caller's dict stays theirs
+    with pytest.raises(TypeError):
+        card.paper_constraints["max_flops"] = 3.0  # read-only, as the card is frozen
+    for bad, message in [({"max_flop": 1e6}, "unknown size bound 'max_flop' in paper_constraints of card 'nb201'; "
+                                             "choose one of: max_flops, min_flops, max_params, min_params"),
+                         ({"max_params": -1.0}, r"paper_constraints\['max_params'\] must be a finite number >= 0, "
+                                                "got -1.0"),
+                         ({"max_params": "30M"}, r"paper_constraints\['max_params'\] must be a finite number"),
+                         ({"max_params": float("nan")}, r"paper_constraints\['max_params'\] must be a finite number"),
+                         ([1, 2], "paper_constraints must be a mapping of size bounds")]:
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(get_card("nb201"), paper_constraints=bad)

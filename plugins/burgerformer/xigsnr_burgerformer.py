@@ -414,8 +414,6 @@ class BurgerFormerSpace(SearchSpace):
 
     name = "burgerformer"
     default_resolution = 224
-    #: the xi-GSNR paper's constraints in this space (Sec. 4.2.4)
-    paper_constraints = {"max_params": 30e6, "max_flops": 5.0e9}
 
     def __init__(self, search_edges: bool = False, resolution: int = 224):
         self.search_edges = search_edges
@@ -653,4 +651,5 @@ def card() -> BenchmarkCard:
     imagenet = DatasetCard("imagenet", 1000, 224, "imagenet", PAPER_NB201, "xi_gsnr")
     return BenchmarkCard("burgerformer", BurgerFormerSpace, {"imagenet": imagenet},
                          "BurgerFormer (Yang et al. 2022): transformer blocks from micro-operations",
-                         space_options={"search_edges": False, "resolution": 224})
+                         space_options={"search_edges": False, "resolution": 224},
+                         paper_constraints={"max_params": 30e6, "max_flops": 5.0e9})  # the paper's Sec. 4.2.4

@@ -229,8 +229,6 @@ class ProxylessNASSpace(SearchSpace):
 
     name = "proxylessnas"
     default_resolution = 224
-    #: the constraints of the paper's search in this space (None: the paper searched another)
-    paper_constraints: dict | None = None
 
     def __init__(self, skeleton: str | Skeleton = "search", width_mult: float = 1.0, allow_zero: bool = True,
                  resolution: int = 224):
@@ -380,7 +378,6 @@ class ProxylessNASXiGSNRSpace(ProxylessNASSpace):
     """The xi-GSNR paper's ProxylessNAS space: 19 layers of kernel x expansion, no ``zero``."""
 
     name = "proxylessnas_xigsnr"
-    paper_constraints = {"max_flops": 400e6}
 
     def __init__(self, skeleton: str | Skeleton = "xigsnr", width_mult: float = 1.0, allow_zero: bool = False,
                  resolution: int = 224):
@@ -401,5 +398,6 @@ def cards() -> list[BenchmarkCard]:
                       space_options={"skeleton": "search", "width_mult": 1.0, "allow_zero": True, "resolution": 224}),
         BenchmarkCard("proxylessnas_xigsnr", ProxylessNASXiGSNRSpace, _imagenet(),
                       "the xi-GSNR paper's ProxylessNAS space: 19 layers of kernel x expansion",
-                      space_options={"skeleton": "xigsnr", "width_mult": 1.0, "allow_zero": False, "resolution": 224}),
+                      space_options={"skeleton": "xigsnr", "width_mult": 1.0, "allow_zero": False, "resolution": 224},
+                      paper_constraints={"max_flops": 400e6}),
     ]

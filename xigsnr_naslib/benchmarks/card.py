@@ -24,7 +24,9 @@ valid choices; nothing falls back to another space's defaults.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from xigsnr_naslib.errors import UsageError
@@ -37,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from xigsnr_naslib.benchmarks.space import SearchSpace
 
 __all__ = ["create_space", "list_spaces", "DatasetCard", "ScoreTableSpec", "NASLibCodec", "BenchmarkCard", "UnknownChoiceError", "register_card",
-           "get_card", "list_cards", "card_for_naslib", "ENTRY_POINT_GROUP", "SEARCH_REPORTS"]
+           "get_card", "list_cards", "card_for_naslib", "ENTRY_POINT_GROUP", "SEARCH_REPORTS", "SIZE_BOUNDS"]
 
 ENTRY_POINT_GROUP = "xigsnr_naslib.spaces"
 
@@ -46,6 +48,10 @@ SEARCH_REPORTS = {
     "population": "the --top-k best architectures of an evolution, with FLOPs and parameters",
     "architecture": "the chosen architecture with its proxy score, ground truth, rank, size and CPU seconds",
 }
+
+#: the size bounds a search takes (multiply-adds of one image, parameters), and a card's
+#: ``paper_constraints`` may give
+SIZE_BOUNDS = ("max_flops", "min_flops", "max_params", "min_params")
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,10 @@ class BenchmarkCard:
     size : int or None
         How many architectures the space holds when it is a finite list (NAS-Bench-201:
         15,625); a ``sample`` search asking for more is refused. ``None``: not listed.
+    paper_constraints : mapping of str to float
+        The size bounds of the xi-GSNR paper's search in this space (names of
+        :data:`SIZE_BOUNDS`; ProxylessNAS: ``{"max_flops": 400e6}``), which
+        ``xigsnr-naslib search --paper-constraints`` applies; empty (default): the paper gives none.
     """
 
     name: str
@@ -190,6 +200,7 @@ class BenchmarkCard:
     evaluation_network: Callable[..., tuple[Any, dict]] | None = None
     genotype_json: bool = False
     size: int | None = None
+    paper_constraints: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -197,6 +208,17 @@ class BenchmarkCard:
         choose(self.search_report, list(SEARCH_REPORTS), "search report", f"of card {self.name!r}")
         if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1):
             raise UsageError(f"card {self.name!r}: size must be a whole number >= 1 or None, got {self.size!r}")
+        try:
+            bounds = dict(self.paper_constraints)
+        except (TypeError, ValueError):
+            raise UsageError(f"card {self.name!r}: paper_constraints must be a mapping of size bounds "
+                             f"({', '.join(SIZE_BOUNDS)}) to numbers, got {self.paper_constraints!r}") from None
+        for name, value in bounds.items():
+            choose(name, list(SIZE_BOUNDS), "size bound", f"in paper_constraints of card {self.name!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise UsageError(f"card {self.name!r}: paper_constraints[{name!r}] must be a finite number >= 0, "
+                                 f"got {value!r}")
+        object.__setattr__(self, "paper_constraints", MappingProxyType(bounds))  # the caller's dict untouched
 
     @property
     def default_dataset(self) -> str:

@@ -97,6 +97,10 @@ class SearchSpace:
     name: str = ""
     #: input resolution the space's networks are built for by default
     default_resolution: int = 32
+    #: the input resolution this instance's networks are built for (a ``resolution`` option of
+    #: the ImageNet spaces); None (default): any, scored at the dataset's and bounded at
+    #: :attr:`default_resolution`
+    resolution: int | None = None
 
     def encode(self, arch: Hashable) -> str:
         raise NotImplementedError

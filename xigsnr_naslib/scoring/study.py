@@ -454,7 +454,7 @@ class Study:
                 fingerprint = self.images.fingerprint()
             context = {"space": self.card.name, "space_options": self.space_options, "dataset": self.dataset,
                        "images": fingerprint, "device": str(torch.device(self.execution.device))}
-            resolution = getattr(self.space, "resolution", None) or self.dataset_card.resolution
+            resolution = self.space.resolution or self.dataset_card.resolution
             self._scorer = ArchitectureScorer(self.space, context, batches, self.proxies, self.protocol,
                                               self.dataset_card.num_classes, (3, resolution, resolution),
                                               self.execution.device, self.loss_fn, self.execution.strategy)

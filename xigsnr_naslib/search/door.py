@@ -163,7 +163,7 @@ def _dataset_and_options(card: BenchmarkCard, settings: SearchSettings) -> tuple
         if settings.resolution is not None:
             options["resolution"] = settings.resolution
         space = card.create_space(**options)
-        resolution = getattr(space, "resolution", None) or space.default_resolution
+        resolution = space.resolution or space.default_resolution
         dataset = replace(dataset, num_classes=settings.num_classes or dataset.num_classes, resolution=resolution)
         return dataset, options, space.default_resolution
     changes = {k: v for k, v in (("num_classes", settings.num_classes), ("resolution", settings.resolution)) if v}
@@ -179,7 +179,7 @@ def _constraints(study, algorithm: str, settings: SearchSettings, default_resolu
     wanted = settings.constraints
     bounds: dict[str, float] = {}
     if wanted.paper:
-        bounds = dict(getattr(study.space, "paper_constraints", None) or {})
+        bounds = dict(study.card.paper_constraints)
         if not bounds:
             raise UsageError(f"the paper gives no constraints for space {study.card.name!r}")
     bounds.update(wanted.bounds())

@@ -85,7 +85,7 @@ def arch_size(space: SearchSpace, arch: Hashable, resolution: int | None = None,
     ``resolution`` defaults to the space's own; spaces whose parameter count depends on the
     resolution (BurgerFormer's spatial MLPs) count parameters at that resolution too.
     """
-    resolution = resolution or getattr(space, "resolution", None) or space.default_resolution
+    resolution = resolution or space.resolution or space.default_resolution
     if hasattr(space, "count_flops"):
         flops = space.count_flops(arch, resolution=resolution, num_classes=num_classes)
         extra = {"resolution": resolution} if "resolution" in _parameters(space.count_params) else {}

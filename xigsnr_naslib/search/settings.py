@@ -150,8 +150,9 @@ class ConstraintSettings:
         ImageNet spaces, also when scoring at a lower resolution; the dataset's on the spaces
         without a resolution option).
     paper : bool
-        Add the xi-GSNR paper's bounds for the space (ProxylessNAS: 400M FLOPs; BurgerFormer:
-        30M params, 5G FLOPs); a space the paper gives none for is refused.
+        Add the xi-GSNR paper's bounds for the space, its card's ``paper_constraints``
+        (``proxylessnas_xigsnr``: 400M FLOPs; ``burgerformer``: 30M params, 5G FLOPs); a space
+        the paper gives none for is refused.
     """
 
     max_flops: float | str | None = None
@@ -170,7 +171,9 @@ class ConstraintSettings:
 
     @staticmethod
     def bound_names() -> tuple[str, ...]:
-        return ("max_flops", "min_flops", "max_params", "min_params")
+        from xigsnr_naslib.benchmarks.card import SIZE_BOUNDS
+
+        return SIZE_BOUNDS
 
     def bounds(self) -> dict[str, float]:
         """The bounds that are set, by name (in :meth:`bound_names` order)."""
