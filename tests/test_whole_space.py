@@ -266,6 +266,22 @@ def test_a_stopped_shard_still_logs_its_time_and_exports_what_it_scored(tmp_path
     assert stopped.value.code == 128 + 15
 
 
+def test_status_gives_the_time_left_at_the_mean_rate_and_at_the_last_runs(tmp_path):
+    layout = job.Layout(tmp_path)
+    job.atomic_write(layout.chunk(0, 200, partial=True), [record(0, p) for p in job.proxy_names()], True)
+    # 7 runs: two slow ones (10 s a cell, beside other work), then five at 2 s a cell
+    runs = [{"start": 0, "stop": 200, "cells_scored_now": 100, "wall_s": wall, "workers": 2, "threads": 1,
+             "peak_rss_parent_mib": 400, "peak_rss_worker_mib": 800, "host": "h", "cpu": "c", "finished": "t"}
+            for wall in (1000, 1000, 200, 200, 200, 200, 200)]
+    job.atomic_write(layout.chunks / "shards.jsonl", runs, compress=False)
+    lines = job.status(layout).splitlines()
+    left = 15625 - 1  # one cell done
+    assert f"mean: 4.3 wall s per cell over 700 cells; {left} cells left (about {left * 3000 / 700 / 3600:.1f} h" \
+        in "\n".join(lines)
+    assert f"the last 5 runs: 2.0 wall s per cell over 500 cells; {left} cells left (about {left * 2 / 3600:.1f} h" \
+        in "\n".join(lines)
+
+
 def test_the_memory_summary_reads_first_last_and_peak(tmp_path):
     log = tmp_path / "memory.log"
     rows = [{"time": "t0", "parent_rss_mib": 400, "parent_peak_mib": 410, "workers_rss_mib": [], "workers_peak_mib": []},

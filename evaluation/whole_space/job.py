@@ -642,12 +642,12 @@ def status(layout: Layout, shard_size: int = 200) -> str:
             out.append(f"  {r['start']:>5}-{r['stop']:<5} {r['wall_s']:>8.0f} s {per:>6.1f} s/cell  "
                        f"{r['workers']}x{r['threads']}  {r['peak_rss_parent_mib']:.0f}/{r['peak_rss_worker_mib']:.0f}"
                        f"  {r['host']} {r.get('gpu') or r['cpu']} ({r['finished']}){' *' if r.get('interrupted') else ''}")
-        scored = sum(r["cells_scored_now"] for r in runs)
-        wall = sum(r["wall_s"] for r in runs)
-        if scored:
-            left = N_CELLS - total_done
-            out.append(f"mean {wall / scored:.1f} wall s per cell over {scored} cells; {left} cells left "
-                       f"(about {left * wall / scored / 3600:.1f} h at that rate)")
+        left = N_CELLS - total_done
+        for what, chosen in (("mean", runs), ("the last 5 runs", runs[-5:])):
+            scored, wall = sum(r["cells_scored_now"] for r in chosen), sum(r["wall_s"] for r in chosen)
+            if scored:
+                out.append(f"{what}: {wall / scored:.1f} wall s per cell over {scored} cells; {left} cells left "
+                           f"(about {left * wall / scored / 3600:.1f} h at that rate)")
     out += memory_summary(layout.logs / "memory.log")
     return "\n".join(out)
 
