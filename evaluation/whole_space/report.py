@@ -7,7 +7,8 @@ and writes, next to this script (rerun it when more cells land; every figure nam
                            computable / not finite / not yet scored), status, not_computable
     zc_nasbench201.json.gz NASLib's zero-cost file for cifar10 (every fully scored cell)
     leaderboard.md / .csv  Kendall tau, Spearman rho over all scored cells, the non-isomorphic
-                           ones and NAS-Bench-Suite-Zero's 9,445, beside the published figures
+                           ones and NAS-Bench-Suite-Zero's 9,445, each beside the figures
+                           published on the same cells (PUBLISHED, PUBLISHED_ON)
     running_tau.csv / .png xi-GSNR's Kendall tau over cells 0..n-1 (index order) beside the
                            authors' released running tau
     report.md              all of it, with the command and the counts, and the authors' NB201
@@ -40,19 +41,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from job import HERE, N_CELLS, Layout, cell_records, check_job_folder, chunk_files, proxy_names  # noqa: E402
 
-#: published NAS-Bench-201 CIFAR-10 whole-space Kendall tau (and Spearman rho where given)
+#: where the published figures were measured: the cells, and how the cells a proxy cannot
+#: score were treated (read from each group's released code)
+PUBLISHED_ON = {
+    "all": "all 15,625 cells",
+    "suitezero": "NAS-Bench-Suite-Zero's 9,445 cells",
+}
+TREATMENT = {
+    "xi_gsnr": "all 15,625 ranked; a cell without gradient scores 0, the lowest (Sunzh1996/Xi-GSNR, "
+               "Xi_GSNR_Consistency/run_gsnr.py; its log ends at n = 15,625 with τ 0.6609)",
+    "aznas": "all 15,625 ranked; a component that fails (NaN, or no gradient through the cell) scores -inf, "
+             "the lowest rank of that component (cvlab-yonsei/AZ-NAS, NB201/tss_general.ipynb, "
+             "NB201/ZeroShotProxy/compute_az_nas_score.py)",
+    "vkdnw": "NAS-Bench-Suite-Zero's 9,445 only (GRAF's valid cells, one per group of cells that differ only in "
+             "operations cut off by `none`: 340 of the 341 cells with no path from input to output are dropped); "
+             "in the one left, -inf or NaN becomes the proxy's smallest finite score (ondratybl/VKDNW at commit "
+             "779a3a8, NB201/tss_analyze.ipynb, `compute_graf = True`: 9,445 cells; paper_preparation.ipynb)",
+}
+#: published NAS-Bench-201 CIFAR-10 Kendall tau (and Spearman rho where given): (proxy, who,
+#: tau, rho, cells (a key of PUBLISHED_ON), treatment (a key of TREATMENT))
 PUBLISHED = [
-    ("xi_gsnr", "xi-GSNR, the paper (Table 1)", 0.661, 0.845,
-     "all 15,625 ranked (the authors' log ends at n = 15,625; a cell without gradient scores 0, the lowest)"),
-    ("aznas", "AZ-NAS, its own paper", 0.741, None, "not restated here"),
-    ("aznas", "AZ-NAS, VKDNW's reproduction", 0.712, 0.892, "not restated here"),
-    ("vkdnw_agg", "VKDNW_agg (VKDNW Table 1)", 0.750, 0.919, "not restated here"),
-    ("trainable_layers", "layer count (VKDNW Table 1)", 0.626, 0.767, "not restated here"),
-    ("flops", "FLOPs (VKDNW Table 1)", 0.623, 0.799, "not restated here"),
-    ("jacov", "jacov (VKDNW Table 1)", 0.616, None, "not restated here"),
-    ("zico", "ZiCo (VKDNW Table 1)", 0.607, None, "not restated here"),
-    ("nwot", "NASWOT (VKDNW Table 1)", 0.571, None, "not restated here"),
-    ("synflow", "synflow (VKDNW Table 1)", 0.561, None, "not restated here"),
+    ("xi_gsnr", "xi-GSNR, the paper (Table 1)", 0.661, 0.845, "all", "xi_gsnr"),
+    ("aznas", "AZ-NAS, its own paper", 0.741, None, "all", "aznas"),
+    ("aznas", "AZ-NAS, VKDNW's reproduction", 0.712, 0.892, "suitezero", "vkdnw"),
+    ("vkdnw_agg", "VKDNW_agg (VKDNW Table 1)", 0.750, 0.919, "suitezero", "vkdnw"),
+    ("trainable_layers", "layer count (VKDNW Table 1)", 0.626, 0.767, "suitezero", "vkdnw"),
+    ("flops", "FLOPs (VKDNW Table 1)", 0.623, 0.799, "suitezero", "vkdnw"),
+    ("jacov", "jacov (VKDNW Table 1)", 0.616, None, "suitezero", "vkdnw"),
+    ("zico", "ZiCo (VKDNW Table 1)", 0.607, None, "suitezero", "vkdnw"),
+    ("nwot", "NASWOT (VKDNW Table 1)", 0.571, None, "suitezero", "vkdnw"),
+    ("synflow", "synflow (VKDNW Table 1)", 0.561, None, "suitezero", "vkdnw"),
 ]
 SUITEZERO = "nb201/suitezero_cifar10_9445.csv"
 TUNING = HERE.parent / "ensemble" / "tuning_indices.txt"
@@ -123,16 +141,17 @@ def _time(value) -> float:
 
 # --- leaderboards ----------------------------------------------------------------------------------
 
-def subsets(table: pd.DataFrame, truth: pd.DataFrame, data_root: Path) -> dict[str, pd.Index]:
-    """The scored cells: all, the non-isomorphic ones (the lowest index of each NB201
-    isomorphism class), NAS-Bench-Suite-Zero's 9,445."""
+def subsets(table: pd.DataFrame, truth: pd.DataFrame, data_root: Path) -> dict[str, tuple[str, pd.Index]]:
+    """The scored cells, by key (``all``, ``non-isomorphic``, ``suitezero``: the keys of
+    :data:`PUBLISHED_ON` where figures were published on those cells): (title, cells). All, the
+    non-isomorphic ones (the lowest index of each NB201 isomorphism class), NAS-Bench-Suite-Zero's 9,445."""
     scored = table.index[table.status == "scored"]
     reference = pd.read_csv(data_root / "nb201/nb201_groundtruth_all15625.csv", index_col="nb201_index")
     unique = reference.reset_index().groupby("isomorphism_unique_str").nb201_index.min()
     suite = pd.read_csv(data_root / SUITEZERO, usecols=["nb201_index"]).nb201_index
-    return {"all scored cells": scored,
-            f"non-isomorphic (of {len(unique):,})": scored.intersection(pd.Index(unique.to_numpy())),
-            f"NAS-Bench-Suite-Zero's {len(suite):,}": scored.intersection(pd.Index(suite.to_numpy()))}
+    return {"all": ("all scored cells", scored),
+            "non-isomorphic": (f"non-isomorphic (of {len(unique):,})", scored.intersection(pd.Index(unique.to_numpy()))),
+            "suitezero": (f"NAS-Bench-Suite-Zero's {len(suite):,}", scored.intersection(pd.Index(suite.to_numpy())))}
 
 
 def board(table: pd.DataFrame, accuracy: pd.Series, cells: pd.Index, names: list[str], n_boot: int) -> pd.DataFrame:
@@ -151,15 +170,19 @@ def board(table: pd.DataFrame, accuracy: pd.Series, cells: pd.Index, names: list
     return out.sort_values("kendall_tau", ascending=False)
 
 
-def board_markdown(title: str, frame: pd.DataFrame, n_cells: int) -> str:
+def board_markdown(title: str, frame: pd.DataFrame, n_cells: int, cells: str) -> str:
+    """A board as Markdown, beside the figures published on the same cells (``cells``: a key of
+    :data:`PUBLISHED_ON`, or one no figure was published on)."""
+    where = PUBLISHED_ON.get(cells)
+    header = f"published τ / ρ on {where}" if where else "published τ / ρ (none on these cells)"
     lines = [f"**{title}**: {n_cells:,} cells", "",
              "| # | proxy | Kendall τ [95% CI] | Spearman ρ [95% CI] | τ, not computable last | P@Top5% | "
-             "not computable | published τ / ρ (all 15,625) |", "|---:|:---|---:|---:|---:|---:|---:|:---|"]
+             f"not computable | {header} |", "|---:|:---|---:|---:|---:|---:|---:|:---|"]
     for rank, (name, r) in enumerate(frame.iterrows(), start=1):
         ci = (lambda m: f"{r[m]:.3f} [{r[m + '_low']:.3f}, {r[m + '_high']:.3f}]" if m + "_low" in r
               else f"{r[m]:.3f}")
         published = "; ".join(f"{tau:.3f}" + (f" / {rho:.3f}" if rho else "") + f" ({who})"
-                              for key, who, tau, rho, _ in PUBLISHED if key == name)
+                              for key, who, tau, rho, on, _ in PUBLISHED if key == name and on == cells)
         lines.append(f"| {rank} | {name} | {ci('kendall_tau')} | {ci('spearman_rho')} | {r.kendall_tau_last:.3f} | "
                      f"{r['p_at_top5%']:.2f} | {int(r.not_computable)} | {published} |")
     return "\n".join(lines)
@@ -304,8 +327,10 @@ def report_markdown(table: pd.DataFrame, truth: pd.DataFrame, sections: list[str
     argv, seconds, figure = made
     counts = table.status.value_counts()
     command = "python evaluation/whole_space/report.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    published = "\n".join(f"- {who}: τ {tau:.3f}" + (f", ρ {rho:.3f}" if rho else "") + f"; not computable: {how}"
-                          for _, who, tau, rho, how in PUBLISHED)
+    published = "\n".join(f"- {who}: τ {tau:.3f}" + (f", ρ {rho:.3f}" if rho else "") + f"; {PUBLISHED_ON[on]}"
+                          for _, who, tau, rho, on, _ in PUBLISHED)
+    treatments = "\n".join(f"- {', '.join(row[1] for row in PUBLISHED if row[5] == key)}: {text}"
+                           for key, text in TREATMENT.items())
     logged = running.n_cells[running.authors_kendall_tau.notna()]
     marks = [n for n in (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 15625) if n <= prefix] + [prefix]
     marks += [int(logged.max())] if len(logged) else []  # the authors' last logged n within the prefix
@@ -329,9 +354,11 @@ output): left out of τ, ρ and P@Top5% (its count is shown), and in the column 
 last" ranked below every computed score. Intervals: percentile bootstrap over cells.
 
 {chr(10).join(s + chr(10) for s in sections)}
-Published whole-space figures (NAS-Bench-201 CIFAR-10, all 15,625 cells) and how each treats cells it
-cannot score:
+Published figures (NAS-Bench-201 CIFAR-10), each beside this table's board of the same cells:
 {published}
+
+How each treats the cells a proxy cannot score (read from the released code):
+{treatments}
 
 ## xi-GSNR's running τ in index order
 
@@ -400,13 +427,13 @@ def main(argv=None) -> int:
     table.to_csv(out / "scores.csv.gz", float_format="%.9g", compression={"method": "gzip", "mtime": 0})
     n_zc = write_zc_json(table, long, validation, truth.accuracy, names, out / "zc_nasbench201.json.gz")
     sections, frames = [], []
-    for title, cells in subsets(table, truth, data_root).items():
+    for key, (title, cells) in subsets(table, truth, data_root).items():
         if len(cells) < 3:
             sections.append(f"**{title}**: {len(cells)} cells scored, too few to rank")
             continue
         frame = board(table, truth.accuracy, cells, names, args.n_boot)
         frames.append(frame.assign(subset=title, n_cells=len(cells)))
-        sections.append(board_markdown(title, frame, len(cells)))
+        sections.append(board_markdown(title, frame, len(cells), key))
     if frames:
         pd.concat(frames).rename_axis("proxy").to_csv(out / "leaderboard.csv", float_format="%.6g")
     running, prefix = running_tau(table, truth.accuracy)
