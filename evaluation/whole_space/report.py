@@ -329,7 +329,7 @@ def report_markdown(table: pd.DataFrame, truth: pd.DataFrame, sections: list[str
     command = "python evaluation/whole_space/report.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     published = "\n".join(f"- {who}: τ {tau:.3f}" + (f", ρ {rho:.3f}" if rho else "") + f"; {PUBLISHED_ON[on]}"
                           for _, who, tau, rho, on, _ in PUBLISHED)
-    treatments = "\n".join(f"- {', '.join(row[1] for row in PUBLISHED if row[5] == key)}: {text}"
+    treatments = "\n".join(f"- {', '.join(who for _, who, *_, how in PUBLISHED if how == key)}: {text}"
                            for key, text in TREATMENT.items())
     logged = running.n_cells[running.authors_kendall_tau.notna()]
     marks = [n for n in (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 15625) if n <= prefix] + [prefix]
