@@ -24,7 +24,7 @@ Usage::
     python evaluation/choose_ensemble.py --data-root ../shared/data --tune 1000 --evaluate 1000 --nb101 500
 
 Writes ``--out`` (default ``evaluation/ensemble``): ``choice.json``, ``report.md``,
-``ablation.csv``, ``scores.csv`` (every score used), ``tuning_indices.txt`` and ``evaluation_indices.txt`` (the two samples, for
+``ablation.csv``, ``scores.csv`` (every score used; no accuracies), ``tuning_indices.txt`` and ``evaluation_indices.txt`` (the two samples, for
 ``xigsnr-naslib leaderboard --archs-file``); scores go to ``--store`` (default ``<out>/scores.jsonl``), resumed.
 """
 from __future__ import annotations
@@ -214,10 +214,11 @@ def main(argv=None) -> int:
                                     table101[c].to_numpy(), table101["accuracy"].to_numpy(), args.n_boot, 0))
     report = pd.DataFrame(rows)
     report.to_csv(out / "ablation.csv", index=False, float_format="%.4f")
-    # every score used above, one row per (sample, benchmark index): the report recomputes from it
+    # every score used above, one row per (sample, benchmark index); the accuracies are not
+    # copied out of the data root (the benchmark card's ground truth gives them by index)
     tables = [("tuning", tuning), ("evaluation", evaluation)] + ([("nb101", table101)] if args.nb101 else [])
-    pd.concat([t.assign(sample=name) for name, t in tables]).rename_axis("index").reset_index().to_csv(
-        out / "scores.csv", index=False, float_format="%.10g")
+    pd.concat([t.drop(columns="accuracy").assign(sample=name) for name, t in tables]).rename_axis(
+        "index").reset_index().to_csv(out / "scores.csv", index=False, float_format="%.10g")
     lines = [f"# Ensemble: {' + '.join(chosen)}", "",
              f"Chosen on {len(tune_idx)} tuning architectures (NB201 CIFAR-10, split seed {args.split_seed}); "
              f"evaluated unchanged on {len(eval_idx)} others"

@@ -38,7 +38,9 @@ the same targets.
 Metrics (:func:`~xigsnr_naslib.analysis.metrics.standard_metrics`) come with paired
 percentile bootstrap intervals (``n_boot`` resamples, seeded with ``seed``).
 :meth:`Leaderboard.write` writes the Markdown table, a CSV of the metrics, a CSV of every
-score, a JSON record of the run, and the figures (:mod:`.figures`).
+score, a JSON record of the run, and the figures (:mod:`.figures`). The score CSV holds no
+target: accuracies are the benchmark's ground truth, which stays in the data root (join them
+back by benchmark index with the card's ``load_ground_truth``).
 """
 from __future__ import annotations
 
@@ -198,14 +200,20 @@ class Leaderboard:
         return _markdown(self, ci_metrics)
 
     def write(self, out: str | Path, figures: bool = True) -> dict[str, Path]:
-        """Write ``leaderboard.md``, ``leaderboard.csv``, ``scores.csv``, ``run.json`` and the figures."""
+        """Write ``leaderboard.md``, ``leaderboard.csv``, ``scores.csv``, ``run.json`` and the figures.
+
+        ``scores.csv`` is :attr:`scores` less the target columns (benchmark index, ``arch``, one
+        column per proxy key): the targets are the benchmark's ground truth, read from the data
+        root, and are not copied out of it.
+        """
         out = Path(out)
         with writing(out, "leaderboard"):
             out.mkdir(parents=True, exist_ok=True)
             written = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv",
                        "scores": out / "scores.csv", "run": out / "run.json"}
             self.summary().to_csv(written["csv"], index=False, float_format="%.6g")
-            self.scores.to_csv(written["scores"], float_format="%.9g")
+            self.scores.drop(columns=[t for t in self.targets if t in self.scores]).to_csv(
+                written["scores"], float_format="%.9g")
             run = {"space": self.space, "dataset": self.dataset, "n_architectures": self.n_archs,
                    "targets": self.targets, "proxies": {k: {"name": n, "source": s} for k, (n, s) in self.proxies.items()},
                    "settings": self.settings, "notes": self.notes}
