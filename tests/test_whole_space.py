@@ -167,6 +167,27 @@ def authors_loop(metric, accs, n_runs=500, n_samples=100):
     return np.mean(chosen), np.std(chosen)
 
 
+def test_the_report_says_so_far_until_every_cell_is_scored_and_then_speaks_of_the_whole_space(truth):
+    """While the job runs, the report names its prefix and says its cells are not a uniform sample;
+    once all 15,625 are scored it says the figures are over the whole space, with no prefix left."""
+    rng = np.random.default_rng(0)
+    names = ["xi_gsnr", "xi_gsnr_paper", "ensemble", "meco", "swap"]
+    table = pd.DataFrame({n: rng.normal(size=15625) for n in names}, index=truth.index)
+    table["status"] = "scored"
+    running = pd.DataFrame({"n_cells": [15625], "kendall_tau": [0.6], "authors_kendall_tau": [0.66]})
+    done = report.report_markdown(table, truth, [], running, 15625, 15625, names, ([], 1.0, False))
+    assert done.startswith("# NAS-Bench-201 CIFAR-10, the whole space\n")
+    assert "Every cell is scored, so the figures below are over the whole space." in done
+    assert "draw for draw" in done and "so far" not in done and "prefix" not in done
+    assert "| xi_gsnr | 500 / 500 | 500 |" in done  # every run's 100 draws are scored: the script exactly
+    table.loc[15624, "status"] = "not scored"
+    running = pd.DataFrame({"n_cells": [15624], "kendall_tau": [0.6], "authors_kendall_tau": [math.nan]})
+    partway = report.report_markdown(table, truth, [], running, 15624, 15624, names, ([], 1.0, False))
+    assert partway.startswith("# NAS-Bench-201 CIFAR-10, the whole space (so far)\n")
+    assert "the scored prefix is 15,624 cells" in partway and "not a uniform sample" in partway
+    assert "Exact once every cell is scored" in partway and "draw for draw" not in partway
+
+
 def test_published_figures_stand_beside_the_board_of_the_cells_they_were_measured_on():
     """The paper's xi-GSNR tau ranks all 15,625; VKDNW's reproductions rank NAS-Bench-Suite-Zero's
     9,445 (their released notebook): each stands beside that board only."""

@@ -149,7 +149,8 @@ def subsets(table: pd.DataFrame, truth: pd.DataFrame, data_root: Path) -> dict[s
     reference = pd.read_csv(data_root / "nb201/nb201_groundtruth_all15625.csv", index_col="nb201_index")
     unique = reference.reset_index().groupby("isomorphism_unique_str").nb201_index.min()
     suite = pd.read_csv(data_root / SUITEZERO, usecols=["nb201_index"]).nb201_index
-    return {"all": ("all scored cells", scored),
+    everything = f"all {N_CELLS:,} cells" if len(scored) == N_CELLS else "all scored cells"
+    return {"all": (everything, scored),
             "non-isomorphic": (f"non-isomorphic (of {len(unique):,})", scored.intersection(pd.Index(unique.to_numpy()))),
             "suitezero": (f"NAS-Bench-Suite-Zero's {len(suite):,}", scored.intersection(pd.Index(suite.to_numpy())))}
 
@@ -335,17 +336,27 @@ def report_markdown(table: pd.DataFrame, truth: pd.DataFrame, sections: list[str
     marks = [n for n in (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 15625) if n <= prefix] + [prefix]
     marks += [int(logged.max())] if len(logged) else []  # the authors' last logged n within the prefix
     shown = running[running.n_cells.isin(marks)].drop_duplicates("n_cells")
+    complete = counts.get("scored", 0) == N_CELLS  # the wording of a finished job: no prefix, no "so far"
+    if complete:
+        title, cells_note = "", "Every cell is scored, so the figures below are over the whole space."
+        prefix_note = f"all {N_CELLS:,} cells are scored"
+        search_note = ("Every cell is scored, so this is the script's own run on this table, draw for draw.")
+    else:
+        title = " (so far)"
+        cells_note = ("The scored cells are those the sharded job has\n"
+                      "finished, in index order shard by shard, so they are not a uniform sample until the job ends.")
+        prefix_note = f"the scored prefix is {prefix:,} cells"
+        search_note = "Exact once every cell is scored; until then\nunscored cells are NaN and passed over."
     run_lines = ["| n (cells 0..n-1) | xi_gsnr τ (this table) | authors' released τ |", "|---:|---:|---:|"]
     run_lines += [f"| {int(r.n_cells):,} | {r.kendall_tau:.4f} | "
                   f"{'not logged at this n' if math.isnan(r.authors_kendall_tau) else f'{r.authors_kendall_tau:.4f}'} |"
                   for r in shown.itertuples()]
-    return f"""# NAS-Bench-201 CIFAR-10, the whole space (so far)
+    return f"""# NAS-Bench-201 CIFAR-10, the whole space{title}
 
 Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M %Z')} in {seconds:.0f} s, from the job's chunks and stores.
 
 Cells: {counts.get('scored', 0):,} scored with all {len(names)} proxies, {counts.get('partial', 0):,} partly,
-{counts.get('not scored', 0):,} not yet, of {N_CELLS:,}. The scored cells are those the sharded job has
-finished, in index order shard by shard, so they are not a uniform sample until the job ends.
+{counts.get('not scored', 0):,} not yet, of {N_CELLS:,}. {cells_note}
 
 ## Leaderboards
 
@@ -364,7 +375,7 @@ How each treats the cells a proxy cannot score (read from the released code):
 
 Kendall τ of `xi_gsnr` over cells 0..n-1 (not computable ranked last, as the authors' code scores
 a cell without gradient 0, its lowest) beside the running τ of the authors' released log
-(`authors_running_tau.csv`); the scored prefix is {prefix:,} cells. Every checkpoint: `running_tau.csv`.
+(`authors_running_tau.csv`); {prefix_note}. Every checkpoint: `running_tau.csv`.
 {running_agreement(running)}
 
 {chr(10).join(run_lines)}
@@ -377,8 +388,7 @@ a cell without gradient 0, its lowest) beside the running τ of the authors' rel
 
 `gradnoise_search_201.py` of the Xi-GSNR repository: `np.random.seed(1)`; 500 runs, each the best
 (`np.nanargmax`) of 100 cells drawn uniformly with replacement from all 15,625; the chosen cell's
-CIFAR-10 test accuracy (mean over seeds, 200 epochs). Exact once every cell is scored; until then
-unscored cells are NaN and passed over. The paper's Table 4: 94.05 ± 0.18 (xi-GSNR pruning, 4 runs);
+CIFAR-10 test accuracy (mean over seeds, 200 epochs). {search_note} The paper's Table 4: 94.05 ± 0.18 (xi-GSNR pruning, 4 runs);
 this project's own search (`evaluation/search_nb201/search_table.md`): sample N = 100, 93.18 ± 0.57
 (4 runs), best of 100 expected over the 2,000-cell pool 93.15 ± 0.59.
 
